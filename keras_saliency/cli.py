@@ -1,0 +1,220 @@
+"""`keras-saliency`: a thin click layer over the library."""
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+logger = logging.getLogger("keras_saliency")
+
+DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
+
+
+def _setup_logging():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+@click.group()
+@click.version_option(package_name="keras-saliency")
+def main():
+    """Real-time saliency masks for Keras image classifiers (Dabkowski & Gal, 2017)."""
+    _setup_logging()
+
+
+@main.command()
+@click.option("--output", default="saliency-demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--quick", is_flag=True, help="Fewer images and epochs (a smoke run, lower hit rate).")
+@click.option("--seed", default=0, show_default=True)
+def demo(output, quick, seed):
+    """Train a masker on a built-in synthetic task and write overlay PNGs (no download)."""
+    from keras_saliency.demo import DemoConfig, run_demo
+
+    config = DemoConfig(seed=seed)
+    if quick:
+        config.train_images, config.test_images = 800, 64
+        config.classifier_epochs, config.masker_epochs = 2, 2
+    click.echo(
+        f"Training a tiny classifier, then a masker, on {config.train_images} synthetic images "
+        "(the class is the stripe pattern of a small patch)..."
+    )
+    results, _, _ = run_demo(output, config, verbose=2)
+    click.echo(
+        f"classifier accuracy {results['classifier_accuracy']:.3f}; masks hit the patch "
+        f"(IoU >= 0.5) on {results['hit_rate']:.1%} of {results['test_images']} held-out images "
+        f"({results['threshold_rule']}); {results['seconds']:.0f} s"
+    )
+    click.echo(f"Overlays: {results['overlays']}")
+
+
+def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed):
+    """(train, validation, class_names) for the CLI's dataset names."""
+    from keras_saliency import data
+
+    if dataset == "folder":
+        if not data_dir:
+            raise click.UsageError("--dataset folder needs --data-dir (a folder of class subfolders).")
+        scan = data.scan_image_folder(data_dir)
+        click.echo(scan.summary())
+        train_pairs, validation_pairs = scan.split(validation_split, seed)
+        train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed)
+        validation = (
+            data.folder_dataset(validation_pairs, image_size, batch_size) if validation_pairs else None
+        )
+        return train, validation, scan.class_names
+    manual_dir = data_dir if dataset == "imagenet2012" else None
+    tfds_dir = None if dataset == "imagenet2012" else data_dir
+    train, class_names = data.tfds_dataset(
+        dataset, image_size, batch_size, True, data_dir=tfds_dir, manual_dir=manual_dir, seed=seed
+    )
+    validation, _ = data.tfds_dataset(
+        dataset, image_size, batch_size, False, data_dir=tfds_dir, manual_dir=manual_dir
+    )
+    return train, validation, class_names
+
+
+def _classifier(name_or_path, image_size, num_classes, output, train, validation, epochs, steps):
+    """Returns (classifier, preprocessing mode, encoder taps or None)."""
+    import keras
+
+    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier
+    from keras_saliency.encoders import BACKBONES, application_classifier
+
+    if name_or_path in BACKBONES:
+        model, preprocessing = application_classifier(name_or_path, image_size, num_classes=num_classes)
+        return model, preprocessing, None
+    if name_or_path:
+        if not os.path.exists(name_or_path):
+            raise click.BadParameter(
+                f"expected a backbone name in {sorted(BACKBONES)} or a .keras file; received "
+                f"{name_or_path!r}, which does not exist",
+                param_hint="--classifier",
+            )
+        return keras.saving.load_model(name_or_path), None, None
+    path = os.path.join(output, "classifier.keras")
+    if os.path.exists(path):
+        click.echo(f"Using the classifier trained by an earlier run: {path}")
+        return keras.saving.load_model(path), "none", CIFAR_TAPS
+    click.echo(
+        f"No --classifier given: training the small CIFAR-style classifier first ({epochs} epochs), "
+        f"saved to {path}."
+    )
+    model = cifar_classifier(num_classes, image_size)
+    steps = steps or int(train.cardinality())
+    compile_classifier(model, 3e-3, steps=epochs * steps)
+    model.fit(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_steps=steps if validation is not None and validation.cardinality() < 0 else None,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(os.path.join(output, "classifier_backup")),
+            keras.callbacks.CSVLogger(os.path.join(output, "classifier_log.csv"), append=True),
+        ],
+    )
+    model.save(path)
+    return model, "none", CIFAR_TAPS
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASETS), default="cifar10", show_default=True)
+@click.option("--data-dir", type=click.Path(), help="Image folder (folder), manual download dir (imagenet2012) or tensorflow-datasets dir.")
+@click.option("--classifier", "classifier_name", help="Backbone name (resnet50, mobilenet_v2, efficientnet_b0) or a .keras file. Default: train a small CIFAR-style classifier first.")
+@click.option("--classifier-preprocessing", type=click.Choice(["none", "unit", "symmetric", "caffe", "torch"]), help="How [0, 255] pixels become the classifier's input (a .keras classifier: default none).")
+@click.option("--encoder", default="classifier", show_default=True, help="'classifier' (tap the classifier's own layers) or a backbone name.")
+@click.option("--tap-layers", help="Comma-separated layer names of the classifier to use as features, shallow to deep.")
+@click.option("--epochs", default=10, show_default=True, type=int)
+@click.option("--classifier-epochs", default=15, show_default=True, type=int, help="When the small classifier is trained first.")
+@click.option("--steps-per-epoch", type=int, help="Limit each epoch (default: the whole dataset).")
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@click.option("--image-size", type=int, help="Default: 32 for cifar10 and folders, 224 otherwise.")
+@click.option("--learning-rate", default=1e-3, show_default=True, type=float)
+@click.option("--validation-split", default=0.1, show_default=True, type=float, help="Held out from a folder (seeded, per class).")
+@click.option("--mixed-precision", is_flag=True, help="mixed_float16 policy (for GPUs).")
+@click.option("--objective", type=click.Choice(["code", "paper"]), default="code", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--output", required=True, type=click.Path(file_okay=False), help="Run folder; an existing one is resumed or continued, never overwritten.")
+def train(**options):
+    """Train a masker against a frozen classifier."""
+    import keras
+
+    from keras_saliency import train as training
+    from keras_saliency.config import SaliencyConfig
+    from keras_saliency.visualize import save_panels
+
+    output = options["output"]
+    os.makedirs(output, exist_ok=True)
+    keras.utils.set_random_seed(options["seed"])
+    if options["mixed_precision"]:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    image_size = options["image_size"] or (32 if options["dataset"] in ("cifar10", "folder") else 224)
+    train_data, validation_data, class_names = _load_data(
+        options["dataset"],
+        options["data_dir"],
+        image_size,
+        options["batch_size"],
+        options["validation_split"],
+        options["seed"],
+    )
+    if options["steps_per_epoch"]:  # fixed-length epochs: never run out of data
+        train_data = train_data.repeat()
+        validation_data = validation_data.repeat() if validation_data is not None else None
+    model_path = os.path.join(output, training.MODEL_FILE)
+    if os.path.exists(model_path):
+        model = keras.saving.load_model(model_path)
+        click.echo(
+            f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
+            f"for {options['epochs']} more epochs."
+        )
+        if not model.compiled:
+            training.compile_saliency_model(model, options["learning_rate"])
+    else:
+        classifier, preprocessing, taps = _classifier(
+            options["classifier_name"],
+            image_size,
+            len(class_names),
+            output,
+            train_data,
+            validation_data,
+            options["classifier_epochs"],
+            options["steps_per_epoch"],
+        )
+        if options["tap_layers"]:
+            taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
+        encoder = None if options["encoder"] == "classifier" else options["encoder"]
+        model = training.build_saliency_model(
+            classifier,
+            encoder=encoder,
+            tap_layers=taps,
+            classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
+            config=SaliencyConfig(objective=options["objective"]),
+            seed=options["seed"],
+        )
+        training.compile_saliency_model(model, options["learning_rate"])
+    training.save_run_config(output, {**options, "image_size": image_size, "class_names": class_names, "keras_version": keras.__version__})
+    training.fit_saliency_model(
+        model,
+        train_data,
+        validation_data,
+        epochs=options["epochs"],
+        output_dir=output,
+        steps_per_epoch=options["steps_per_epoch"],
+        validation_steps=options["steps_per_epoch"],
+    )
+    images, labels = next(iter(validation_data if validation_data is not None else train_data))
+    images, labels = images[:8], labels[:8]
+    masks = model.predict((images, labels), verbose=0)
+    titles = [class_names[int(label)] for label in labels]
+    path = save_panels(os.path.join(output, "overlays.png"), images.numpy(), masks, titles=titles)
+    click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
+
+
+if __name__ == "__main__":
+    main()

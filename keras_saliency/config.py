@@ -1,0 +1,100 @@
+"""One configuration object for the objective and the training recipe.
+
+The defaults are the values of the authors' code (see method.md, "Code form"). The
+config is saved as JSON next to every trained model and embedded in the model itself.
+"""
+
+import dataclasses
+import json
+from typing import Optional
+
+OBJECTIVE_FORMS = ("code", "paper")
+PHASES = ("all", "selector")
+
+
+@dataclasses.dataclass
+class SaliencyConfig:
+    # Objective form: "code" (logit margins, what the authors trained with) or
+    # "paper" (log-probability preserver, probability-power destroyer).
+    objective: str = "code"
+    area_weight: float = 8.0
+    area_power: float = 0.3
+    area_epsilon: float = 0.0005
+    smoothness_weight: float = 0.5
+    border_penalty: float = 0.3
+    preserver_weight: float = 0.3
+    destroyer_weight: float = 1.0
+    preserver_confidence: float = 1.0
+    destroyer_confidence: float = 5.0
+    fake_confidence: float = 1.0
+    # Paper form: L = l1*TV + l2*AV - log f_c(preserved) + l3 * f_c(destroyed) ** l4.
+    destroyer_power: float = 0.3
+    # "exists" head: binary cross-entropy on real/fake selector.
+    exists_weight: float = 1.0
+    # Fake labels: probability that the selector is given a wrong class.
+    fake_label_probability: float = 0.5
+    # Alternative images. Fractions are relative to the image side (55 and 11 px at 224 px);
+    # colours and noise are in units of the [-1, 1] image range, as in the authors' code.
+    blur_probability: float = 0.5
+    blur_kernel_fraction: float = 55.0 / 224.0
+    blur_sigma_fraction: float = 11.0 / 224.0
+    colour_range: float = 0.66
+    noise_std: float = 0.11
+    input_noise_std: float = 0.03
+    # Which part of the masker trains: "selector" (phase 1: the class embedding only) or "all"
+    # (phase 2: decoder + selector). The encoder and the classifier are always frozen.
+    phase: str = "all"
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVE_FORMS:
+            raise ValueError(
+                f"Expected objective in {OBJECTIVE_FORMS}. Received: objective={self.objective!r}"
+            )
+        if self.phase not in PHASES:
+            raise ValueError(f"Expected phase in {PHASES}. Received: phase={self.phase!r}")
+        if not 0.0 <= self.fake_label_probability < 1.0:
+            raise ValueError(
+                "Expected fake_label_probability in [0, 1). "
+                f"Received: fake_label_probability={self.fake_label_probability}"
+            )
+        if not 0.0 <= self.blur_probability <= 1.0:
+            raise ValueError(
+                f"Expected blur_probability in [0, 1]. Received: blur_probability={self.blur_probability}"
+            )
+
+    def get_config(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_config(cls, config: Optional[dict]):
+        config = dict(config or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(
+                f"Expected SaliencyConfig fields {sorted(known)}. Received unknown keys: {unknown}"
+            )
+        return cls(**config)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path):
+        with open(path, "w") as f:
+            json.dump(self.get_config(), f, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path):
+        with open(path) as f:
+            return cls.from_config(json.load(f))
+
+
+def as_config(config) -> SaliencyConfig:
+    """Accepts a SaliencyConfig, a dict of its fields or None (defaults)."""
+    if isinstance(config, SaliencyConfig):
+        return config
+    if config is None or isinstance(config, dict):
+        return SaliencyConfig.from_config(config)
+    raise TypeError(
+        f"Expected a SaliencyConfig, a dict or None. Received: config of type {type(config).__name__}"
+    )

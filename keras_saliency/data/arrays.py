@@ -1,0 +1,29 @@
+"""NumPy arrays as a dataset."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_saliency.data.pipeline import prepare
+
+
+def array_dataset(images, labels, image_size=None, batch_size=32, training=False, seed=None):
+    """`images` (N, H, W, C) in [0, 255] (C in 1, 3, 4) and integer `labels` (N,)."""
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise ValueError(
+            f"Expected images of shape (N, H, W, 1|3|4). Received: shape={images.shape}"
+        )
+    if labels.shape != (images.shape[0],):
+        raise ValueError(
+            f"Expected labels of shape ({images.shape[0]},). Received: shape={labels.shape}"
+        )
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    return prepare(
+        dataset,
+        image_size or images.shape[1],
+        batch_size,
+        training=training,
+        seed=seed,
+        shuffle_buffer=len(images),
+    )

@@ -1,0 +1,45 @@
+"""Common steps: RGB conversion, resizing, augmentation, batching."""
+
+import tensorflow as tf
+
+
+def to_rgb(image):
+    """Grayscale (1 channel) becomes RGB; RGBA (4 channels) drops alpha."""
+    channels = image.shape[-1]
+    if channels == 1:
+        return tf.image.grayscale_to_rgb(image)
+    if channels == 4:
+        return image[..., :3]
+    if channels is None:  # unknown statically: decide at run time
+        image = tf.cond(
+            tf.shape(image)[-1] == 1,
+            lambda: tf.tile(image, [1, 1, 3]),
+            lambda: image[..., :3],
+        )
+        return tf.ensure_shape(image, [None, None, 3])
+    return image
+
+
+def resize(image, image_size):
+    """The whole image squashed to `image_size` x `image_size` (no crop), float32 [0, 255]."""
+    image = tf.cast(to_rgb(image), tf.float32)
+    image = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def prepare(dataset, image_size, batch_size, training=False, seed=None, shuffle_buffer=1024):
+    """Maps `(image, label)` pairs to resized float images and int32 labels, then shuffles
+    (training), flips (training), batches and prefetches."""
+
+    def _map(image, label):
+        return resize(image, image_size), tf.cast(label, tf.int32)
+
+    if training and shuffle_buffer:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(_map, num_parallel_calls=tf.data.AUTOTUNE)
+    if training:
+        dataset = dataset.map(
+            lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,206 @@
+"""Custom layers of the masker. Each one is registered and round-trips through `.keras`."""
+
+import keras
+from keras import ops
+
+PACKAGE = "keras_saliency"
+
+PREPROCESSING_MODES = (
+    "none",  # the model takes pixels in [0, 255] (e.g. it has its own Rescaling layer)
+    "unit",  # x / 255
+    "symmetric",  # x / 127.5 - 1 (MobileNetV2, Inception)
+    "caffe",  # RGB -> BGR, minus the ImageNet mean (ResNet50, VGG)
+    "torch",  # x / 255, minus mean, divided by std (DenseNet)
+)
+_IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Preprocessing(keras.layers.Layer):
+    """Maps RGB pixels in [0, 255] to what a backbone expects, by name (serialisable)."""
+
+    def __init__(self, mode="none", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in PREPROCESSING_MODES:
+            raise ValueError(
+                f"Expected preprocessing mode in {PREPROCESSING_MODES}. Received: mode={mode!r}"
+            )
+        self.mode = mode
+
+    def call(self, images):
+        x = ops.cast(images, self.compute_dtype)
+        if self.mode == "none":
+            return x
+        if self.mode == "unit":
+            return x / 255.0
+        if self.mode == "symmetric":
+            return x / 127.5 - 1.0
+        if self.mode == "caffe":
+            x = ops.flip(x, axis=-1)
+            return x - ops.convert_to_tensor(_IMAGENET_BGR_MEAN, dtype=x.dtype)
+        mean = ops.convert_to_tensor(_TORCH_MEAN, dtype=x.dtype)
+        std = ops.convert_to_tensor(_TORCH_STD, dtype=x.dtype)
+        return (x / 255.0 - mean) / std
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassSelector(keras.layers.Layer):
+    """Selects a class in the deepest feature map.
+
+    `act = sum_channels(features * embedding[c])`; features are gated by
+    `sigmoid(act - confidence)`; the spatial mean of `act` is the "exists" logit.
+    `confidence` is a non-trainable weight: change it at inference with `set_confidence`
+    (low: anything resembling the class, high: only its most salient parts).
+    """
+
+    def __init__(self, num_classes, confidence=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if int(num_classes) < 2:
+            raise ValueError(f"Expected num_classes >= 2. Received: num_classes={num_classes}")
+        self.num_classes = int(num_classes)
+        self.initial_confidence = float(confidence)
+
+    def build(self, features_shape, class_ids_shape=None):
+        channels = features_shape[-1]
+        self.embedding = self.add_weight(
+            name="embedding",
+            shape=(self.num_classes, channels),
+            initializer=keras.initializers.RandomNormal(stddev=channels**-0.5),
+        )
+        self.confidence = self.add_weight(
+            name="confidence",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_confidence),
+            trainable=False,
+        )
+
+    def set_confidence(self, value):
+        self.confidence.assign(float(value))
+        self.initial_confidence = float(value)
+
+    def call(self, features, class_ids):
+        class_ids = ops.reshape(ops.cast(class_ids, "int32"), (-1,))
+        selected = ops.take(ops.cast(self.embedding, features.dtype), class_ids, axis=0)
+        act = ops.sum(features * selected[:, None, None, :], axis=-1, keepdims=True)
+        gate = ops.sigmoid(act - ops.cast(self.confidence, act.dtype))
+        exists_logit = ops.mean(ops.cast(act, "float32"), axis=(1, 2, 3))
+        return features * gate, exists_logit
+
+    def compute_output_shape(self, features_shape, class_ids_shape=None):
+        return features_shape, (features_shape[0],)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "confidence": self.initial_confidence,
+        }
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SubPixelUpsampling(keras.layers.Layer):
+    """x2 upsampling: 3x3 conv to 4 * filters channels, batch norm, ReLU, depth_to_space."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.conv = keras.layers.Conv2D(4 * self.filters, 3, padding="same", use_bias=False)
+        self.norm = keras.layers.BatchNormalization()
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        self.norm.build(input_shape[:-1] + (4 * self.filters,))
+
+    def call(self, x, training=None):
+        x = ops.relu(self.norm(self.conv(x), training=training))
+        return ops.depth_to_space(x, 2)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return (b, None if h is None else 2 * h, None if w is None else 2 * w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BottleneckBlock(keras.layers.Layer):
+    """Residual bottleneck: 1x1 (filters / 4), 3x3, 1x1 (filters), each with batch norm;
+    a 1x1 projection on the shortcut where the channel count changes."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        inner = max(self.filters // 4, 4)
+        self.convs = [
+            keras.layers.Conv2D(inner, 1, use_bias=False),
+            keras.layers.Conv2D(inner, 3, padding="same", use_bias=False),
+            keras.layers.Conv2D(self.filters, 1, use_bias=False),
+        ]
+        self.norms = [keras.layers.BatchNormalization() for _ in self.convs]
+        self.projection = None
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for conv, norm in zip(self.convs, self.norms):
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            norm.build(shape)
+        if input_shape[-1] != self.filters:
+            self.projection = keras.layers.Conv2D(self.filters, 1, use_bias=False)
+            self.projection.build(input_shape)
+
+    def call(self, x, training=None):
+        shortcut = x if self.projection is None else self.projection(x)
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x = norm(conv(x), training=training)
+            if i < len(self.convs) - 1:
+                x = ops.relu(x)
+        return ops.relu(x + shortcut)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.filters,)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+MASK_HEADS = ("abs_ratio", "sigmoid")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskHead(keras.layers.Layer):
+    """1x1 conv to the mask. "abs_ratio": two channels a, b and mask = |a| / (|a| + |b|);
+    "sigmoid": one channel through a sigmoid. Always computes in float32."""
+
+    def __init__(self, kind="abs_ratio", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if kind not in MASK_HEADS:
+            raise ValueError(f"Expected kind in {MASK_HEADS}. Received: kind={kind!r}")
+        self.kind = kind
+        self.conv = keras.layers.Conv2D(2 if kind == "abs_ratio" else 1, 1, dtype="float32")
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+
+    def call(self, x):
+        y = self.conv(ops.cast(x, "float32"))
+        if self.kind == "sigmoid":
+            return ops.sigmoid(y)
+        magnitude = ops.abs(y)
+        return magnitude[..., :1] / (magnitude[..., :1] + magnitude[..., 1:] + 1e-6)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (1,)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind}

@@ -1,0 +1,72 @@
+"""From masks to boxes, and box overlap.
+
+Threshold rule (state it with every figure): binarise the mask at image resolution at
+`threshold * max(mask)` (rule "max", the default), at a fixed `threshold` (rule "fixed") or
+at `threshold * mean(mask)` (rule "mean", the paper's alpha); keep the largest 4-connected
+component; its tightest box is the prediction. An empty binary mask gives no box (a miss).
+Choose the threshold on a validation split (`choose_threshold`), never on the test split.
+"""
+
+import numpy as np
+from scipy import ndimage
+
+
+RULES = ("max", "fixed", "mean")
+
+
+def mask_to_box(mask, threshold=0.5, rule="max"):
+    """Box `(xmin, ymin, xmax, ymax)` inclusive, in pixels of `mask`, or None if empty."""
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        raise ValueError(f"Expected a mask of shape (H, W) or (H, W, 1). Received: shape={mask.shape}")
+    if rule not in RULES:
+        raise ValueError(f"Expected rule in {RULES}. Received: rule={rule!r}")
+    scale = {"max": float(mask.max()), "fixed": 1.0, "mean": float(mask.mean())}[rule]
+    level = threshold * scale
+    binary = mask > level
+    if not binary.any():
+        return None
+    components, count = ndimage.label(binary)
+    if count > 1:
+        sizes = np.bincount(components.ravel())[1:]
+        binary = components == (1 + int(np.argmax(sizes)))
+    ys, xs = np.nonzero(binary)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def box_iou(a, b):
+    """IoU of two inclusive pixel boxes `(xmin, ymin, xmax, ymax)`; 0 when either is None."""
+    if a is None or b is None:
+        return 0.0
+    ix = min(a[2], b[2]) - max(a[0], b[0]) + 1
+    iy = min(a[3], b[3]) - max(a[1], b[1]) + 1
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
+    area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
+    return inter / float(area_a + area_b - inter)
+
+
+def localization_hits(masks, boxes, threshold=0.5, rule="max", min_iou=0.5):
+    """Per image: does the box of the thresholded mask overlap a ground-truth box with
+    IoU >= `min_iou`? `boxes[i]` is one box or a list of boxes of image i."""
+    hits = []
+    for mask, truth in zip(masks, boxes):
+        truth = np.asarray(truth).reshape(-1, 4)
+        predicted = mask_to_box(mask, threshold=threshold, rule=rule)
+        hits.append(any(box_iou(predicted, tuple(t)) >= min_iou for t in truth))
+    return np.asarray(hits, dtype=bool)
+
+
+def choose_threshold(masks, boxes, rule="max", candidates=None, min_iou=0.5):
+    """The candidate threshold with the highest hit rate on (validation) masks and boxes.
+    Returns `(threshold, hit_rate)`."""
+    if candidates is None:
+        candidates = {"max": np.arange(0.1, 0.96, 0.05), "fixed": np.arange(0.05, 0.96, 0.05),
+                      "mean": np.arange(0.5, 8.01, 0.5)}[rule]
+    rates = [float(localization_hits(masks, boxes, t, rule, min_iou).mean()) for t in candidates]
+    best = int(np.argmax(rates))
+    return float(round(candidates[best], 4)), rates[best]

@@ -1,0 +1,64 @@
+"""Pictures of masks: heat-map overlays and image | mask | preserved | destroyed panels."""
+
+import os
+
+import numpy as np
+
+
+def heatmap(masks, colormap="jet"):
+    """Masks (..., H, W[, 1]) in [0, 1] to RGB uint8 colours."""
+    import matplotlib
+
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.shape[-1] == 1:
+        masks = masks[..., 0]
+    colours = matplotlib.colormaps[colormap](np.clip(masks, 0.0, 1.0))[..., :3]
+    return (colours * 255).astype(np.uint8)
+
+
+def overlay(images, masks, opacity=0.5, colormap="jet"):
+    """Heat-map of `masks` blended over `images` (both at the same resolution)."""
+    images = np.asarray(images, dtype=np.float32)
+    blended = (1 - opacity) * images + opacity * heatmap(masks, colormap).astype(np.float32)
+    return np.clip(blended, 0, 255).astype(np.uint8)
+
+
+def panels(images, masks, alternatives=None):
+    """Per image one row: image | overlay | preserved | destroyed (uint8, side by side).
+
+    `alternatives` (what replaces removed pixels) defaults to a flat grey."""
+    images = np.asarray(images, dtype=np.float32)
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    if alternatives is None:
+        alternatives = np.full_like(images, 127.5)
+    preserved = images * masks + alternatives * (1 - masks)
+    destroyed = images * (1 - masks) + alternatives * masks
+    columns = [images, overlay(images, masks), preserved, destroyed]
+    columns = [np.clip(c, 0, 255).astype(np.uint8) for c in columns]
+    return np.concatenate(columns, axis=2)
+
+
+def save_panels(path, images, masks, titles=None, scale=None, alternatives=None):
+    """Writes a PNG: one panel row per image, upscaled (nearest) so small images stay visible.
+    Returns the path."""
+    from PIL import Image, ImageDraw
+
+    rows = panels(images, masks, alternatives)
+    if scale is None:
+        scale = max(1, 128 // max(1, rows.shape[1]))
+    height, width = rows.shape[1] * scale, rows.shape[2] * scale
+    label_height = 14 if titles is not None else 0
+    canvas = Image.new("RGB", (width, len(rows) * (height + label_height)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, row in enumerate(rows):
+        top = i * (height + label_height)
+        if titles is not None:
+            draw.text((2, top + 1), str(titles[i]), fill=(0, 0, 0))
+        tile = Image.fromarray(row).resize((width, height), Image.NEAREST)
+        canvas.paste(tile, (0, top + label_height))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    canvas.save(path)
+    return path

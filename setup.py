@@ -1,0 +1,26 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="keras-saliency",
+    version="0.1.0",
+    description="Real-time saliency masks for Keras image classifiers (Dabkowski & Gal, NIPS 2017)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_saliency", "keras_saliency.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.3",
+        "tensorflow-datasets>=4.9",
+        "numpy",
+        "scipy",
+        "pillow",
+        "matplotlib",
+        "click>=8",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "export": ["tf2onnx", "onnxruntime", "ai-edge-litert"],
+    },
+    entry_points={"console_scripts": ["keras-saliency=keras_saliency.cli:main"]},
+)

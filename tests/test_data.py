@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_saliency import data
+from tests.conftest import shared_data
+
+
+def _folder(tmp_path):
+    root = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 255, (12, 10, 3), dtype=np.uint8)).save(root / name / f"{i}.jpg")
+    Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), "L").save(root / "cat" / "grey.png")
+    Image.fromarray(rng.integers(0, 255, (8, 8, 4), dtype=np.uint8), "RGBA").save(root / "dog" / "alpha.png")
+    (root / "cat" / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    good = (root / "dog" / "0.jpg").read_bytes()
+    (root / "dog" / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (root / "dog" / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_folder_skips_and_reports_bad_files(tmp_path, caplog):
+    root = _folder(tmp_path)
+    scan = data.scan_image_folder(str(root), progress=False)
+    assert scan.class_names == ["cat", "dog"]
+    assert len(scan.files) == 12  # 10 JPEGs + grey + RGBA
+    skipped = {p.split("/")[-1] for p, _ in scan.skipped}
+    assert skipped == {"corrupt.jpg", "truncated.jpg", "notes.txt"}
+    assert "3 files skipped" in scan.summary()
+    assert "3 files skipped" in caplog.text
+    dataset = data.folder_dataset(scan, image_size=16, batch_size=4, training=True, seed=0)
+    images, labels = [], []
+    for x, y in dataset:
+        images.append(x.numpy()); labels.append(y.numpy())
+    images = np.concatenate(images)
+    assert images.shape == (12, 16, 16, 3) and images.dtype == np.float32
+    assert 0 <= images.min() and images.max() <= 255
+    assert sorted(np.concatenate(labels).tolist()) == [0] * 6 + [1] * 6
+
+
+def test_folder_split_is_seeded_and_stratified(tmp_path):
+    scan = data.scan_image_folder(str(_folder(tmp_path)), progress=False)
+    train, validation = scan.split(0.34, seed=1)
+    assert len(train) + len(validation) == 12
+    assert sorted(label for _, label in validation) == [0, 0, 1, 1]
+    assert scan.split(0.34, seed=1) == (train, validation)
+    assert not set(p for p, _ in train) & set(p for p, _ in validation)
+
+
+def test_folder_without_readable_images_is_a_clear_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jpg").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="Expected readable images"):
+        data.scan_image_folder(str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="Expected class subfolders"):
+        data.scan_image_folder(str(tmp_path / "a"), progress=False)
+
+
+def test_array_dataset_converts_grey_and_rgba():
+    for channels in (1, 3, 4):
+        images = np.full((5, 8, 8, channels), 100, np.uint8)
+        x, y = next(iter(data.array_dataset(images, np.arange(5), image_size=8, batch_size=5)))
+        assert x.shape == (5, 8, 8, 3) and np.allclose(x.numpy(), 100)
+    with pytest.raises(ValueError, match="Expected labels"):
+        data.array_dataset(np.zeros((3, 8, 8, 3)), np.zeros(2))
+
+
+def test_tfds_cifar10_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        dataset, names = data.tfds_dataset("cifar10", image_size=32, batch_size=4, training=True)
+        x, y = next(iter(dataset))
+    assert len(names) == 10 and x.shape == (4, 32, 32, 3) and y.dtype.name == "int32"
+
+
+def test_imagenet_needs_a_manual_dir():
+    with pytest.raises(ValueError, match="manual"):
+        data.tfds_dataset("imagenet2012", image_size=224)
+
+
+def test_real_cifar10_folder_scan():
+    root = shared_data("cifar10", "train")
+    scan = data.scan_image_folder(root, progress=False)
+    assert len(scan.class_names) == 10 and len(scan.files) == 50000 and not scan.skipped

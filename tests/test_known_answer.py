@@ -1,0 +1,13 @@
+"""Known answer: the class is a small striped patch at a random place on clutter; the
+masker's box must hit the patch (IoU >= 0.5) on at least 80% of held-out images."""
+
+from keras_saliency.demo import DemoConfig, run_demo
+
+
+def test_masker_finds_the_patch(tmp_path):
+    results, _, (_, _, _, masks) = run_demo(str(tmp_path), DemoConfig(seed=0))
+    print(results)
+    assert results["classifier_accuracy"] >= 0.9
+    assert results["hit_rate"] >= 0.8, results
+    assert masks.shape == (300, 32, 32, 1)
+    assert (tmp_path / "overlays.png").exists() and (tmp_path / "model.keras").exists()

@@ -106,8 +106,8 @@ def _classifier(name_or_path, image_size, num_classes, output, train, validation
         f"saved to {path}."
     )
     model = cifar_classifier(num_classes, image_size)
-    steps = steps or int(train.cardinality())
-    compile_classifier(model, 3e-3, steps=epochs * steps)
+    batches = steps or int(train.cardinality())  # unknown (< 0) for folders: constant rate
+    compile_classifier(model, 3e-3, steps=epochs * batches if batches > 0 else None)
     model.fit(
         train,
         validation_data=validation,

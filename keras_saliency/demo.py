@@ -32,7 +32,7 @@ class DemoConfig:
     image_size: int = 32
     patch_size: int = 8
     classifier_epochs: int = 8
-    masker_epochs: int = 20
+    masker_epochs: int = 30
     mask_stride: int = 2
     batch_size: int = 64
     learning_rate: float = 3e-3

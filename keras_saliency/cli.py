@@ -155,14 +155,17 @@ def train(**options):
     if options["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     image_size = options["image_size"] or (32 if options["dataset"] in ("cifar10", "folder") else 224)
-    train_data, validation_data, class_names = _load_data(
-        options["dataset"],
-        options["data_dir"],
-        image_size,
-        options["batch_size"],
-        options["validation_split"],
-        options["seed"],
-    )
+    try:
+        train_data, validation_data, class_names = _load_data(
+            options["dataset"],
+            options["data_dir"],
+            image_size,
+            options["batch_size"],
+            options["validation_split"],
+            options["seed"],
+        )
+    except ValueError as error:  # a user error (empty folder, missing manual dir): no traceback
+        raise click.ClickException(str(error)) from error
     if options["steps_per_epoch"]:  # fixed-length epochs: never run out of data
         train_data = train_data.repeat()
         validation_data = validation_data.repeat() if validation_data is not None else None

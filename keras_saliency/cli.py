@@ -1,7 +1,8 @@
 """`keras-saliency`: a thin click layer over the library."""
 
-import json
+import dataclasses
 import logging
+import math
 import os
 import sys
 
@@ -53,10 +54,27 @@ def demo(output, quick, seed):
     click.echo(f"Overlays: {results['overlays']}")
 
 
-def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed):
-    """(train, validation, class_names) for the CLI's dataset names."""
+@dataclasses.dataclass
+class _Splits:
+    """Training and validation data with the number of batches each epoch reads (None: the
+    whole dataset, whose size tf.data knows)."""
+
+    train: object
+    validation: object
+    class_names: list
+    train_steps: int = None
+    validation_steps: int = None
+
+
+def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch):
+    """The CLI's datasets as `_Splits`.
+
+    Folder datasets drop files that fail to decode, so tf.data cannot know their length:
+    they repeat and each epoch reads ceil(files / batch) batches, which keeps progress bars
+    and learning-rate schedules exact. `steps_per_epoch` caps the epochs of every dataset."""
     from keras_saliency import data
 
+    train_steps = validation_steps = None
     if dataset == "folder":
         if not data_dir:
             raise click.UsageError("--dataset folder needs --data-dir (a folder of class subfolders).")
@@ -67,19 +85,35 @@ def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed
         validation = (
             data.folder_dataset(validation_pairs, image_size, batch_size) if validation_pairs else None
         )
-        return train, validation, scan.class_names
-    manual_dir = data_dir if dataset == "imagenet2012" else None
-    tfds_dir = None if dataset == "imagenet2012" else data_dir
-    train, class_names = data.tfds_dataset(
-        dataset, image_size, batch_size, True, data_dir=tfds_dir, manual_dir=manual_dir, seed=seed
-    )
-    validation, _ = data.tfds_dataset(
-        dataset, image_size, batch_size, False, data_dir=tfds_dir, manual_dir=manual_dir
-    )
-    return train, validation, class_names
+        class_names = scan.class_names
+        train_steps = math.ceil(len(train_pairs) / batch_size)
+        validation_steps = math.ceil(len(validation_pairs) / batch_size) if validation_pairs else None
+    else:
+        manual_dir = data_dir if dataset == "imagenet2012" else None
+        tfds_dir = None if dataset == "imagenet2012" else data_dir
+        train, class_names = data.tfds_dataset(
+            dataset, image_size, batch_size, True, data_dir=tfds_dir, manual_dir=manual_dir, seed=seed
+        )
+        validation, _ = data.tfds_dataset(
+            dataset, image_size, batch_size, False, data_dir=tfds_dir, manual_dir=manual_dir
+        )
+        train_steps, validation_steps = int(train.cardinality()), int(validation.cardinality())
+        if not steps_per_epoch:  # tf.data knows these lengths: no repeat needed
+            train_steps = validation_steps = None
+    if steps_per_epoch:  # a known length (> 0) caps the limit; an unknown one (< 0) does not
+        train_steps = min(steps_per_epoch, train_steps if train_steps and train_steps > 0 else steps_per_epoch)
+        validation_steps = min(
+            steps_per_epoch,
+            validation_steps if validation_steps and validation_steps > 0 else steps_per_epoch,
+        )
+    if train_steps:  # fixed-length epochs: never run out of data
+        train = train.repeat()
+    if validation_steps and validation is not None:
+        validation = validation.repeat()
+    return _Splits(train, validation, class_names, train_steps, validation_steps)
 
 
-def _classifier(name_or_path, image_size, num_classes, output, train, validation, epochs, steps):
+def _classifier(name_or_path, image_size, output, splits, epochs):
     """Returns (classifier, preprocessing mode, encoder taps or None)."""
     import keras
 
@@ -87,7 +121,9 @@ def _classifier(name_or_path, image_size, num_classes, output, train, validation
     from keras_saliency.encoders import BACKBONES, application_classifier
 
     if name_or_path in BACKBONES:
-        model, preprocessing = application_classifier(name_or_path, image_size, num_classes=num_classes)
+        model, preprocessing = application_classifier(
+            name_or_path, image_size, num_classes=len(splits.class_names)
+        )
         return model, preprocessing, None
     if name_or_path:
         if not os.path.exists(name_or_path):
@@ -105,15 +141,15 @@ def _classifier(name_or_path, image_size, num_classes, output, train, validation
         f"No --classifier given: training the small CIFAR-style classifier first ({epochs} epochs), "
         f"saved to {path}."
     )
-    model = cifar_classifier(num_classes, image_size)
-    batches = steps or int(train.cardinality())  # unknown (< 0) for folders: constant rate
-    compile_classifier(model, 3e-3, steps=epochs * batches if batches > 0 else None)
+    model = cifar_classifier(len(splits.class_names), image_size)
+    batches = splits.train_steps or int(splits.train.cardinality())
+    compile_classifier(model, 3e-3, steps=epochs * batches)
     model.fit(
-        train,
-        validation_data=validation,
+        splits.train,
+        validation_data=splits.validation,
         epochs=epochs,
-        steps_per_epoch=steps,
-        validation_steps=steps if validation is not None and validation.cardinality() < 0 else None,
+        steps_per_epoch=splits.train_steps,
+        validation_steps=splits.validation_steps,
         callbacks=[
             keras.callbacks.BackupAndRestore(os.path.join(output, "classifier_backup")),
             keras.callbacks.CSVLogger(os.path.join(output, "classifier_log.csv"), append=True),
@@ -156,19 +192,17 @@ def train(**options):
         keras.mixed_precision.set_global_policy("mixed_float16")
     image_size = options["image_size"] or (32 if options["dataset"] in ("cifar10", "folder") else 224)
     try:
-        train_data, validation_data, class_names = _load_data(
+        splits = _load_data(
             options["dataset"],
             options["data_dir"],
             image_size,
             options["batch_size"],
             options["validation_split"],
             options["seed"],
+            options["steps_per_epoch"],
         )
     except ValueError as error:  # a user error (empty folder, missing manual dir): no traceback
         raise click.ClickException(str(error)) from error
-    if options["steps_per_epoch"]:  # fixed-length epochs: never run out of data
-        train_data = train_data.repeat()
-        validation_data = validation_data.repeat() if validation_data is not None else None
     model_path = os.path.join(output, training.MODEL_FILE)
     if os.path.exists(model_path):
         model = keras.saving.load_model(model_path)
@@ -180,14 +214,7 @@ def train(**options):
             training.compile_saliency_model(model, options["learning_rate"])
     else:
         classifier, preprocessing, taps = _classifier(
-            options["classifier_name"],
-            image_size,
-            len(class_names),
-            output,
-            train_data,
-            validation_data,
-            options["classifier_epochs"],
-            options["steps_per_epoch"],
+            options["classifier_name"], image_size, output, splits, options["classifier_epochs"]
         )
         if options["tap_layers"]:
             taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
@@ -201,20 +228,26 @@ def train(**options):
             seed=options["seed"],
         )
         training.compile_saliency_model(model, options["learning_rate"])
-    training.save_run_config(output, {**options, "image_size": image_size, "class_names": class_names, "keras_version": keras.__version__})
+    run_config = {
+        **options,
+        "image_size": image_size,
+        "class_names": splits.class_names,
+        "keras_version": keras.__version__,
+    }
+    training.save_run_config(output, run_config)
     training.fit_saliency_model(
         model,
-        train_data,
-        validation_data,
+        splits.train,
+        splits.validation,
         epochs=options["epochs"],
         output_dir=output,
-        steps_per_epoch=options["steps_per_epoch"],
-        validation_steps=options["steps_per_epoch"],
+        steps_per_epoch=splits.train_steps,
+        validation_steps=splits.validation_steps,
     )
-    images, labels = next(iter(validation_data if validation_data is not None else train_data))
+    images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
     images, labels = images[:8], labels[:8]
     masks = model.predict((images, labels), verbose=0)
-    titles = [class_names[int(label)] for label in labels]
+    titles = [splits.class_names[int(label)] for label in labels]
     path = save_panels(os.path.join(output, "overlays.png"), images.numpy(), masks, titles=titles)
     click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
 

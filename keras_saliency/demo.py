@@ -12,7 +12,6 @@ import logging
 import os
 import time
 
-import numpy as np
 
 import keras
 

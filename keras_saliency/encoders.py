@@ -75,22 +75,23 @@ def application_classifier(name, image_size=224, weights="imagenet", num_classes
 
 
 def frozen_clone(model, name=None):
-    """A frozen copy of `model` with the same weights; `model` itself is left untouched.
+    """A frozen, uncompiled copy of `model` with the same weights; `model` is left untouched.
 
-    Functional and Sequential models are cloned. Other models (subclassed, without a
-    config) cannot be, and a clear error says so.
+    The copy is rebuilt from the model's config (`clone_model` would also copy a compiled
+    model's optimizer, which a frozen model must not carry into saved files). Models
+    without a usable config (some subclassed models) cannot be copied: a clear error says so.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
     try:
-        clone = keras.models.clone_model(model)
-    except Exception as error:  # clone_model raises several types for unsupported models
+        clone = type(model).from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+    except Exception as error:  # from_config / set_weights raise several types
         raise ValueError(
-            "Expected a functional or Sequential Keras model that keras.models.clone_model can "
-            f"copy (the original is never modified). Received: {model.name!r} "
-            f"({type(model).__name__}), which failed to clone: {error}"
+            "Expected a functional, Sequential or serialisable Keras model that can be rebuilt "
+            f"from its config (the original is never modified). Received: {model.name!r} "
+            f"({type(model).__name__}), which failed to copy: {error}"
         ) from error
-    clone.set_weights(model.get_weights())
     clone.trainable = False
     if name:
         clone.name = name

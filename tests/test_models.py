@@ -180,3 +180,14 @@ def test_mixed_precision_training_is_finite(data):
         assert model.predict((images[:2], labels[:2]), verbose=0).dtype == np.float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_frozen_copy_of_a_compiled_classifier_carries_no_optimizer(tmp_path, data):
+    from keras_saliency.classifiers import compile_classifier
+
+    images, labels, _ = data
+    classifier = compile_classifier(tiny_classifier(width=8))
+    classifier.fit(images, labels, epochs=1, verbose=0)
+    model = build_saliency_model(classifier, tap_layers=TINY_TAPS)
+    assert classifier.compiled and not model.classifier.compiled
+    assert not keras.saving.serialize_keras_object(model.classifier).get("compile_config")

@@ -4,7 +4,6 @@ import dataclasses
 import logging
 import math
 import os
-import sys
 
 import click
 
@@ -13,12 +12,17 @@ logger = logging.getLogger("keras_saliency")
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
 
 
+class _EchoHandler(logging.Handler):
+    """The library's log messages on click's current stderr (which CliRunner replaces)."""
+
+    def emit(self, record):
+        click.echo(self.format(record), err=True)
+
+
 def _setup_logging():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        logger.addHandler(_EchoHandler())
     logger.setLevel(logging.INFO)
 
 
@@ -78,8 +82,7 @@ def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed
     if dataset == "folder":
         if not data_dir:
             raise click.UsageError("--dataset folder needs --data-dir (a folder of class subfolders).")
-        scan = data.scan_image_folder(data_dir)
-        click.echo(scan.summary())
+        scan = data.scan_image_folder(data_dir)  # logs its summary (skipped files included)
         train_pairs, validation_pairs = scan.split(validation_split, seed)
         train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed)
         validation = (

@@ -41,6 +41,7 @@ def test_train_on_a_folder_then_continue(tmp_path, image_folder):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "training the small CIFAR-style classifier first" in result.output
+    assert "48 images in 4 classes, 0 files skipped" in result.output  # the folder's summary
     for name in ("model.keras", "classifier.keras", "config.json", "run_config.json", "training_log.csv", "overlays.png"):
         assert os.path.exists(os.path.join(output, name)), name
     model = keras.saving.load_model(os.path.join(output, "model.keras"), safe_mode=True)

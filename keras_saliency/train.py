@@ -6,6 +6,7 @@ Everything a run produces goes to one output folder:
   run_config.json    every resolved option of the run (and of the runs it continued)
   training_log.csv   one row per epoch (appended by continued runs)
   backup/            BackupAndRestore state while a run is in progress (resume after a kill)
+  fit_state.json     the epoch range of the run in progress
 """
 
 import json
@@ -26,6 +27,7 @@ CONFIG_FILE = "config.json"
 RUN_CONFIG_FILE = "run_config.json"
 LOG_FILE = "training_log.csv"
 BACKUP_DIR = "backup"
+FIT_STATE_FILE = "fit_state.json"  # the epochs of a run in progress, removed when it ends
 
 
 def default_mask_stride(image_size):
@@ -163,9 +165,15 @@ def fit_saliency_model(
     initial_epoch = 0
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
-        initial_epoch = completed_epochs(output_dir) if os.path.exists(
-            os.path.join(output_dir, MODEL_FILE)
-        ) else 0
+        state_path = os.path.join(output_dir, FIT_STATE_FILE)
+        if os.path.isdir(os.path.join(output_dir, BACKUP_DIR)) and os.path.exists(state_path):
+            with open(state_path) as f:  # an interrupted run: the same epoch range again
+                state = json.load(f)
+            initial_epoch, epochs = state["initial_epoch"], state["epochs"]
+        elif os.path.exists(os.path.join(output_dir, MODEL_FILE)):  # a finished run: continue it
+            initial_epoch = completed_epochs(output_dir)
+        with open(state_path, "w") as f:
+            json.dump({"initial_epoch": initial_epoch, "epochs": epochs}, f)
         callbacks += [
             keras.callbacks.BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
             keras.callbacks.CSVLogger(os.path.join(output_dir, LOG_FILE), append=True),
@@ -184,6 +192,7 @@ def fit_saliency_model(
     if output_dir:
         path = os.path.join(output_dir, MODEL_FILE)
         model.save(path)
+        os.remove(os.path.join(output_dir, FIT_STATE_FILE))
         logger.info("Saved %s", path)
     return history
 

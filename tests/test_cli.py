@@ -63,8 +63,12 @@ def test_train_on_a_folder_then_continue(tmp_path, image_folder):
 
 
 class _Kill(keras.callbacks.Callback):
+    def __init__(self, epoch=1):
+        super().__init__()
+        self.epoch = epoch
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 1:
+        if epoch == self.epoch:
             raise KeyboardInterrupt("killed")
 
 
@@ -140,3 +144,24 @@ def test_demo_quick(tmp_path):
     assert result.exit_code == 0, result.output
     assert os.path.exists(tmp_path / "overlays.png")
     assert json.load(open(tmp_path / "results.json"))["test_images"] == 64
+
+
+def test_killed_continued_run_keeps_its_epoch_range(tmp_path):
+    from keras_saliency.data import array_dataset
+
+    images, labels, _ = patch_images(32, seed=0)
+    dataset = array_dataset(images, labels, batch_size=16, training=True, seed=0)
+    output = str(tmp_path / "run")
+    model = training.compile_saliency_model(
+        training.build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
+    )
+    training.fit_saliency_model(model, dataset, epochs=1, output_dir=output, verbose=0)
+    path = os.path.join(output, training.MODEL_FILE)
+    with pytest.raises(KeyboardInterrupt):  # continue for 3 more epochs, killed in the 2nd
+        training.fit_saliency_model(
+            keras.saving.load_model(path), dataset, epochs=3, output_dir=output,
+            callbacks=[_Kill(epoch=2)], verbose=0,
+        )
+    training.fit_saliency_model(keras.saving.load_model(path), dataset, epochs=3, output_dir=output, verbose=0)
+    assert _log_epochs(output) == [0, 1, 2, 3]  # 1 + 3 epochs, not 1 + 2 + 3
+    assert not os.path.exists(os.path.join(output, training.FIT_STATE_FILE))

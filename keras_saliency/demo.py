@@ -30,6 +30,7 @@ class DemoConfig:
     test_images: int = 300
     image_size: int = 32
     patch_size: int = 8
+    empty_fraction: float = 0.2  # training images without a patch, class "none"
     classifier_epochs: int = 8
     masker_epochs: int = 30
     mask_stride: int = 2
@@ -49,15 +50,23 @@ def run_demo(output_dir=None, config=None, verbose=0):
     config = config or DemoConfig()
     start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
-    num_classes = len(PATCH_CLASS_NAMES)
-    x, y, _ = patch_images(config.train_images, config.image_size, num_classes, config.patch_size, seed=config.seed)
+    patterns = len(PATCH_CLASS_NAMES)
+    x, y, _ = patch_images(
+        config.train_images,
+        config.image_size,
+        patterns,
+        config.patch_size,
+        seed=config.seed,
+        empty_fraction=config.empty_fraction,
+    )
+    # Validation and test images all hold a patch: they measure localisation.
     xv, yv, bv = patch_images(
-        config.validation_images, config.image_size, num_classes, config.patch_size, seed=config.seed + 2
+        config.validation_images, config.image_size, patterns, config.patch_size, seed=config.seed + 2
     )
     xt, yt, bt = patch_images(
-        config.test_images, config.image_size, num_classes, config.patch_size, seed=config.seed + 1
+        config.test_images, config.image_size, patterns, config.patch_size, seed=config.seed + 1
     )
-    classifier = tiny_classifier(num_classes, config.image_size)
+    classifier = tiny_classifier(patterns + 1, config.image_size)  # the patterns and "none"
     compile_classifier(classifier, config.learning_rate)
     classifier.fit(x, y, batch_size=32, epochs=config.classifier_epochs, verbose=verbose)
     classifier_accuracy = float(classifier.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"])

@@ -1,7 +1,7 @@
 """Tiny synthetic data and models with known answers, shipped for tests and the demo.
 
 The synthetic task: each image is a cluttered grey background (smooth noise and random
-grey rectangles) holding ONE small square patch striped in two random saturated colours;
+grey rectangles) holding ONE small square patch striped in a random saturated colour and its inverse;
 the stripe pattern is the class (horizontal, vertical, checkerboard, diagonal). A classifier
 can only solve it by looking at the patch, and neither a blurred copy nor a flat colour (the
 alternative images of the objective) can imitate a pattern, so a faithful mask must find it.
@@ -12,6 +12,7 @@ import numpy as np
 import keras
 
 PATCH_CLASS_NAMES = ("horizontal", "vertical", "checkerboard", "diagonal")
+NO_PATCH = "none"  # the label num_classes of images without a patch (see empty_fraction)
 
 
 def _pattern(kind, size, period=2):
@@ -42,9 +43,15 @@ def _smooth_noise(rng, n, size, cells=4):
     return (fine + np.roll(fine, reps // 2, 1) + np.roll(fine, reps // 2, 2) + np.roll(fine, reps // 2, (1, 2))) / 4
 
 
-def patch_images(n, image_size=32, num_classes=4, patch_size=8, clutter=6, seed=0):
+def patch_images(n, image_size=32, num_classes=4, patch_size=8, clutter=6, seed=0, empty_fraction=0.0):
     """Returns `(images float32 (n, S, S, 3) in [0, 255], labels int32 (n,), boxes int32
-    (n, 4) as xmin, ymin, xmax, ymax inclusive)`."""
+    (n, 4) as xmin, ymin, xmax, ymax inclusive)`.
+
+    With `empty_fraction` > 0 that share of the images has no patch, label `num_classes`
+    ("none") and box (-1, -1, -1, -1). A classifier trained with them has no class to fall
+    back on once the patch is removed; one trained without them often answers some pattern
+    class for a patch-less image, and then the faithful mask for that class is empty (the
+    destroyed image keeps its class whatever is removed)."""
     if not 2 <= num_classes <= len(PATCH_CLASS_NAMES):
         raise ValueError(
             f"Expected num_classes in [2, {len(PATCH_CLASS_NAMES)}]. Received: num_classes={num_classes}"
@@ -63,11 +70,15 @@ def patch_images(n, image_size=32, num_classes=4, patch_size=8, clutter=6, seed=
             images[i, y : y + h, x : x + w] = rng.uniform(20, 235)
     images += rng.normal(0, 8, images.shape)
     labels = rng.integers(0, num_classes, n).astype(np.int32)
-    boxes = np.zeros((n, 4), dtype=np.int32)
+    labels[rng.uniform(size=n) < empty_fraction] = num_classes
+    boxes = np.full((n, 4), -1, dtype=np.int32)
     for i in range(n):
+        if labels[i] == num_classes:
+            continue
         y, x = rng.integers(0, image_size - patch_size + 1, size=2)
         pattern = _pattern(labels[i], patch_size)[..., None]
-        first, second = _saturated_colour(rng), _saturated_colour(rng)
+        first = _saturated_colour(rng)
+        second = 255.0 - first  # the inverse colour: the stripes always contrast
         images[i, y : y + patch_size, x : x + patch_size] = np.where(pattern, first, second)
         boxes[i] = (x, y, x + patch_size - 1, y + patch_size - 1)
     return np.clip(images, 0, 255).astype(np.float32), labels, boxes

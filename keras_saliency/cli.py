@@ -55,6 +55,11 @@ def demo(output, quick, seed):
         f"(IoU >= 0.5) on {results['hit_rate']:.1%} of {results['test_images']} held-out images "
         f"({results['threshold_rule']}); {results['seconds']:.0f} s"
     )
+    click.echo(
+        f"for a class absent from the image the mean mask is {results['mean_mask_absent_class']:.4f} "
+        f"(present: {results['mean_mask']:.4f}) and 'exists' {results['exists_probability_absent_class']:.2f} "
+        f"(present: {results['exists_probability']:.2f})"
+    )
     click.echo(f"Overlays: {results['overlays']}")
 
 

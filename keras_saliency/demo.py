@@ -32,7 +32,7 @@ class DemoConfig:
     patch_size: int = 8
     empty_fraction: float = 0.2  # training images without a patch, class "none"
     classifier_epochs: int = 8
-    masker_epochs: int = 30
+    masker_epochs: int = 20
     mask_stride: int = 2
     batch_size: int = 64
     learning_rate: float = 3e-3
@@ -84,6 +84,11 @@ def run_demo(output_dir=None, config=None, verbose=0):
     threshold, validation_rate = choose_threshold(validation_masks, bv, config.threshold_rule)
     masks = model.predict((xt, yt), batch_size=256, verbose=0)
     hits = localization_hits(masks, bt, threshold=threshold, rule=config.threshold_rule)
+    # A class that is absent from the image (the next pattern): the mask should be empty.
+    model.return_exists = True
+    present = model.predict((xt, yt), batch_size=256, verbose=0)
+    absent = model.predict((xt, (yt + 1) % len(PATCH_CLASS_NAMES)), batch_size=256, verbose=0)
+    model.return_exists = False
     results = {
         "classifier_accuracy": classifier_accuracy,
         "hit_rate": float(hits.mean()),
@@ -94,6 +99,9 @@ def run_demo(output_dir=None, config=None, verbose=0):
         ),
         "test_images": int(config.test_images),
         "mean_mask": float(masks.mean()),
+        "mean_mask_absent_class": float(absent["mask"].mean()),
+        "exists_probability": float(present["exists"].mean()),
+        "exists_probability_absent_class": float(absent["exists"].mean()),
         "seconds": time.perf_counter() - start,
     }
     if output_dir:

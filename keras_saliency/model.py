@@ -117,6 +117,15 @@ class SaliencyModel(keras.Model):
         return list(self.trackers.values())
 
     @property
+    def return_exists(self):
+        return self._return_exists
+
+    @return_exists.setter
+    def return_exists(self, value):
+        self._return_exists = bool(value)
+        self.predict_function = None  # retrace: the outputs changed
+
+    @property
     def image_size(self):
         return self.masker.image_size
 

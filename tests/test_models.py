@@ -156,6 +156,10 @@ def test_predict_input_forms_and_errors(data):
     model.return_exists = True
     out = model((images[:4], labels[:4]))
     assert set(out) == {"mask", "exists"} and 0 <= float(np.min(out["exists"])) <= 1
+    out = model.predict((images[:4], labels[:4]), verbose=0)  # predict was traced without exists
+    assert set(out) == {"mask", "exists"} and out["exists"].shape == (4,)
+    model.return_exists = False
+    assert model.predict((images[:4], labels[:4]), verbose=0).shape == (4, 32, 32, 1)
     with pytest.raises(ValueError, match=r"Expected class_ids in \[0, 4\)"):
         model((images[:2], np.array([1, 7])))
 

@@ -22,6 +22,15 @@ def _folder(tmp_path):
     return root
 
 
+def _many_classes(tmp_path):
+    root = tmp_path / "many"
+    for name in "abcd":
+        (root / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((4, 4, 3), 9 * i, np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
 def test_folder_skips_and_reports_bad_files(tmp_path, caplog):
     root = _folder(tmp_path)
     scan = data.scan_image_folder(str(root), progress=False)
@@ -46,6 +55,9 @@ def test_folder_split_is_seeded_and_stratified(tmp_path):
     train, validation = scan.split(0.34, seed=1)
     assert len(train) + len(validation) == 12
     assert sorted(label for _, label in validation) == [0, 0, 1, 1]
+    real = data.scan_image_folder(str(_many_classes(tmp_path)), progress=False)
+    _, mixed = real.split(0.5, seed=0)
+    assert len({label for _, label in mixed[:4]}) > 1  # leading items span the classes
     assert scan.split(0.34, seed=1) == (train, validation)
     assert not set(p for p, _ in train) & set(p for p, _ in validation)
 

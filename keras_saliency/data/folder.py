@@ -41,9 +41,12 @@ class FolderScan:
             index = np.flatnonzero(labels == label)
             index = index[rng.permutation(len(index))]
             n_val = int(round(validation_fraction * len(index)))
-            validation += [(files[i], label) for i in index[:n_val]]
-            train += [(files[i], label) for i in index[n_val:]]
-        return sorted(train), sorted(validation)
+            validation += [(str(files[i]), label) for i in index[:n_val]]
+            train += [(str(files[i]), label) for i in index[n_val:]]
+        # Validation in a seeded random order: any leading batch (e.g. for example pictures)
+        # spans the classes. Training data is shuffled by its pipeline anyway.
+        validation = [validation[i] for i in rng.permutation(len(validation))]
+        return sorted(train), validation
 
     def summary(self):
         text = (

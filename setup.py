@@ -7,6 +7,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_saliency", "keras_saliency.*"]),
+    package_data={"keras_saliency.pretrained": ["*.keras", "*.json"]},
+    include_package_data=True,
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16",

@@ -5,9 +5,10 @@ saved models after `import keras_saliency`.
 """
 
 from keras_saliency import classifiers, layers, masker, model  # noqa: F401 (registration)
+from keras_saliency import pretrained
 from keras_saliency.config import SaliencyConfig
 from keras_saliency.masker import Masker, upsample_masks
 from keras_saliency.model import SaliencyModel
 
 __version__ = "0.1.0"
-__all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "upsample_masks"]
+__all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "pretrained", "upsample_masks"]

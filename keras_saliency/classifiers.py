@@ -10,24 +10,44 @@ import keras
 CIFAR_TAPS = ("scale_0_out", "scale_1_out", "scale_2_out", "scale_3_out")
 
 
-def cifar_classifier(num_classes=10, image_size=32, base_filters=24, name="cifar_classifier"):
-    """VGG-style classifier for small images; input RGB [0, 255], output logits."""
+def cifar_classifier(
+    num_classes=10,
+    image_size=32,
+    base_filters=24,
+    name="cifar_classifier",
+    convs_per_scale=(3, 3, 3, 3),
+    max_filters=None,
+    dropout=0.3,
+):
+    """VGG-style classifier for small images; input RGB [0, 255], output logits.
+
+    One scale per entry of `convs_per_scale` (2x2 max-pool between scales), channels doubling
+    from `base_filters` (capped at `max_filters`); the last layer of scale i is `scale_i_out`
+    (stride 2**i), so the classifier is its own masker encoder."""
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    for scale in range(4):
+    for scale, convs in enumerate(convs_per_scale):
         if scale:
             x = keras.layers.MaxPooling2D(2, name=f"pool_{scale}")(x)
         filters = base_filters * 2**scale
-        for i in range(3):
+        if max_filters:
+            filters = min(filters, max_filters)
+        for i in range(convs):
             x = keras.layers.Conv2D(
                 filters, 3, padding="same", use_bias=False, name=f"scale_{scale}_conv_{i}"
             )(x)
             x = keras.layers.BatchNormalization(name=f"scale_{scale}_bn_{i}")(x)
-            x = keras.layers.ReLU(name=f"scale_{scale}_out" if i == 2 else f"scale_{scale}_relu_{i}")(x)
+            last = i == convs - 1
+            x = keras.layers.ReLU(name=f"scale_{scale}_out" if last else f"scale_{scale}_relu_{i}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = keras.layers.Dropout(0.3, name="dropout")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def scale_taps(num_scales):
+    """The tap layer names of a `cifar_classifier` with `num_scales` scales."""
+    return tuple(f"scale_{i}_out" for i in range(num_scales))
 
 
 @keras.saving.register_keras_serializable(package="keras_saliency")
@@ -42,14 +62,53 @@ def smoothed_sparse_crossentropy(labels, logits, label_smoothing=0.0):
     )
 
 
-def compile_classifier(model, learning_rate=1e-3, steps=None):
-    """Adam (cosine decay over `steps` when given), smoothed cross-entropy, accuracy."""
+def compile_classifier(
+    model, learning_rate=1e-3, steps=None, optimizer="adam", weight_decay=None, warmup_steps=0
+):
+    """Adam or SGD with Nesterov momentum (`optimizer`), cosine decay over `steps` when given
+    (after a linear warm-up of `warmup_steps`), cross-entropy, accuracy."""
     schedule = learning_rate
     if steps:
-        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup_steps else learning_rate,
+            max(1, steps - warmup_steps),
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    if optimizer == "adam":
+        optimizer = keras.optimizers.Adam(schedule, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay
+        )
+    else:
+        raise ValueError(f"Expected optimizer 'adam' or 'sgd'. Received: {optimizer!r}")
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=optimizer,
         loss=smoothed_sparse_crossentropy,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+    return model
+
+
+def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
+                   validation_steps=None, file_name="classifier.keras"):
+    """`model.fit` with resume (BackupAndRestore), an appended CSV log and the final model
+    saved to `output/file_name`. Returns the fitted model."""
+    import os
+
+    os.makedirs(output, exist_ok=True)
+    stem = os.path.splitext(file_name)[0]
+    model.fit(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        callbacks=[
+            keras.callbacks.BackupAndRestore(os.path.join(output, f"{stem}_backup")),
+            keras.callbacks.CSVLogger(os.path.join(output, f"{stem}_log.csv"), append=True),
+        ],
+    )
+    model.save(os.path.join(output, file_name))
     return model

@@ -260,5 +260,142 @@ def train(**options):
     click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
 
 
+def _load_saliency_model(name_or_path, confidence=None):
+    """A shipped model name or a .keras file -> (SaliencyModel, class names or None, info)."""
+    import json
+
+    import keras
+
+    from keras_saliency import pretrained
+
+    if name_or_path in pretrained.available():
+        return pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path), pretrained.info(name_or_path)
+    if not os.path.exists(name_or_path):
+        raise click.BadParameter(
+            f"expected a shipped model name in {pretrained.available()} or a .keras file; received "
+            f"{name_or_path!r}, which does not exist",
+            param_hint="--model",
+        )
+    model = keras.saving.load_model(name_or_path, safe_mode=True)
+    if confidence is not None:
+        model.masker.set_confidence(confidence)
+    names, info = None, {}
+    run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
+    if os.path.exists(run_config):
+        with open(run_config) as f:
+            info = json.load(f)
+        names = info.get("class_names")
+    return model, names, info
+
+
+def _class_id(value, class_names, num_classes):
+    """`value`: an id, or a name in one of the `class_names` lists (folder names, readable)."""
+    if value is None:
+        return None
+    matches = [names.index(value) for names in class_names if names and value in names]
+    if value.isdigit():
+        class_id = int(value)
+    elif matches:
+        class_id = matches[0]
+    else:
+        raise click.BadParameter(
+            f"expected a class id in [0, {num_classes}) or a class name (e.g. "
+            f"{(class_names[-1] or ['?'])[:3]}); received {value!r}",
+            param_hint="--class",
+        )
+    if not 0 <= class_id < num_classes:
+        raise click.BadParameter(
+            f"expected a class id in [0, {num_classes}); received {class_id}", param_hint="--class"
+        )
+    return class_id
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name (keras_saliency.pretrained.available()) or a .keras file.")
+@click.option("--class", "class_name", help="Class name or id to explain (default: the predicted class of each image).")
+@click.option("--confidence", type=float, help="Class selector threshold (higher: only the most salient parts).")
+@click.option("--save-masks", is_flag=True, help="Also write each mask as .npy at the image's original resolution.")
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--output", default="saliency-explanations", show_default=True, type=click.Path(file_okay=False))
+def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, output):
+    """Saliency masks for images or folders of images: one PNG per image (image | mask
+    heat-map | preserved | destroyed) and a CSV of the explained classes."""
+    from keras_saliency.explain import explain_files, find_images
+
+    model, class_names, info = _load_saliency_model(model_name, confidence)
+    display = info.get("display_names") or class_names
+    files = find_images(inputs)
+    if not files:
+        raise click.ClickException(f"Expected image files in {list(inputs)}. Received: none")
+    class_id = _class_id(class_name, [class_names, display], model.num_classes)
+    rows = explain_files(
+        model, files, output, class_id=class_id, class_names=display,
+        save_masks=save_masks, batch_size=batch_size,
+        run_config={"model": model_name, "class": class_name, "confidence": confidence, "inputs": list(inputs)},
+    )
+    click.echo(f"Explained {len(rows)} images ({len(files) - len(rows)} unreadable) into {output}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name or a .keras file.")
+@click.option("--boxes", type=click.Path(exists=True, dir_okay=False), help="boxes.csv (path,xmin,ymin,xmax,ymax; paths relative to FOLDER) for localisation and the pointing game.")
+@click.option("--methods", default=",".join(("masker", "gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion", "rise", "optimisation", "centre_box", "full_image")), show_default=True, help="Comma-separated method names.")
+@click.option("--limit", default=300, show_default=True, type=int, help="A seeded random subset of at most this many images (0: all).")
+@click.option("--split", type=click.Choice(["all", "validation"]), default="all", show_default=True, help="validation: only the held-out part of a class folder (the recipes' and `train`'s seeded 10% split).")
+@click.option("--calibration-fraction", default=0.3, show_default=True, type=float, help="Images used to choose each method's threshold; the rest are scored.")
+@click.option("--option", "options", multiple=True, help="Method option, e.g. --option rise.num_masks=2000 --option optimisation.steps=100 (JSON value).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))
+def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fraction, options, seed, output):
+    """Compare the learned masker with classic saliency methods on the same classifier: saliency
+    metric (and the variant without rescaling), localisation error, pointing game, deletion /
+    insertion AUC and masks/s, written as CSV, Markdown and a PNG grid."""
+    import json
+
+    from keras_saliency.evaluation import evaluate_methods, load_evaluation_images, markdown_table
+    from keras_saliency.methods import METHODS
+
+    names = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown:
+        raise click.BadParameter(f"expected names in {sorted(METHODS)}; received {unknown}", param_hint="--methods")
+    method_options = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        method, dot, option = key.partition(".")
+        if not sep or not dot or method not in METHODS:
+            raise click.BadParameter(f"expected METHOD.OPTION=VALUE; received {item!r}", param_hint="--option")
+        try:
+            method_options.setdefault(method, {})[option] = json.loads(value)
+        except json.JSONDecodeError:
+            method_options.setdefault(method, {})[option] = value
+    model, class_names, _ = _load_saliency_model(model_name)
+    try:
+        data = load_evaluation_images(
+            folder, model.image_size, boxes_csv=boxes, class_names=class_names,
+            split=None if split == "all" else (0.1, 0, "validation"), limit=limit or None, seed=seed,
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(
+        f"Evaluating {len(names)} methods on {len(data)} images from {folder} "
+        f"({'with' if data.boxes is not None else 'without'} boxes, "
+        f"{'given' if data.class_ids is not None else 'predicted'} classes)"
+    )
+    results = evaluate_methods(
+        model, data, names, output=output, calibration_fraction=calibration_fraction,
+        seed=seed, method_options=method_options,
+    )
+    with open(os.path.join(output, "evaluation_config.json")) as f:
+        config = json.load(f)
+    config.update({"folder": folder, "model": model_name, "boxes": boxes, "limit": limit, "split": split})
+    with open(os.path.join(output, "evaluation_config.json"), "w") as f:
+        json.dump(config, f, indent=2, default=str)
+    click.echo(markdown_table(results))
+    click.echo(f"Saved results.csv, results.md, examples.png and evaluation_config.json in {output}")
+
+
 if __name__ == "__main__":
     main()

@@ -98,3 +98,50 @@ def tiny_classifier(num_classes=4, image_size=32, width=16, name="tiny_classifie
 
 
 TINY_TAPS = ("conv_0", "conv_1", "conv_2", "conv_3")
+
+
+# A classifier whose evidence is known exactly, for known-answer tests of saliency methods:
+# class 0 = "a saturated red square is present", 1 = the same for blue, 2 = "none" (constant).
+SQUARE_CLASS_NAMES = ("red", "blue", "none")
+_SQUARE_COLOURS = {0: (220.0, 30.0, 30.0), 1: (30.0, 30.0, 220.0)}
+
+
+def square_detector_classifier(image_size=32, threshold=150.0, gain=20.0, none_logit=6.0):
+    """logit_red = gain x mean(relu(R - G/2 - B/2 - threshold)), the same for blue, and a
+    constant `none_logit`. Only pixels of a saturated square pass the threshold, so the true
+    saliency of an image is exactly its square. The last 4-D layer is "detector"."""
+    import keras
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    detector = keras.layers.Conv2D(2, 1, activation="relu", name="detector")
+    features = detector(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+    head = keras.layers.Dense(3, name="logits")
+    logits = head(pooled)
+    detector.set_weights(
+        [
+            np.array([[[[1.0, -0.5], [-0.5, -0.5], [-0.5, 1.0]]]], np.float32),
+            np.array([-threshold, -threshold], np.float32),
+        ]
+    )
+    head.set_weights(
+        [
+            np.array([[gain, 0.0, 0.0], [0.0, gain, 0.0]], np.float32),
+            np.array([0.0, 0.0, none_logit], np.float32),
+        ]
+    )
+    return keras.Model(inputs, logits, name="square_detector")
+
+
+def square_images(n, image_size=32, square=4, seed=0, noise=8.0):
+    """Grey noisy images with one red or blue `square` x `square` patch away from the border.
+    Returns `(images float32 [0, 255], labels (0 red / 1 blue), boxes (n, 4) inclusive)`."""
+    rng = np.random.default_rng(seed)
+    images = np.clip(128.0 + rng.normal(0.0, noise, (n, image_size, image_size, 3)), 0, 255)
+    labels = rng.integers(0, 2, n).astype(np.int32)
+    boxes = np.zeros((n, 4), np.int32)
+    for i in range(n):
+        y, x = rng.integers(4, image_size - square - 4, 2)
+        images[i, y : y + square, x : x + square] = _SQUARE_COLOURS[int(labels[i])]
+        boxes[i] = (x, y, x + square - 1, y + square - 1)
+    return images.astype(np.float32), labels, boxes

@@ -62,3 +62,42 @@ def save_panels(path, images, masks, titles=None, scale=None, alternatives=None)
     os.makedirs(directory, exist_ok=True)
     canvas.save(path)
     return path
+
+
+def save_method_grid(path, images, maps_by_method, boxes=None, row_titles=None, scale=None):
+    """Writes a PNG grid: one row per image, the image then one heat-map overlay per method
+    (column titles = method names); ground-truth `boxes[i]` (lists of inclusive pixel boxes)
+    are drawn in white on the image column. Returns the path."""
+    from PIL import Image, ImageDraw
+
+    images = np.asarray(images, dtype=np.float32)
+    names = list(maps_by_method)
+    size = images.shape[1]
+    if scale is None:
+        scale = max(1, 96 // size)
+    tile = size * scale
+    header, label = 14, 12 if row_titles is not None else 0
+    width = tile * (1 + len(names))
+    canvas = Image.new("RGB", (width, header + len(images) * (tile + label)), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for j, name in enumerate(["image"] + names):
+        draw.text((j * tile + 2, 1), name[: max(4, tile // 6)], fill=(0, 0, 0))
+    for i, image in enumerate(images):
+        top = header + i * (tile + label)
+        if row_titles is not None:
+            draw.text((2, top), str(row_titles[i])[: width // 6], fill=(0, 0, 0))
+        columns = [np.clip(image, 0, 255).astype(np.uint8)] + [
+            overlay(image, np.asarray(maps_by_method[n][i])) for n in names
+        ]
+        for j, column in enumerate(columns):
+            picture = Image.fromarray(column).resize((tile, tile), Image.NEAREST)
+            canvas.paste(picture, (j * tile, top + label))
+        if boxes is not None and boxes[i] is not None:
+            for x0, y0, x1, y1 in np.asarray(boxes[i]).reshape(-1, 4):
+                draw.rectangle(
+                    (x0 * scale, top + label + y0 * scale, (x1 + 1) * scale - 1, top + label + (y1 + 1) * scale - 1),
+                    outline=(255, 255, 255),
+                )
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    canvas.save(path)
+    return path

@@ -6,7 +6,9 @@ import tensorflow as tf
 from keras_saliency.data.pipeline import prepare
 
 
-def array_dataset(images, labels, image_size=None, batch_size=32, training=False, seed=None):
+def array_dataset(
+    images, labels, image_size=None, batch_size=32, training=False, seed=None, shift=0
+):
     """`images` (N, H, W, C) in [0, 255] (C in 1, 3, 4) and integer `labels` (N,)."""
     images = np.asarray(images)
     labels = np.asarray(labels)
@@ -26,4 +28,5 @@ def array_dataset(images, labels, image_size=None, batch_size=32, training=False
         training=training,
         seed=seed,
         shuffle_buffer=len(images),
+        shift=shift,
     )

@@ -157,3 +157,35 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None):
     # A file that passed the check but still fails to decode is dropped, never fatal.
     dataset = dataset.ignore_errors(log_warning=True)
     return prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0)
+
+
+def _read_resized(path, image_size):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.size != (image_size, image_size):
+            image = image.resize((image_size, image_size), Image.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def load_folder_arrays(pairs, image_size, workers=8, progress=True):
+    """Decodes `(path, label)` pairs into memory: `(images uint8 (N, S, S, 3), labels int32)`.
+
+    For small-image folders (CIFAR-10: 150 MB for 50,000 images) this makes every epoch after
+    the first free of JPEG decoding."""
+    if isinstance(pairs, FolderScan):
+        pairs = list(zip(pairs.files, pairs.labels))
+    images = np.zeros((len(pairs), image_size, image_size, 3), np.uint8)
+    bar = None
+    if progress:
+        import keras
+
+        bar = keras.utils.Progbar(len(pairs), unit_name="image")
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        jobs = pool.map(lambda pair: _read_resized(pair[0], image_size), pairs)
+        for i, image in enumerate(jobs):
+            images[i] = image
+            if bar is not None and ((i + 1) % 1000 == 0 or i + 1 == len(pairs)):
+                bar.update(i + 1)
+    return images, np.asarray([label for _, label in pairs], np.int32)

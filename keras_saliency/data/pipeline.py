@@ -27,9 +27,19 @@ def resize(image, image_size):
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def prepare(dataset, image_size, batch_size, training=False, seed=None, shuffle_buffer=1024):
+def random_shift(image, padding, seed=None):
+    """Pads `padding` pixels on every side (reflect) and crops back to the original size at a
+    random offset: the standard translation augmentation for small images."""
+    height, width = image.shape[0], image.shape[1]
+    padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
+    return tf.image.random_crop(padded, [height, width, image.shape[-1]], seed=seed)
+
+
+def prepare(
+    dataset, image_size, batch_size, training=False, seed=None, shuffle_buffer=1024, shift=0
+):
     """Maps `(image, label)` pairs to resized float images and int32 labels, then shuffles
-    (training), flips (training), batches and prefetches."""
+    (training), flips and shifts by up to `shift` pixels (training), batches and prefetches."""
 
     def _map(image, label):
         return resize(image, image_size), tf.cast(label, tf.int32)
@@ -42,4 +52,9 @@ def prepare(dataset, image_size, batch_size, training=False, seed=None, shuffle_
             lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+        if shift:
+            dataset = dataset.map(
+                lambda x, y: (random_shift(x, shift, seed=seed), y),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
     return dataset.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)

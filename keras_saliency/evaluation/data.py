@@ -1,0 +1,145 @@
+"""Images to evaluate on: a folder (class subfolders give the class; a flat folder is explained
+for the predicted class) and optional ground-truth boxes from `boxes.csv`
+(`path,xmin,ymin,xmax,ymax`, inclusive pixels of the original image, path relative to the
+folder, several rows per image allowed)."""
+
+import csv
+import dataclasses
+import os
+from typing import List, Optional
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class EvaluationImages:
+    images: np.ndarray  # (N, S, S, 3) float32 in [0, 255]
+    class_ids: Optional[np.ndarray]  # (N,) int32, None: explain the predicted class
+    paths: List[str]
+    boxes: Optional[List[np.ndarray]] = None  # per image (k, 4) inclusive pixels at size S
+
+    def __len__(self):
+        return len(self.images)
+
+    def subset(self, index):
+        index = np.asarray(index)
+        return EvaluationImages(
+            self.images[index],
+            None if self.class_ids is None else self.class_ids[index],
+            [self.paths[i] for i in index],
+            None if self.boxes is None else [self.boxes[i] for i in index],
+        )
+
+
+def read_boxes_csv(path):
+    """`{relative path: [(xmin, ymin, xmax, ymax), ...]}` from a boxes.csv file."""
+    boxes = {}
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        expected = {"path", "xmin", "ymin", "xmax", "ymax"}
+        if not reader.fieldnames or not expected <= set(reader.fieldnames):
+            raise ValueError(
+                f"Expected a header with columns {sorted(expected)} in {path}. "
+                f"Received: {reader.fieldnames}"
+            )
+        for row in reader:
+            box = tuple(int(float(row[k])) for k in ("xmin", "ymin", "xmax", "ymax"))
+            boxes.setdefault(os.path.normpath(row["path"]), []).append(box)
+    return boxes
+
+
+def _scale_boxes(boxes, original_size, size):
+    width, height = original_size
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        out.append(
+            (
+                int(np.floor(x0 * size / width)),
+                int(np.floor(y0 * size / height)),
+                min(size - 1, int(np.ceil((x1 + 1) * size / width)) - 1),
+                min(size - 1, int(np.ceil((y1 + 1) * size / height)) - 1),
+            )
+        )
+    return np.asarray(out, np.int32).reshape(-1, 4)
+
+
+def load_evaluation_images(
+    folder,
+    image_size,
+    boxes_csv=None,
+    class_names=None,
+    split=None,
+    limit=None,
+    seed=0,
+):
+    """Reads a folder for evaluation.
+
+    `class_names`: the classifier's class names; class subfolders are matched to them by name
+    (default: their sorted order). `split`: None (all images) or `(fraction, seed, "train" |
+    "validation")` to use one part of `FolderScan.split` (the recipes' held-out validation).
+    `limit`: a seeded random subset of at most `limit` images. Images without a box in a given
+    `boxes_csv` are dropped (and counted in the returned summary)."""
+    from PIL import Image
+
+    from keras_saliency.data.folder import IMAGE_EXTENSIONS, scan_image_folder
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"Expected a folder of images. Received: {folder!r} is not a folder")
+    subfolders = [
+        d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and not d.startswith(".")
+    ]
+    if subfolders:
+        scan = scan_image_folder(folder, check=False, progress=False)
+        pairs = list(zip(scan.files, scan.labels))
+        if split is not None:
+            fraction, split_seed, part = split
+            train, validation = scan.split(fraction, split_seed)
+            pairs = validation if part == "validation" else train
+        names = scan.class_names
+        if class_names is not None:
+            unknown = sorted(set(names) - set(class_names))
+            if unknown:
+                raise ValueError(
+                    f"Expected class subfolders named after the classifier's classes "
+                    f"({len(class_names)} classes, e.g. {list(class_names)[:3]}). Received unknown "
+                    f"folders: {unknown[:5]}"
+                )
+            index = {name: i for i, name in enumerate(class_names)}
+            pairs = [(p, index[names[label]]) for p, label in pairs]
+    else:
+        files = sorted(
+            os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not files:
+            raise ValueError(
+                f"Expected images ({', '.join(IMAGE_EXTENSIONS)}) or class subfolders in {folder!r}. "
+                "Received: none"
+            )
+        pairs = [(p, -1) for p in files]
+    boxes_by_path = read_boxes_csv(boxes_csv) if boxes_csv else None
+    if boxes_by_path is not None:
+        pairs = [p for p in pairs if os.path.normpath(os.path.relpath(p[0], folder)) in boxes_by_path]
+        if not pairs:
+            raise ValueError(
+                f"Expected boxes.csv paths relative to {folder!r}. Received: no image of the folder "
+                f"has a box in {boxes_csv}"
+            )
+    if limit and len(pairs) > limit:
+        rng = np.random.default_rng(seed)
+        pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), limit, replace=False))]
+    images, boxes = [], []
+    for path, _ in pairs:
+        with Image.open(path) as image:
+            original = image.size
+            image = image.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+            images.append(np.asarray(image, np.float32))
+        if boxes_by_path is not None:
+            rel = os.path.normpath(os.path.relpath(path, folder))
+            boxes.append(_scale_boxes(boxes_by_path[rel], original, image_size))
+    labels = np.asarray([label for _, label in pairs], np.int32)
+    return EvaluationImages(
+        images=np.stack(images),
+        class_ids=None if (labels < 0).any() else labels,
+        paths=[p for p, _ in pairs],
+        boxes=boxes if boxes_by_path is not None else None,
+    )

@@ -1,0 +1,134 @@
+"""Evaluation metrics for saliency maps on a classifier.
+
+- `saliency_metric` (Dabkowski & Gal 2017): box of the thresholded map (the rule of
+  `keras_saliency.localization`), crop, resize the crop to the classifier's input size,
+  s = log(max(a, 0.05)) - log(p), a = box area / image area, p = class probability on the crop.
+  With `rescale=False` the crop stays in place at its own scale and everything outside the box is
+  replaced by the blurred image (the variant that avoids the rescaling bias towards small boxes).
+  Lower is better.
+- `deletion_insertion` (Petsiuk et al. 2018): pixels removed (set to 0) / inserted (into the
+  blurred image) from the most to the least salient; the area under the class probability curve.
+  Deletion: lower is better; insertion: higher is better.
+- `pointing_game` (Zhang et al. 2016): is the map's maximum inside a ground-truth box (with a
+  tolerance of 15 px at 224 px, scaled to the image)?
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_saliency.alternatives import blur_kernel_size, gaussian_blur
+from keras_saliency.localization import mask_to_box
+
+MIN_AREA = 0.05
+
+
+def blurred(images):
+    images = tf.convert_to_tensor(images, tf.float32)
+    return gaussian_blur(images, *blur_kernel_size(int(images.shape[1]), 55 / 224, 11 / 224))
+
+
+def boxes_from_maps(maps, threshold=0.5, rule="max"):
+    """Box of each map; an empty map gives the whole image (the metric then pays for the area)."""
+    boxes = []
+    for m in maps:
+        box = mask_to_box(m, threshold, rule)
+        boxes.append(box if box is not None else (0, 0, m.shape[1] - 1, m.shape[0] - 1))
+    return np.asarray(boxes, np.int32)
+
+
+def _probabilities(classifier, images, class_ids, batch_size=128):
+    out = []
+    for start in range(0, len(images), batch_size):
+        out.append(
+            classifier.probabilities(
+                tf.constant(images[start : start + batch_size], tf.float32),
+                tf.constant(class_ids[start : start + batch_size], tf.int32),
+            ).numpy()
+        )
+    return np.concatenate(out) if out else np.zeros((0,), np.float32)
+
+
+def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_size=128):
+    """Per image: `log(max(a, 0.05)) - log(p)` for inclusive pixel `boxes` (N, 4)."""
+    images = np.asarray(images, np.float32)
+    size = images.shape[1:3]
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    areas = ((boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)) / float(
+        size[0] * size[1]
+    )
+    if rescale:
+        # crop_and_resize maps 0 and 1 to the centres of the first and last pixel rows/columns:
+        # an inclusive pixel box is [first / (H - 1), last / (H - 1)], the full box the identity.
+        normalized = np.stack(
+            [
+                boxes[:, 1] / max(size[0] - 1, 1),
+                boxes[:, 0] / max(size[1] - 1, 1),
+                boxes[:, 3] / max(size[0] - 1, 1),
+                boxes[:, 2] / max(size[1] - 1, 1),
+            ],
+            axis=1,
+        ).astype(np.float32)
+        crops = tf.image.crop_and_resize(
+            images, normalized, np.arange(len(images)), size, method="bilinear"
+        )
+        candidates = crops.numpy()
+    else:
+        inside = np.zeros(images.shape[:3] + (1,), np.float32)
+        for i, (x0, y0, x1, y1) in enumerate(boxes):
+            inside[i, y0 : y1 + 1, x0 : x1 + 1] = 1.0
+        candidates = images * inside + blurred(images).numpy() * (1.0 - inside)
+    probabilities = _probabilities(classifier, candidates, np.asarray(class_ids), batch_size)
+    return np.log(np.maximum(areas, MIN_AREA)) - np.log(np.maximum(probabilities, 1e-12))
+
+
+def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size=128):
+    """`(deletion_auc, insertion_auc)` per image, `steps` + 1 points from 0% to 100% of pixels."""
+    images = np.asarray(images, np.float32)
+    class_ids = np.asarray(class_ids, np.int32)
+    n, h, w = images.shape[:3]
+    canvas_insert = blurred(images).numpy()
+    order = np.argsort(-np.asarray(maps).reshape(n, -1), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rank[np.arange(n)[:, None], order] = np.arange(h * w)[None, :]
+    rank = rank.reshape(n, h, w, 1)
+    deletion, insertion = [], []
+    for k in range(steps + 1):
+        count = int(round(k / steps * h * w))
+        top = (rank < count).astype(np.float32)
+        deletion.append(_probabilities(classifier, images * (1.0 - top), class_ids, batch_size))
+        insertion.append(
+            _probabilities(classifier, images * top + canvas_insert * (1.0 - top), class_ids, batch_size)
+        )
+    deletion, insertion = np.stack(deletion, 1), np.stack(insertion, 1)
+    auc = lambda curve: np.trapezoid(curve, dx=1.0 / steps, axis=1)  # noqa: E731
+    return auc(deletion), auc(insertion)
+
+
+def peak_location(saliency_map):
+    """`(y, x)` of the map's maximum; among tied maxima (a plateau, e.g. a box), the one
+    nearest their centroid."""
+    m = np.asarray(saliency_map, np.float32)
+    ys, xs = np.nonzero(m >= m.max() - 1e-6)
+    k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    return int(ys[k]), int(xs[k])
+
+
+def pointing_game(maps, boxes, tolerance=15 / 224):
+    """Per image: is the arg-max of the map within `tolerance` x side pixels of a box?
+    `boxes[i]`: one box or a list of boxes (inclusive pixels) of image i."""
+    hits = []
+    for m, truth in zip(maps, boxes):
+        y, x = peak_location(m)
+        margin = tolerance * m.shape[0]
+        truth = np.asarray(truth).reshape(-1, 4)
+        hits.append(
+            bool(
+                np.any(
+                    (x >= truth[:, 0] - margin)
+                    & (x <= truth[:, 2] + margin)
+                    & (y >= truth[:, 1] - margin)
+                    & (y <= truth[:, 3] + margin)
+                )
+            )
+        )
+    return np.asarray(hits, bool)

@@ -1,0 +1,190 @@
+"""Runs saliency methods on the same images and classifier and scores them.
+
+The images are split (seeded) into a calibration part, where each method's threshold is chosen
+(localisation: best hit rate; saliency metrics: lowest mean), and a test part, where every
+figure is measured. Speed is measured in the same run: masks/s over the test images after one
+warm-up batch (tracing excluded). Results: `results.csv`, `results.md`, `examples.png`,
+`evaluation_config.json`.
+"""
+
+import csv
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from keras_saliency.evaluation import metrics
+from keras_saliency.localization import choose_threshold, localization_hits
+
+logger = logging.getLogger("keras_saliency")
+
+DEFAULT_METHODS = (
+    "masker",
+    "gradient",
+    "smoothgrad",
+    "integrated_gradients",
+    "gradcam",
+    "occlusion",
+    "rise",
+    "optimisation",
+    "centre_box",
+    "full_image",
+)
+THRESHOLDS = tuple(np.round(np.arange(0.1, 0.91, 0.1), 2))
+COLUMNS = (
+    ("method", "method", "{}"),
+    ("masks_per_s", "masks/s", "{:.1f}"),
+    ("localisation_error", "loc. error (IoU>=0.5)", "{:.1%}"),
+    ("localisation_threshold", "loc. threshold (x max)", "{:.1f}"),
+    ("pointing_game", "pointing game", "{:.1%}"),
+    ("saliency_metric", "saliency metric", "{:.3f}"),
+    ("saliency_metric_threshold", "threshold", "{:.1f}"),
+    ("saliency_metric_in_place", "saliency metric, crop in place", "{:.3f}"),
+    ("saliency_metric_in_place_threshold", "threshold", "{:.1f}"),
+    ("deletion_auc", "deletion AUC (lower better)", "{:.3f}"),
+    ("insertion_auc", "insertion AUC", "{:.3f}"),
+)
+
+
+def _best_threshold(classifier, images, class_ids, maps, rescale):
+    scores = [
+        float(np.mean(metrics.saliency_metric(classifier, images, class_ids, metrics.boxes_from_maps(maps, t), rescale)))
+        for t in THRESHOLDS
+    ]
+    best = int(np.argmin(scores))
+    return float(THRESHOLDS[best])
+
+
+def timed_maps(method, images, class_ids, progress=True):
+    """`(maps, masks per second)`: one warm-up batch first (not timed), then all images."""
+    import keras
+
+    method(images[: method.batch_size], class_ids[: method.batch_size])
+    bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
+    done = [0]
+
+    def tick(n):
+        done[0] += n
+        if bar is not None:
+            bar.update(done[0])
+
+    start = time.perf_counter()
+    maps = method(images, class_ids, progress=tick)
+    return maps, len(images) / (time.perf_counter() - start)
+
+
+def evaluate_methods(
+    model,
+    data,
+    methods=DEFAULT_METHODS,
+    output=None,
+    calibration_fraction=0.3,
+    seed=0,
+    method_options=None,
+    deletion_steps=16,
+    examples=8,
+    progress=True,
+):
+    """Scores `methods` (names in `keras_saliency.methods.METHODS`) for `model` (a
+    `SaliencyModel`; the classic methods use its classifier) on `data` (`EvaluationImages`).
+    Returns a list of result dicts, one per method, and writes the result files to `output`."""
+    from keras_saliency.methods import ClassifierFunction, build_method
+
+    method_options = method_options or {}
+    classifier = ClassifierFunction(model)
+    class_ids = data.class_ids
+    if class_ids is None:  # explain the predicted class
+        logits = np.concatenate(
+            [classifier(data.images[i : i + 256]).numpy() for i in range(0, len(data), 256)]
+        )
+        class_ids = logits.argmax(1).astype(np.int32)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(data))
+    n_cal = int(round(calibration_fraction * len(data)))
+    if len(data) - n_cal < 1 or n_cal < 1:
+        raise ValueError(
+            f"Expected enough images for a calibration and a test part (calibration_fraction="
+            f"{calibration_fraction}). Received: {len(data)} images"
+        )
+    cal, test = np.sort(order[:n_cal]), np.sort(order[n_cal:])
+    has_boxes = data.boxes is not None
+    results, example_maps = [], {}
+    for name in methods:
+        logger.info("Method %s: %d calibration + %d test images", name, len(cal), len(test))
+        method = build_method(name, model, **method_options.get(name, {}))
+        cal_maps = method(data.images[cal], class_ids[cal])
+        test_maps, speed = timed_maps(method, data.images[test], class_ids[test], progress)
+        row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
+        images, ids = data.images[test], class_ids[test]
+        for key, rescale in (("saliency_metric", True), ("saliency_metric_in_place", False)):
+            threshold = _best_threshold(classifier, data.images[cal], class_ids[cal], cal_maps, rescale)
+            boxes = metrics.boxes_from_maps(test_maps, threshold)
+            row[key] = float(np.mean(metrics.saliency_metric(classifier, images, ids, boxes, rescale)))
+            row[f"{key}_threshold"] = threshold
+        deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps, deletion_steps)
+        row["deletion_auc"], row["insertion_auc"] = float(deletion.mean()), float(insertion.mean())
+        if has_boxes:
+            cal_boxes = [data.boxes[i] for i in cal]
+            test_boxes = [data.boxes[i] for i in test]
+            threshold, _ = choose_threshold(cal_maps, cal_boxes, rule="max", candidates=np.asarray(THRESHOLDS))
+            hits = localization_hits(test_maps, test_boxes, threshold, rule="max")
+            row["localisation_error"] = 1.0 - float(hits.mean())
+            row["localisation_threshold"] = threshold
+            row["pointing_game"] = float(metrics.pointing_game(test_maps, test_boxes).mean())
+        results.append(row)
+        example_maps[name] = test_maps[:examples]
+        logger.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+    if output:
+        write_results(
+            output,
+            results,
+            data.subset(test[:examples]),
+            example_maps,
+            {
+                "methods": list(methods),
+                "calibration_fraction": calibration_fraction,
+                "seed": seed,
+                "method_options": method_options,
+                "deletion_steps": deletion_steps,
+                "images": len(data),
+                "calibration_images": int(len(cal)),
+                "test_images": int(len(test)),
+                "class": "given" if data.class_ids is not None else "predicted",
+                "threshold_rule": "largest connected component of map > t x max(map), its box; "
+                "t chosen on the calibration images from " + str(list(THRESHOLDS)),
+            },
+        )
+    return results
+
+
+def markdown_table(results):
+    present = [c for c in COLUMNS if any(c[0] in r for r in results)]
+    lines = ["| " + " | ".join(c[1] for c in present) + " |", "|" + "---|" * len(present)]
+    for r in results:
+        cells = [c[2].format(r[c[0]]) if c[0] in r else "" for c in present]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_results(output, results, examples, example_maps, config):
+    from keras_saliency.visualize import save_method_grid
+
+    os.makedirs(output, exist_ok=True)
+    keys = [c[0] for c in COLUMNS if any(c[0] in r for r in results)] + ["images"]
+    with open(os.path.join(output, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(results)
+    with open(os.path.join(output, "results.md"), "w") as f:
+        f.write(markdown_table(results) + "\n")
+    with open(os.path.join(output, "evaluation_config.json"), "w") as f:
+        json.dump(config, f, indent=2, default=str)
+    save_method_grid(
+        os.path.join(output, "examples.png"),
+        examples.images,
+        example_maps,
+        boxes=examples.boxes,
+        row_titles=[os.path.basename(p) for p in examples.paths],
+    )

@@ -1,0 +1,47 @@
+"""Saliency methods on the same classifier, for comparison with the learned masker.
+
+Every method is a `SaliencyMethod`: `method(images, class_ids)` -> maps `(N, H, W)` in [0, 1].
+`build_method(name, model)` makes one by name (`METHODS`)."""
+
+from keras_saliency.methods.base import ClassifierFunction, SaliencyMethod, normalize_maps
+from keras_saliency.methods.baselines import CentreBox, FullImage
+from keras_saliency.methods.gradcam import GradCAM
+from keras_saliency.methods.gradients import IntegratedGradients, SmoothGrad, VanillaGradient
+from keras_saliency.methods.learned import LearnedMasker
+from keras_saliency.methods.optimisation import MaskOptimisation
+from keras_saliency.methods.perturbation import RISE, Occlusion
+
+METHODS = {
+    cls.name: cls
+    for cls in (
+        LearnedMasker,
+        VanillaGradient,
+        SmoothGrad,
+        IntegratedGradients,
+        GradCAM,
+        Occlusion,
+        RISE,
+        MaskOptimisation,
+        CentreBox,
+        FullImage,
+    )
+}
+
+
+def build_method(name, model, **options):
+    """`name` in `METHODS`; `model` a `SaliencyModel` (required for "masker") or a classifier."""
+    if name not in METHODS:
+        raise ValueError(f"Expected a method in {sorted(METHODS)}. Received: {name!r}")
+    if name == "masker":
+        from keras_saliency.model import SaliencyModel
+
+        if not isinstance(model, SaliencyModel):
+            raise ValueError(
+                f"Expected a SaliencyModel for the 'masker' method. Received: {type(model).__name__}"
+            )
+    return METHODS[name](model, **options)
+
+
+__all__ = ["METHODS", "build_method", "ClassifierFunction", "SaliencyMethod", "normalize_maps"] + [
+    cls.__name__ for cls in METHODS.values()
+]

@@ -1,0 +1,90 @@
+"""What every saliency method shares: the classifier as a function of [0, 255] images, batching,
+and per-image normalisation of the maps to [0, 1]."""
+
+import numpy as np
+import tensorflow as tf
+
+
+class ClassifierFunction:
+    """The classifier to explain, as `logits = f(images)` on RGB [0, 255] float images.
+
+    Accepts a `SaliencyModel` (its frozen classifier and preprocessing) or a Keras classifier
+    with a `preprocessing` mode of `keras_saliency.layers.Preprocessing`."""
+
+    def __init__(self, model, preprocessing="none"):
+        from keras_saliency.layers import Preprocessing
+        from keras_saliency.model import SaliencyModel, classifier_output_kind
+
+        if isinstance(model, SaliencyModel):
+            self.classifier = model.classifier
+            self.preprocess = model.classifier_preprocessor
+            self.output_kind = model.classifier_output
+        else:
+            self.classifier = model
+            self.preprocess = Preprocessing(preprocessing)
+            self.output_kind = classifier_output_kind(model)
+        self.image_size = int(self.classifier.input_shape[1])
+        self.num_classes = int(self.classifier.outputs[0].shape[-1])
+
+    def postprocess(self, outputs):
+        if isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        outputs = tf.cast(outputs, tf.float32)
+        if self.output_kind == "probabilities":
+            outputs = tf.math.log(tf.clip_by_value(outputs, 1e-12, 1.0))
+        return outputs
+
+    def __call__(self, images):
+        return self.postprocess(self.classifier(self.preprocess(images), training=False))
+
+    def probabilities(self, images, class_ids):
+        """Softmax probability of `class_ids` (one per image)."""
+        logits = self(images)
+        return tf.gather(tf.nn.softmax(logits), tf.cast(class_ids, tf.int32), batch_dims=1)
+
+
+def as_classifier_function(model, preprocessing="none"):
+    return model if isinstance(model, ClassifierFunction) else ClassifierFunction(model, preprocessing)
+
+
+def normalize_maps(maps):
+    """Per image: negative values clipped to 0 and the map divided by its maximum, so that 1 is
+    the most salient pixel (an all-zero map stays zero)."""
+    maps = tf.maximum(tf.cast(maps, tf.float32), 0.0)
+    peak = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
+    return tf.math.divide_no_nan(maps, peak)
+
+
+class SaliencyMethod:
+    """A method maps `(images (N, H, W, 3) in [0, 255], class_ids (N,))` to saliency maps
+    `(N, H, W)` in [0, 1] (1 = most salient). Subclasses implement `explain_batch`."""
+
+    name = "method"
+    # Maps divided by their maximum; False for methods whose output already is a [0, 1] mask.
+    normalize = True
+
+    def __init__(self, model, batch_size=32, preprocessing="none"):
+        self.classifier = as_classifier_function(model, preprocessing)
+        self.batch_size = int(batch_size)
+
+    def explain_batch(self, images, class_ids):
+        raise NotImplementedError
+
+    def __call__(self, images, class_ids, progress=None):
+        images = np.asarray(images, np.float32)
+        class_ids = np.asarray(class_ids, np.int32).reshape(-1)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"Expected images (N, H, W, 3). Received: shape={images.shape}")
+        if len(class_ids) != len(images):
+            raise ValueError(
+                f"Expected one class id per image ({len(images)}). Received: {len(class_ids)}"
+            )
+        out = []
+        for start in range(0, len(images), self.batch_size):
+            batch = tf.constant(images[start : start + self.batch_size])
+            ids = tf.constant(class_ids[start : start + self.batch_size])
+            maps = self.explain_batch(batch, ids)
+            out.append((normalize_maps(maps) if self.normalize else tf.cast(maps, tf.float32)).numpy())
+            if progress is not None:
+                progress(len(batch))
+        return np.concatenate(out, axis=0)

@@ -1,0 +1,34 @@
+"""Baselines that ignore the image: a centred box and the full image."""
+
+import tensorflow as tf
+
+from keras_saliency.methods.base import SaliencyMethod
+
+
+class CentreBox(SaliencyMethod):
+    """A centred box covering `area_fraction` of the image (default one half)."""
+
+    name = "centre_box"
+
+    def __init__(self, model, area_fraction=0.5, batch_size=256, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+        if not 0.0 < area_fraction <= 1.0:
+            raise ValueError(f"Expected area_fraction in (0, 1]. Received: {area_fraction}")
+        self.area_fraction = float(area_fraction)
+
+    def explain_batch(self, images, class_ids):
+        size = int(images.shape[1])
+        side = max(1, int(round(size * self.area_fraction**0.5)))
+        start = (size - side) // 2
+        box = tf.pad(tf.ones([side, side]), [[start, size - side - start]] * 2)
+        return tf.tile(box[None], [tf.shape(images)[0], 1, 1])
+
+
+class FullImage(SaliencyMethod):
+    name = "full_image"
+
+    def __init__(self, model, batch_size=256, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+
+    def explain_batch(self, images, class_ids):
+        return tf.ones(tf.shape(images)[:3])

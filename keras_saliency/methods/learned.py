@@ -1,0 +1,25 @@
+"""The learned masking model as a `SaliencyMethod` (one forward pass per batch)."""
+
+import tensorflow as tf
+
+from keras_saliency.methods.base import SaliencyMethod
+
+
+class LearnedMasker(SaliencyMethod):
+    name = "masker"
+    normalize = False  # masks are already in [0, 1] and comparable across images
+
+    def __init__(self, model, batch_size=64, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+        if not getattr(model, "upsample", True):
+            raise ValueError("Expected a SaliencyModel with upsample=True (masks at image size)")
+        self._fn = tf.function(
+            lambda images, ids: model((images, ids), training=False), reduce_retracing=True
+        )
+
+    def explain_batch(self, images, class_ids):
+        masks = self._fn(images, class_ids)
+        if isinstance(masks, dict):
+            masks = masks["mask"]
+        return masks[..., 0]
+

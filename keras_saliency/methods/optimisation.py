@@ -1,0 +1,79 @@
+"""Per-image mask optimisation: the iterative approach the learned masker replaces. For each
+image the mask is optimised directly (Adam on mask logits, `steps` iterations) to minimise the
+same objective the masker is trained with (real class only: area, smoothness, preserver and
+destroyer terms of `SaliencyConfig`), with the blurred image as the alternative."""
+
+import tensorflow as tf
+
+from keras_saliency import objective
+from keras_saliency.alternatives import apply_mask, blur_kernel_size, gaussian_blur
+from keras_saliency.config import as_config
+from keras_saliency.masker import upsample_masks
+from keras_saliency.methods.base import SaliencyMethod
+
+
+def _real_class_loss(masks, preserved_logits, destroyed_logits, labels, config):
+    area = objective.area(masks, config.area_power, config.area_epsilon)
+    smoothness = objective.total_variation(masks, border_penalty=config.border_penalty)
+    if config.objective == "code":
+        preserver = objective.preserver_margin(preserved_logits, labels, config.preserver_confidence)
+        destroyer = objective.destroyer_margin(destroyed_logits, labels, config.destroyer_confidence)
+    else:
+        preserver = -objective.log_probability(preserved_logits, labels)
+        destroyer = objective.destroyer_probability_power(
+            destroyed_logits, labels, config.destroyer_power
+        )
+    return (
+        config.area_weight * area
+        + config.smoothness_weight * smoothness
+        + config.preserver_weight * preserver
+        + config.destroyer_weight * destroyer
+    )
+
+
+class MaskOptimisation(SaliencyMethod):
+    """`steps` Adam steps (learning rate `learning_rate`) on a `resolution` x `resolution`
+    mask per image, batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when
+    one is given, else the code defaults)."""
+
+    name = "optimisation"
+    normalize = False  # a [0, 1] mask like the learned masker's
+
+    def __init__(self, model, steps=300, learning_rate=0.1, resolution=None, config=None, batch_size=64, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+        if config is None:
+            config = getattr(model, "config", None)
+        self.config = as_config(config)
+        self.steps, self.learning_rate = int(steps), float(learning_rate)
+        size = self.classifier.image_size
+        self.resolution = int(resolution or max(4, size // 4))
+        self._fn = tf.function(self._explain, reduce_retracing=True)
+
+    def _explain(self, images, class_ids):
+        size = images.shape[1:3]
+        alternatives = gaussian_blur(images, *blur_kernel_size(int(size[0]), 55 / 224, 11 / 224))
+        batch = tf.shape(images)[0]
+        logits = tf.zeros([batch, self.resolution, self.resolution, 1])
+        m = tf.zeros_like(logits)
+        v = tf.zeros_like(logits)
+        beta1, beta2 = 0.9, 0.999
+        for step in tf.range(1, self.steps + 1):
+            with tf.GradientTape() as tape:
+                tape.watch(logits)
+                masks = tf.sigmoid(logits)
+                preserved, destroyed = apply_mask(images, upsample_masks(masks, size), alternatives)
+                both = self.classifier(tf.concat([preserved, destroyed], axis=0))
+                loss = tf.reduce_sum(
+                    _real_class_loss(masks, both[:batch], both[batch:], class_ids, self.config)
+                )
+            grad = tape.gradient(loss, logits)
+            m = beta1 * m + (1 - beta1) * grad
+            v = beta2 * v + (1 - beta2) * tf.square(grad)
+            t = tf.cast(step, tf.float32)
+            m_hat = m / (1 - beta1**t)
+            v_hat = v / (1 - beta2**t)
+            logits = logits - self.learning_rate * m_hat / (tf.sqrt(v_hat) + 1e-8)
+        return upsample_masks(tf.sigmoid(logits), size)[..., 0]
+
+    def explain_batch(self, images, class_ids):
+        return self._fn(images, class_ids)

@@ -1,0 +1,87 @@
+"""Perturbation methods, black-box: occlusion (Zeiler & Fergus 2014) and RISE (Petsiuk et al.
+2018). Both only evaluate the classifier on perturbed copies of the image."""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_saliency.methods.base import SaliencyMethod
+
+
+def _blurred(images):
+    from keras_saliency.alternatives import blur_kernel_size, gaussian_blur
+
+    return gaussian_blur(images, *blur_kernel_size(int(images.shape[1]), 55 / 224, 11 / 224))
+
+
+class Occlusion(SaliencyMethod):
+    """Slides a `patch` x `patch` square (default 1/4 of the side) with `stride` (default patch
+    / 2) and replaces it with the blurred image; the map is the mean drop of the class
+    probability over the positions covering each pixel."""
+
+    name = "occlusion"
+
+    def __init__(self, model, patch=None, stride=None, batch_size=16, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+        size = self.classifier.image_size
+        self.patch = int(patch or max(2, size // 4))
+        self.stride = int(stride or max(1, self.patch // 2))
+        starts = list(range(0, size - self.patch + 1, self.stride))
+        if starts[-1] != size - self.patch:
+            starts.append(size - self.patch)
+        windows = np.zeros((len(starts) ** 2, size, size, 1), np.float32)
+        for k, (y, x) in enumerate((y, x) for y in starts for x in starts):
+            windows[k, y : y + self.patch, x : x + self.patch] = 1.0
+        self.windows = tf.constant(windows)
+        self.coverage = tf.constant(np.maximum(windows.sum(0), 1.0)[..., 0])
+        self._fn = tf.function(self._explain, reduce_retracing=True)
+
+    def _explain(self, images, class_ids):
+        blurred = _blurred(images)
+        base = self.classifier.probabilities(images, class_ids)
+        n_windows = self.windows.shape[0]
+        total = tf.zeros(tf.shape(images)[:3])
+        for k in range(n_windows):
+            window = self.windows[k]
+            occluded = images * (1.0 - window) + blurred * window
+            drop = base - self.classifier.probabilities(occluded, class_ids)
+            total += drop[:, None, None] * window[None, :, :, 0]
+        return total / self.coverage
+
+    def explain_batch(self, images, class_ids):
+        return self._fn(images, class_ids)
+
+
+class RISE(SaliencyMethod):
+    """Randomised input sampling: `num_masks` random binary `grid` x `grid` masks (keep
+    probability `keep`), bilinearly upsampled with random shifts; the map is the mean of the
+    masks weighted by the class probability of the masked image (masked pixels set to 0, as
+    in the paper)."""
+
+    name = "rise"
+
+    def __init__(self, model, num_masks=1000, grid=7, keep=0.5, chunk=250, seed=0, batch_size=1, **kwargs):
+        super().__init__(model, batch_size, **kwargs)
+        size = self.classifier.image_size
+        rng = np.random.default_rng(seed)
+        cell = int(np.ceil(size / grid))
+        up = (grid + 1) * cell
+        grids = (rng.random((num_masks, grid, grid, 1)) < keep).astype(np.float32)
+        upsampled = tf.image.resize(grids, (up, up), method="bilinear").numpy()
+        shifts = rng.integers(0, cell, size=(num_masks, 2))
+        masks = np.stack([upsampled[i, y : y + size, x : x + size] for i, (y, x) in enumerate(shifts)])
+        self.masks = tf.constant(masks)
+        self.keep, self.chunk = float(keep), int(chunk)
+        self._fn = tf.function(self._explain_one, reduce_retracing=True)
+
+    def _explain_one(self, image, class_id):
+        total = tf.zeros(self.masks.shape[1:3])
+        num = self.masks.shape[0]
+        for start in range(0, num, self.chunk):
+            masks = self.masks[start : start + self.chunk]
+            ids = tf.fill([tf.shape(masks)[0]], class_id)
+            probs = self.classifier.probabilities(image[None] * masks, ids)
+            total += tf.reduce_sum(probs[:, None, None] * masks[..., 0], axis=0)
+        return total / (num * self.keep)
+
+    def explain_batch(self, images, class_ids):
+        return tf.stack([self._fn(images[i], class_ids[i]) for i in range(int(images.shape[0]))])

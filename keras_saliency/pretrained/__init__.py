@@ -1,0 +1,58 @@
+"""Trained models shipped inside the package, loadable offline.
+
+    import keras_saliency
+    model = keras_saliency.pretrained.load("cifar10")   # a ready SaliencyModel
+    masks = model.predict((images, class_ids))          # images RGB [0, 255]
+
+Each model is `<name>.keras` (the masker and its frozen classifier in one file) with
+`<name>.json` next to it: class names, image size, measured accuracy, the recipe and the
+commands that trained it (`scripts/train_pretrained.py`, `keras_saliency.recipes`).
+"""
+
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT = "cifar10"
+
+
+def available():
+    """Names of the shipped models."""
+    return sorted(f[: -len(".keras")] for f in os.listdir(HERE) if f.endswith(".keras"))
+
+
+def _path(name, extension):
+    names = available()
+    if name not in names:
+        raise ValueError(f"Expected a pretrained model name in {names}. Received: {name!r}")
+    return os.path.join(HERE, name + extension)
+
+
+def info(name=DEFAULT):
+    """The model's metadata (class names, image size, accuracy, recipe, commands)."""
+    with open(_path(name, ".json")) as f:
+        return json.load(f)
+
+
+def class_names(name=DEFAULT):
+    """Class names as the training folders name them (e.g. WordNet ids)."""
+    return list(info(name)["class_names"])
+
+
+def display_names(name=DEFAULT):
+    """Readable class names (e.g. "goldfish, Carassius auratus")."""
+    meta = info(name)
+    return list(meta.get("display_names") or meta["class_names"])
+
+
+def load(name=DEFAULT, confidence=None):
+    """The shipped `SaliencyModel` `name` (see `available()`). `confidence`: the class selector's
+    threshold (higher: only the most salient parts); default: as trained."""
+    import keras
+
+    import keras_saliency  # noqa: F401  (registers the custom objects)
+
+    model = keras.saving.load_model(_path(name, ".keras"), safe_mode=True)
+    if confidence is not None:
+        model.masker.set_confidence(confidence)
+    return model

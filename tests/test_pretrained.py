@@ -1,0 +1,46 @@
+"""The shipped models load offline and explain their own classes."""
+
+import numpy as np
+import pytest
+
+from keras_saliency import pretrained
+
+
+def test_shipped_models_are_listed():
+    assert set(pretrained.available()) >= {"cifar10", "tiny-imagenet-100"}
+    with pytest.raises(ValueError, match="pretrained model name"):
+        pretrained.load("imagenet-giant")
+
+
+@pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100)])
+def test_load_and_predict(name, size, classes):
+    model = pretrained.load(name)
+    info = pretrained.info(name)
+    assert model.image_size == size and model.num_classes == classes
+    assert len(info["class_names"]) == classes and info["classifier_accuracy"] > 0
+    images = np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    masks = model.predict((images, np.array([0, 1])), verbose=0)
+    assert masks.shape == (2, size, size, 1)
+    assert 0.0 <= masks.min() and masks.max() <= 1.0
+    # Images alone: the predicted class is explained.
+    assert model.predict(images, verbose=0).shape == (2, size, size, 1)
+
+
+def test_cifar10_accuracy_claim_holds_on_real_images():
+    """The shipped classifier's accuracy on its validation split, re-measured (needs the data)."""
+    from tests.conftest import shared_data
+
+    from keras_saliency import recipes
+    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+
+    recipe = recipes.get_recipe("cifar10")
+    scan = scan_image_folder(shared_data(recipe.data), check=False, progress=False)
+    _, validation = scan.split(recipe.validation_fraction, recipe.split_seed)
+    images, labels = load_folder_arrays(validation, recipe.image_size, progress=False)
+    model = pretrained.load("cifar10")
+    logits = np.concatenate(
+        [model.classifier_logits(images[i : i + 500].astype("float32")).numpy() for i in range(0, len(images), 500)]
+    )
+    accuracy = float((logits.argmax(1) == labels).mean())
+    assert accuracy >= 0.90
+    assert abs(accuracy - pretrained.info("cifar10")["classifier_accuracy"]) < 0.002

@@ -219,24 +219,12 @@ class SaliencyModel(keras.Model):
             is_real,
             exists_logits=outputs["exists"],
             config=config,
-            area_weight=self.current_area_weight() if training else None,
         )
         exists = ops.cast(outputs["exists"], "float32") > 0
         terms["exists_accuracy"] = ops.mean(
             ops.cast(ops.equal(exists, is_real > 0.5), "float32")
         )
         return terms
-
-    def current_area_weight(self):
-        """The area weight at this training step (`SaliencyConfig.area_warmup_steps`)."""
-        config = self.config
-        if not config.area_warmup_steps or getattr(self, "optimizer", None) is None:
-            return config.area_weight
-        progress = ops.minimum(
-            ops.cast(self.optimizer.iterations, "float32") / float(config.area_warmup_steps), 1.0
-        )
-        start = config.area_warmup_start
-        return config.area_weight * (start + (1.0 - start) * progress)
 
     def _update_trackers(self, terms):
         for name, tracker in self.trackers.items():

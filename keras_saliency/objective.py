@@ -153,10 +153,8 @@ def saliency_objective(
     is_real,
     exists_logits=None,
     config=None,
-    area_weight=None,
 ):
     """The full objective. Returns a dict of batch means: `loss` and every term.
-    `area_weight` (a number or scalar tensor) overrides `config.area_weight` (warm-up).
 
     Code form: `destroyer + area_weight * area + smoothness_weight * smoothness
     + preserver_weight * preserver` (+ `exists_weight * exists`).
@@ -183,7 +181,7 @@ def saliency_objective(
     destroyer_term = ops.mean(destroyer)
     loss = (
         config.destroyer_weight * destroyer_term
-        + (config.area_weight if area_weight is None else area_weight) * area_term
+        + config.area_weight * area_term
         + config.smoothness_weight * smoothness_term
         + config.preserver_weight * preserver_term
     )

@@ -39,7 +39,7 @@ class Recipe:
     classifier_warmup_epochs: int = 1
     shift: int = 4  # translation augmentation, pixels
     # Masker.
-    masker_epochs: int = 10
+    masker_epochs: int = 5
     masker_batch_size: int = 64
     masker_learning_rate: float = 1e-3
     mask_stride: int = 2
@@ -62,6 +62,7 @@ RECIPES = {
         convs_per_scale=(1, 2, 2, 2, 2),
         max_filters=128,
         classifier_epochs=15,
+        masker_epochs=4,
         shift=8,
         mask_stride=4,
         class_names_file="tiny-imagenet-100/classes.csv",

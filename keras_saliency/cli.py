@@ -345,10 +345,11 @@ def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, 
 @click.option("--limit", default=300, show_default=True, type=int, help="A seeded random subset of at most this many images (0: all).")
 @click.option("--split", type=click.Choice(["all", "validation"]), default="all", show_default=True, help="validation: only the held-out part of a class folder (the recipes' and `train`'s seeded 10% split).")
 @click.option("--calibration-fraction", default=0.3, show_default=True, type=float, help="Images used to choose each method's threshold; the rest are scored.")
+@click.option("--slow-limit", default=60, show_default=True, type=int, help="Score the slow methods (optimisation, rise) on at most this many test images (0: all).")
 @click.option("--option", "options", multiple=True, help="Method option, e.g. --option rise.num_masks=2000 --option optimisation.steps=100 (JSON value).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))
-def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fraction, options, seed, output):
+def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fraction, slow_limit, options, seed, output):
     """Compare the learned masker with classic saliency methods on the same classifier: saliency
     metric (and the variant without rescaling), localisation error, pointing game, deletion /
     insertion AUC and masks/s, written as CSV, Markdown and a PNG grid."""
@@ -386,7 +387,7 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
     )
     results = evaluate_methods(
         model, data, names, output=output, calibration_fraction=calibration_fraction,
-        seed=seed, method_options=method_options,
+        seed=seed, method_options=method_options, slow_limit=slow_limit or None,
     )
     with open(os.path.join(output, "evaluation_config.json")) as f:
         config = json.load(f)

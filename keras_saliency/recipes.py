@@ -206,8 +206,6 @@ def readable_class_names(recipe, class_names, data_root=None):
 def package_model(recipe, output, destination=None, measured=None, data_root=None):
     """Copies the trained SaliencyModel into `keras_saliency/pretrained/<name>.keras` with its
     metadata `<name>.json` (class names, recipe, measured figures, the commands)."""
-    import shutil
-
     import keras
 
     from keras_saliency.train import MODEL_FILE
@@ -215,7 +213,11 @@ def package_model(recipe, output, destination=None, measured=None, data_root=Non
     destination = destination or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
     with open(os.path.join(output, RECIPE_FILE)) as f:
         saved = json.load(f)
-    shutil.copyfile(os.path.join(output, MASKER_DIR, MODEL_FILE), os.path.join(destination, f"{recipe.name}.keras"))
+    trained = keras.saving.load_model(os.path.join(output, MASKER_DIR, MODEL_FILE), safe_mode=True)
+    # Rebuilt from its config with the same weights: the shipped file holds no optimizer state.
+    shipped = type(trained).from_config(trained.get_config())
+    shipped.set_weights(trained.get_weights())
+    shipped.save(os.path.join(destination, f"{recipe.name}.keras"))
     meta = {
         "name": recipe.name,
         "class_names": saved["class_names"],

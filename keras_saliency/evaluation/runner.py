@@ -35,6 +35,7 @@ DEFAULT_METHODS = (
 THRESHOLDS = tuple(np.round(np.arange(0.1, 0.91, 0.1), 2))
 COLUMNS = (
     ("method", "method", "{}"),
+    ("images", "test images", "{}"),
     ("masks_per_s", "masks/s", "{:.1f}"),
     ("localisation_error", "loc. error (IoU>=0.5)", "{:.1%}"),
     ("localisation_threshold", "loc. threshold (x max)", "{:.1f}"),
@@ -86,10 +87,16 @@ def evaluate_methods(
     deletion_steps=16,
     examples=8,
     progress=True,
+    slow_methods=("optimisation", "rise"),
+    slow_limit=None,
 ):
     """Scores `methods` (names in `keras_saliency.methods.METHODS`) for `model` (a
     `SaliencyModel`; the classic methods use its classifier) on `data` (`EvaluationImages`).
-    Returns a list of result dicts, one per method, and writes the result files to `output`."""
+    Returns a list of result dicts, one per method, and writes the result files to `output`.
+
+    `slow_limit`: the `slow_methods` (hundreds of classifier passes per image) are scored on
+    the first `slow_limit` test images only (and a proportional calibration part); the
+    `images` column of the results says how many images each row used."""
     from keras_saliency.methods import ClassifierFunction, build_method
 
     method_options = method_options or {}
@@ -111,7 +118,12 @@ def evaluate_methods(
     cal, test = np.sort(order[:n_cal]), np.sort(order[n_cal:])
     has_boxes = data.boxes is not None
     results, example_maps = [], {}
+    all_cal, all_test = cal, test
     for name in methods:
+        cal, test = all_cal, all_test
+        if slow_limit and name in slow_methods and len(test) > slow_limit:
+            ratio = len(all_cal) / len(all_test)
+            cal, test = all_cal[: max(1, int(round(slow_limit * ratio)))], all_test[:slow_limit]
         logger.info("Method %s: %d calibration + %d test images", name, len(cal), len(test))
         method = build_method(name, model, **method_options.get(name, {}))
         cal_maps = method(data.images[cal], class_ids[cal])
@@ -134,13 +146,13 @@ def evaluate_methods(
             row["localisation_threshold"] = threshold
             row["pointing_game"] = float(metrics.pointing_game(test_maps, test_boxes).mean())
         results.append(row)
-        example_maps[name] = test_maps[:examples]
+        example_maps[name] = test_maps[:examples]  # the first test images: shared by all methods
         logger.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     if output:
         write_results(
             output,
             results,
-            data.subset(test[:examples]),
+            data.subset(all_test[:examples]),
             example_maps,
             {
                 "methods": list(methods),
@@ -148,6 +160,8 @@ def evaluate_methods(
                 "seed": seed,
                 "method_options": method_options,
                 "deletion_steps": deletion_steps,
+                "slow_methods": list(slow_methods),
+                "slow_limit": slow_limit,
                 "images": len(data),
                 "calibration_images": int(len(cal)),
                 "test_images": int(len(test)),
@@ -172,7 +186,7 @@ def write_results(output, results, examples, example_maps, config):
     from keras_saliency.visualize import save_method_grid
 
     os.makedirs(output, exist_ok=True)
-    keys = [c[0] for c in COLUMNS if any(c[0] in r for r in results)] + ["images"]
+    keys = [c[0] for c in COLUMNS if any(c[0] in r for r in results)]
     with open(os.path.join(output, "results.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         writer.writeheader()
@@ -181,10 +195,11 @@ def write_results(output, results, examples, example_maps, config):
         f.write(markdown_table(results) + "\n")
     with open(os.path.join(output, "evaluation_config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
+    rows = min([len(examples)] + [len(m) for m in example_maps.values()])
     save_method_grid(
         os.path.join(output, "examples.png"),
-        examples.images,
-        example_maps,
-        boxes=examples.boxes,
-        row_titles=[os.path.basename(p) for p in examples.paths],
+        examples.images[:rows],
+        {name: maps[:rows] for name, maps in example_maps.items()},
+        boxes=None if examples.boxes is None else examples.boxes[:rows],
+        row_titles=[os.path.basename(p) for p in examples.paths[:rows]],
     )

@@ -33,7 +33,7 @@ def _real_class_loss(masks, preserved_logits, destroyed_logits, labels, config):
 
 class MaskOptimisation(SaliencyMethod):
     """`steps` Adam steps (learning rate `learning_rate`) on a `resolution` x `resolution`
-    mask per image, batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when
+    mask per image (default: the SaliencyModel's mask resolution, else 1/4 of the side), batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when
     one is given, else the code defaults)."""
 
     name = "optimisation"
@@ -46,7 +46,10 @@ class MaskOptimisation(SaliencyMethod):
         self.config = as_config(config)
         self.steps, self.learning_rate = int(steps), float(learning_rate)
         size = self.classifier.image_size
-        self.resolution = int(resolution or max(4, size // 4))
+        if resolution is None:  # the learned masker's own mask resolution when there is one
+            masker = getattr(model, "masker", None)
+            resolution = size // masker.mask_stride if masker is not None else max(4, size // 4)
+        self.resolution = int(resolution)
         self._fn = tf.function(self._explain, reduce_retracing=True)
 
     def _explain(self, images, class_ids):

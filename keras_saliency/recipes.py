@@ -39,7 +39,7 @@ class Recipe:
     classifier_warmup_epochs: int = 1
     shift: int = 4  # translation augmentation, pixels
     # Masker.
-    masker_epochs: int = 5
+    masker_epochs: int = 3
     masker_batch_size: int = 64
     masker_learning_rate: float = 1e-3
     mask_stride: int = 2
@@ -62,7 +62,11 @@ RECIPES = {
         convs_per_scale=(1, 2, 2, 2, 2),
         max_filters=128,
         classifier_epochs=15,
-        masker_epochs=4,
+        masker_epochs=8,
+        # With this weaker classifier (45% top-1) the code's area weight 8 makes the empty mask
+        # optimal: measured on 1,000 validation images, a full mask would gain ~5.1 in the
+        # destroyer + preserver terms and cost 7.2 in area; the masker collapsed within 100 steps.
+        masker_overrides={"area_weight": 3.0},
         shift=8,
         mask_stride=4,
         class_names_file="tiny-imagenet-100/classes.csv",
@@ -159,8 +163,10 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
     from keras_saliency.config import SaliencyConfig
     from keras_saliency.data.arrays import array_dataset
     from keras_saliency.train import (
+        BACKUP_DIR,
         MODEL_FILE,
         build_saliency_model,
+        completed_epochs,
         compile_saliency_model,
         fit_saliency_model,
     )
@@ -169,25 +175,31 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
     (train_x, train_y), (val_x, val_y), class_names = splits or recipe_splits(recipe, data_root)
     masker_dir = os.path.join(output, MASKER_DIR)
     classifier = keras.saving.load_model(os.path.join(output, CLASSIFIER_FILE))
-    if os.path.exists(os.path.join(masker_dir, MODEL_FILE)) and not os.path.isdir(
-        os.path.join(masker_dir, "backup")
-    ):
-        logger.info("Masker already trained: %s", masker_dir)
-        return keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
-    config = SaliencyConfig(**recipe.masker_overrides)
-    model = build_saliency_model(
-        classifier,
-        tap_layers=scale_taps(len(recipe.convs_per_scale)),
-        config=config,
-        mask_stride=recipe.mask_stride,
-        seed=recipe.seed,
-    )
-    compile_saliency_model(model, recipe.masker_learning_rate)
+    model_path = os.path.join(masker_dir, MODEL_FILE)
+    interrupted = os.path.isdir(os.path.join(masker_dir, BACKUP_DIR))
+    epochs = recipe.masker_epochs
+    if os.path.exists(model_path) and not interrupted:
+        # A finished masker: continued up to the recipe's epochs (optimizer state included).
+        model = keras.saving.load_model(model_path)
+        epochs = recipe.masker_epochs - completed_epochs(masker_dir)
+        if epochs <= 0:
+            logger.info("Masker already trained: %s", masker_dir)
+            return model
+        logger.info("Continuing the masker in %s for %d more epochs", masker_dir, epochs)
+    else:
+        model = build_saliency_model(
+            classifier,
+            tap_layers=scale_taps(len(recipe.convs_per_scale)),
+            config=SaliencyConfig(**recipe.masker_overrides),
+            mask_stride=recipe.mask_stride,
+            seed=recipe.seed,
+        )
+        compile_saliency_model(model, recipe.masker_learning_rate)
     train = array_dataset(
         train_x, train_y, batch_size=recipe.masker_batch_size, training=True, seed=recipe.seed
     )
     validation = array_dataset(val_x[:2000], val_y[:2000], batch_size=256)
-    fit_saliency_model(model, train, validation, recipe.masker_epochs, masker_dir)
+    fit_saliency_model(model, train, validation, epochs, masker_dir)
     return model
 
 

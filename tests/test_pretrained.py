@@ -44,3 +44,19 @@ def test_cifar10_accuracy_claim_holds_on_real_images():
     accuracy = float((logits.argmax(1) == labels).mean())
     assert accuracy >= 0.90
     assert abs(accuracy - pretrained.info("cifar10")["classifier_accuracy"]) < 0.002
+
+
+def test_explain_uses_the_shipped_cifar10_model_by_default(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from keras_saliency.cli import main
+
+    image = np.random.default_rng(1).uniform(0, 255, (40, 50, 3)).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    result = CliRunner().invoke(
+        main, ["explain", str(tmp_path / "photo.png"), "--class", "cat", "--output", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "photo_saliency.png").exists()
+    assert "cat" in (tmp_path / "out" / "explanations.csv").read_text()

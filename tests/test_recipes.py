@@ -41,6 +41,16 @@ def test_recipe_stages_train_and_package(tmp_path):
     loaded = keras.saving.load_model(path, safe_mode=True)
     masks = loaded.predict((images[:2], np.array([0, 1])), verbose=0)
     assert masks.shape == (2, 32, 32, 1)
-    # A second call finds the finished stages and trains nothing more.
+    # A second call finds the finished stages and trains nothing more...
     again, _ = recipes.train_classifier_stage(recipe, str(output), splits=splits)
     assert again.count_params() > 0
+    from keras_saliency.train import completed_epochs
+
+    masker_dir = str(output / recipes.MASKER_DIR)
+    recipes.train_masker_stage(recipe, str(output), splits=splits)
+    assert completed_epochs(masker_dir) == 1
+    # ... and a recipe asking for more masker epochs continues the finished masker.
+    import dataclasses
+
+    recipes.train_masker_stage(dataclasses.replace(recipe, masker_epochs=2), str(output), splits=splits)
+    assert completed_epochs(masker_dir) == 2

@@ -58,19 +58,26 @@ def _best_threshold(classifier, images, class_ids, maps, rescale):
     return float(THRESHOLDS[best])
 
 
-def timed_maps(method, images, class_ids, progress=True):
-    """`(maps, masks per second)`: one warm-up batch first (not timed), then all images."""
+def _progress_callback(total, progress):
+    """A Keras progress bar over `total` images, as a `progress(n)` callback (or None)."""
     import keras
 
-    method(images[: method.batch_size], class_ids[: method.batch_size])
-    bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
+    if not progress:
+        return None
+    bar = keras.utils.Progbar(total, unit_name="image")
     done = [0]
 
     def tick(n):
         done[0] += n
-        if bar is not None:
-            bar.update(done[0])
+        bar.update(done[0])
 
+    return tick
+
+
+def timed_maps(method, images, class_ids, progress=True):
+    """`(maps, masks per second)`: one warm-up batch first (not timed), then all images."""
+    method(images[: method.batch_size], class_ids[: method.batch_size])
+    tick = _progress_callback(len(images), progress)
     start = time.perf_counter()
     maps = method(images, class_ids, progress=tick)
     return maps, len(images) / (time.perf_counter() - start)
@@ -126,7 +133,7 @@ def evaluate_methods(
             cal, test = all_cal[: max(1, int(round(slow_limit * ratio)))], all_test[:slow_limit]
         logger.info("Method %s: %d calibration + %d test images", name, len(cal), len(test))
         method = build_method(name, model, **method_options.get(name, {}))
-        cal_maps = method(data.images[cal], class_ids[cal])
+        cal_maps = method(data.images[cal], class_ids[cal], progress=_progress_callback(len(cal), progress))
         test_maps, speed = timed_maps(method, data.images[test], class_ids[test], progress)
         row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
         images, ids = data.images[test], class_ids[test]

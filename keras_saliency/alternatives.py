@@ -40,6 +40,13 @@ def gaussian_blur(images, kernel_size, sigma):
     return ops.depthwise_conv(x, kernel_w, strides=1, padding="valid")
 
 
+def blurred(images, kernel_fraction=55.0 / 224.0, sigma_fraction=11.0 / 224.0):
+    """The blurred alternative at the authors' scale (kernel 55, sigma 11 at 224 px), sized to
+    the images: what evaluation, the baselines and the per-image optimisation replace pixels with."""
+    images = ops.cast(images, "float32")
+    return gaussian_blur(images, *blur_kernel_size(int(images.shape[1]), kernel_fraction, sigma_fraction))
+
+
 def colour_noise(images, colour_range=0.66, noise_std=0.11, seed=None):
     """A random constant colour per image and channel plus Gaussian noise, in [0, 255]."""
     shape = ops.shape(images)

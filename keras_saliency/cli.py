@@ -125,7 +125,7 @@ def _classifier(name_or_path, image_size, output, splits, epochs):
     """Returns (classifier, preprocessing mode, encoder taps or None)."""
     import keras
 
-    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier
+    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
     from keras_saliency.encoders import BACKBONES, application_classifier
 
     if name_or_path in BACKBONES:
@@ -152,18 +152,15 @@ def _classifier(name_or_path, image_size, output, splits, epochs):
     model = cifar_classifier(len(splits.class_names), image_size)
     batches = splits.train_steps or int(splits.train.cardinality())
     compile_classifier(model, 3e-3, steps=epochs * batches)
-    model.fit(
+    fit_classifier(
+        model,
         splits.train,
-        validation_data=splits.validation,
-        epochs=epochs,
+        splits.validation,
+        epochs,
+        output,
         steps_per_epoch=splits.train_steps,
         validation_steps=splits.validation_steps,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(os.path.join(output, "classifier_backup")),
-            keras.callbacks.CSVLogger(os.path.join(output, "classifier_log.csv"), append=True),
-        ],
     )
-    model.save(path)
     return model, "none", CIFAR_TAPS
 
 
@@ -260,6 +257,23 @@ def train(**options):
     click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
 
 
+def parse_assignments(items, param_hint):
+    """`["a=1", "b.c=[2, 3]", "d=text"]` -> `{"a": 1, "b.c": [2, 3], "d": "text"}`: values are
+    JSON, or plain strings when they are not JSON."""
+    import json
+
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE; received {item!r}", param_hint=param_hint)
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
 def _load_saliency_model(name_or_path, confidence=None):
     """A shipped model name or a .keras file -> (SaliencyModel, class names or None, info)."""
     import json
@@ -341,7 +355,7 @@ def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, 
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name or a .keras file.")
 @click.option("--boxes", type=click.Path(exists=True, dir_okay=False), help="boxes.csv (path,xmin,ymin,xmax,ymax; paths relative to FOLDER) for localisation and the pointing game.")
-@click.option("--methods", default=",".join(("masker", "gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion", "rise", "optimisation", "centre_box", "full_image")), show_default=True, help="Comma-separated method names.")
+@click.option("--methods", help="Comma-separated method names (keras_saliency.methods.METHODS). Default: all of them, the learned masker first.")
 @click.option("--limit", default=300, show_default=True, type=int, help="A seeded random subset of at most this many images (0: all).")
 @click.option("--split", type=click.Choice(["all", "validation"]), default="all", show_default=True, help="validation: only the held-out part of a class folder (the recipes' and `train`'s seeded 10% split).")
 @click.option("--calibration-fraction", default=0.3, show_default=True, type=float, help="Images used to choose each method's threshold; the rest are scored.")
@@ -355,23 +369,24 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
     insertion AUC and masks/s, written as CSV, Markdown and a PNG grid."""
     import json
 
-    from keras_saliency.evaluation import evaluate_methods, load_evaluation_images, markdown_table
+    from keras_saliency.evaluation import (
+        DEFAULT_METHODS,
+        evaluate_methods,
+        load_evaluation_images,
+        markdown_table,
+    )
     from keras_saliency.methods import METHODS
 
-    names = [m.strip() for m in methods.split(",") if m.strip()]
+    names = [m.strip() for m in methods.split(",") if m.strip()] if methods else list(DEFAULT_METHODS)
     unknown = [m for m in names if m not in METHODS]
     if unknown:
         raise click.BadParameter(f"expected names in {sorted(METHODS)}; received {unknown}", param_hint="--methods")
     method_options = {}
-    for item in options:
-        key, sep, value = item.partition("=")
+    for key, value in parse_assignments(options, "--option").items():
         method, dot, option = key.partition(".")
-        if not sep or not dot or method not in METHODS:
-            raise click.BadParameter(f"expected METHOD.OPTION=VALUE; received {item!r}", param_hint="--option")
-        try:
-            method_options.setdefault(method, {})[option] = json.loads(value)
-        except json.JSONDecodeError:
-            method_options.setdefault(method, {})[option] = value
+        if not dot or method not in METHODS:
+            raise click.BadParameter(f"expected METHOD.OPTION=VALUE; received {key!r}", param_hint="--option")
+        method_options.setdefault(method, {})[option] = value
     model, class_names, _ = _load_saliency_model(model_name)
     try:
         data = load_evaluation_images(

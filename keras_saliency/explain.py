@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from keras_saliency.data.folder import IMAGE_EXTENSIONS
+from keras_saliency.data.folder import IMAGE_EXTENSIONS, read_image
 
 logger = logging.getLogger("keras_saliency")
 
@@ -29,16 +29,6 @@ def find_images(inputs):
         elif item.lower().endswith(IMAGE_EXTENSIONS):
             files.append(item)
     return files
-
-
-def _read(path, image_size):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        original = np.asarray(image)
-        resized = np.asarray(image.resize((image_size, image_size), Image.BILINEAR), np.float32)
-    return original, resized
 
 
 def _output_stem(path, output, used):
@@ -68,7 +58,7 @@ def explain_files(
     import keras
     import tensorflow as tf
 
-    from keras_saliency.evaluation.metrics import blurred
+    from keras_saliency.alternatives import blurred
     from keras_saliency.visualize import save_panels
 
     os.makedirs(output, exist_ok=True)
@@ -80,7 +70,7 @@ def explain_files(
         batch_files, originals, images = [], [], []
         for path in files[start : start + batch_size]:
             try:
-                original, image = _read(path, size)
+                original, image = read_image(path, size)
             except Exception as error:  # Pillow raises many types for broken files
                 skipped.append((path, f"{type(error).__name__}: {error}"))
                 continue
@@ -88,7 +78,7 @@ def explain_files(
             originals.append(original)
             images.append(image)
         if images:
-            images = np.stack(images)
+            images = np.stack(images).astype(np.float32)
             logits = model.classifier_logits(tf.constant(images)).numpy()
             probabilities = tf.nn.softmax(logits).numpy()
             ids = logits.argmax(1) if class_id is None else np.full(len(images), class_id)

@@ -28,13 +28,14 @@ def main(classifier_path, overrides, steps, learning_rate, data_root, log):
     import tensorflow as tf
 
     from keras_saliency import recipes
-    from keras_saliency.alternatives import apply_mask, blur_kernel_size, gaussian_blur
+    from keras_saliency.cli import parse_assignments
+    from keras_saliency.alternatives import apply_mask, blurred
     from keras_saliency.classifiers import CIFAR_TAPS
     from keras_saliency.data.arrays import array_dataset
     from keras_saliency.masker import upsample_masks
     from keras_saliency.train import build_saliency_model, compile_saliency_model
 
-    changes = {k: json.loads(v) for k, _, v in (o.partition("=") for o in overrides)}
+    changes = parse_assignments(overrides, "--set")
     keras.utils.set_random_seed(0)
     (train_x, train_y), (val_x, val_y), _ = recipes.recipe_splits(recipes.get_recipe("cifar10"), data_root)
     classifier = keras.saving.load_model(classifier_path)
@@ -46,8 +47,9 @@ def main(classifier_path, overrides, steps, learning_rate, data_root, log):
     seconds = time.time() - start
     images, labels = val_x[:1000].astype("float32"), val_y[:1000]
     masks = np.asarray(model.predict((images, labels), batch_size=250, verbose=0))
-    blurred = gaussian_blur(tf.constant(images), *blur_kernel_size(32, 55 / 224, 11 / 224))
-    preserved, destroyed = apply_mask(tf.constant(images), upsample_masks(tf.constant(masks), (32, 32)), blurred)
+    preserved, destroyed = apply_mask(
+        tf.constant(images), upsample_masks(tf.constant(masks), (32, 32)), blurred(images)
+    )
 
     def accuracy(x):
         return float((classifier.predict(np.asarray(x), batch_size=250, verbose=0).argmax(1) == labels).mean())

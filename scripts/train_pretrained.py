@@ -20,17 +20,13 @@ import click
 @click.option("--set", "overrides", multiple=True, help="Recipe field override, e.g. --set masker_epochs=5 (JSON value).")
 def main(recipe_name, stage, output, data_root, overrides):
     import dataclasses
-    import json
 
     from keras_saliency import recipes
+    from keras_saliency.cli import parse_assignments
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = recipes.get_recipe(recipe_name)
-    changes = {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        changes[key] = json.loads(value)
-    recipe = dataclasses.replace(recipe, **changes)
+    recipe = dataclasses.replace(recipe, **parse_assignments(overrides, "--set"))
     if stage == "package":
         path = recipes.package_model(recipe, output)
         click.echo(f"Packaged {path}")

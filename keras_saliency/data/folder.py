@@ -159,14 +159,17 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None):
     return prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0)
 
 
-def _read_resized(path, image_size):
+def read_image(path, image_size):
+    """`(original, resized)`: the file as RGB uint8 `(H, W, 3)`, and squashed (bilinear, no crop)
+    to `image_size` x `image_size`."""
     from PIL import Image
 
     with Image.open(path) as image:
         image = image.convert("RGB")
+        original = np.asarray(image, dtype=np.uint8)
         if image.size != (image_size, image_size):
             image = image.resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return original, np.asarray(image, dtype=np.uint8)
 
 
 def load_folder_arrays(pairs, image_size, workers=8, progress=True):
@@ -183,7 +186,7 @@ def load_folder_arrays(pairs, image_size, workers=8, progress=True):
 
         bar = keras.utils.Progbar(len(pairs), unit_name="image")
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        jobs = pool.map(lambda pair: _read_resized(pair[0], image_size), pairs)
+        jobs = pool.map(lambda pair: read_image(pair[0], image_size)[1], pairs)
         for i, image in enumerate(jobs):
             images[i] = image
             if bar is not None and ((i + 1) % 1000 == 0 or i + 1 == len(pairs)):

@@ -79,9 +79,7 @@ def load_evaluation_images(
     "validation")` to use one part of `FolderScan.split` (the recipes' held-out validation).
     `limit`: a seeded random subset of at most `limit` images. Images without a box in a given
     `boxes_csv` are dropped (and counted in the returned summary)."""
-    from PIL import Image
-
-    from keras_saliency.data.folder import IMAGE_EXTENSIONS, scan_image_folder
+    from keras_saliency.data.folder import IMAGE_EXTENSIONS, read_image, scan_image_folder
 
     if not os.path.isdir(folder):
         raise ValueError(f"Expected a folder of images. Received: {folder!r} is not a folder")
@@ -129,13 +127,12 @@ def load_evaluation_images(
         pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), limit, replace=False))]
     images, boxes = [], []
     for path, _ in pairs:
-        with Image.open(path) as image:
-            original = image.size
-            image = image.convert("RGB").resize((image_size, image_size), Image.BILINEAR)
-            images.append(np.asarray(image, np.float32))
+        original, image = read_image(path, image_size)
+        images.append(image.astype(np.float32))
         if boxes_by_path is not None:
             rel = os.path.normpath(os.path.relpath(path, folder))
-            boxes.append(_scale_boxes(boxes_by_path[rel], original, image_size))
+            height, width = original.shape[:2]
+            boxes.append(_scale_boxes(boxes_by_path[rel], (width, height), image_size))
     labels = np.asarray([label for _, label in pairs], np.int32)
     return EvaluationImages(
         images=np.stack(images),

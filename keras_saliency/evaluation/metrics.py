@@ -16,15 +16,10 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_saliency.alternatives import blur_kernel_size, gaussian_blur
+from keras_saliency.alternatives import blurred
 from keras_saliency.localization import mask_to_box
 
 MIN_AREA = 0.05
-
-
-def blurred(images):
-    images = tf.convert_to_tensor(images, tf.float32)
-    return gaussian_blur(images, *blur_kernel_size(int(images.shape[1]), 55 / 224, 11 / 224))
 
 
 def boxes_from_maps(maps, threshold=0.5, rule="max"):

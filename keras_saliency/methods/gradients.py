@@ -70,10 +70,9 @@ class IntegratedGradients(SaliencyMethod):
     def _baseline(self, images):
         if self.baseline == "black":
             return tf.zeros_like(images)
-        from keras_saliency.alternatives import blur_kernel_size, gaussian_blur
+        from keras_saliency.alternatives import blurred
 
-        size = int(images.shape[1])
-        return gaussian_blur(images, *blur_kernel_size(size, 55 / 224, 11 / 224))
+        return blurred(images)
 
     def _explain(self, images, class_ids):
         baseline = self._baseline(images)

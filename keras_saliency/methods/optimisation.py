@@ -6,35 +6,17 @@ destroyer terms of `SaliencyConfig`), with the blurred image as the alternative.
 import tensorflow as tf
 
 from keras_saliency import objective
-from keras_saliency.alternatives import apply_mask, blur_kernel_size, gaussian_blur
+from keras_saliency.alternatives import apply_mask, blurred
 from keras_saliency.config import as_config
 from keras_saliency.masker import upsample_masks
 from keras_saliency.methods.base import SaliencyMethod
 
 
-def _real_class_loss(masks, preserved_logits, destroyed_logits, labels, config):
-    area = objective.area(masks, config.area_power, config.area_epsilon)
-    smoothness = objective.total_variation(masks, border_penalty=config.border_penalty)
-    if config.objective == "code":
-        preserver = objective.preserver_margin(preserved_logits, labels, config.preserver_confidence)
-        destroyer = objective.destroyer_margin(destroyed_logits, labels, config.destroyer_confidence)
-    else:
-        preserver = -objective.log_probability(preserved_logits, labels)
-        destroyer = objective.destroyer_probability_power(
-            destroyed_logits, labels, config.destroyer_power
-        )
-    return (
-        config.area_weight * area
-        + config.smoothness_weight * smoothness
-        + config.preserver_weight * preserver
-        + config.destroyer_weight * destroyer
-    )
-
-
 class MaskOptimisation(SaliencyMethod):
     """`steps` Adam steps (learning rate `learning_rate`) on a `resolution` x `resolution`
-    mask per image (default: the SaliencyModel's mask resolution, else 1/4 of the side), batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when
-    one is given, else the code defaults)."""
+    mask per image (default: the SaliencyModel's mask resolution, else 1/4 of the side),
+    batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when one is given,
+    else the code defaults)."""
 
     name = "optimisation"
     normalize = False  # a [0, 1] mask like the learned masker's
@@ -54,8 +36,9 @@ class MaskOptimisation(SaliencyMethod):
 
     def _explain(self, images, class_ids):
         size = images.shape[1:3]
-        alternatives = gaussian_blur(images, *blur_kernel_size(int(size[0]), 55 / 224, 11 / 224))
+        alternatives = blurred(images)
         batch = tf.shape(images)[0]
+        real = tf.ones([batch])  # always the true class: no fake labels, no exists head
         logits = tf.zeros([batch, self.resolution, self.resolution, 1])
         m = tf.zeros_like(logits)
         v = tf.zeros_like(logits)
@@ -66,9 +49,10 @@ class MaskOptimisation(SaliencyMethod):
                 masks = tf.sigmoid(logits)
                 preserved, destroyed = apply_mask(images, upsample_masks(masks, size), alternatives)
                 both = self.classifier(tf.concat([preserved, destroyed], axis=0))
-                loss = tf.reduce_sum(
-                    _real_class_loss(masks, both[:batch], both[batch:], class_ids, self.config)
+                terms = objective.saliency_objective(
+                    masks, both[:batch], both[batch:], class_ids, real, config=self.config
                 )
+                loss = terms["loss"] * tf.cast(batch, tf.float32)  # the sum of per-image losses
             grad = tape.gradient(loss, logits)
             m = beta1 * m + (1 - beta1) * grad
             v = beta2 * v + (1 - beta2) * tf.square(grad)

@@ -4,13 +4,8 @@
 import numpy as np
 import tensorflow as tf
 
+from keras_saliency import alternatives
 from keras_saliency.methods.base import SaliencyMethod
-
-
-def _blurred(images):
-    from keras_saliency.alternatives import blur_kernel_size, gaussian_blur
-
-    return gaussian_blur(images, *blur_kernel_size(int(images.shape[1]), 55 / 224, 11 / 224))
 
 
 class Occlusion(SaliencyMethod):
@@ -36,7 +31,7 @@ class Occlusion(SaliencyMethod):
         self._fn = tf.function(self._explain, reduce_retracing=True)
 
     def _explain(self, images, class_ids):
-        blurred = _blurred(images)
+        blurred = alternatives.blurred(images)
         base = self.classifier.probabilities(images, class_ids)
         n_windows = self.windows.shape[0]
         total = tf.zeros(tf.shape(images)[:3])

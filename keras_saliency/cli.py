@@ -1,9 +1,11 @@
 """`keras-saliency`: a thin click layer over the library."""
 
 import dataclasses
+import json
 import logging
 import math
 import os
+import sys
 
 import click
 
@@ -260,7 +262,6 @@ def train(**options):
 def parse_assignments(items, param_hint):
     """`["a=1", "b.c=[2, 3]", "d=text"]` -> `{"a": 1, "b.c": [2, 3], "d": "text"}`: values are
     JSON, or plain strings when they are not JSON."""
-    import json
 
     parsed = {}
     for item in items:
@@ -276,7 +277,6 @@ def parse_assignments(items, param_hint):
 
 def _load_saliency_model(name_or_path, confidence=None):
     """A shipped model name or a .keras file -> (SaliencyModel, class names or None, info)."""
-    import json
 
     import keras
 
@@ -367,7 +367,6 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
     """Compare the learned masker with classic saliency methods on the same classifier: saliency
     metric (and the variant without rescaling), localisation error, pointing game, deletion /
     insertion AUC and masks/s, written as CSV, Markdown and a PNG grid."""
-    import json
 
     from keras_saliency.evaluation import (
         DEFAULT_METHODS,
@@ -411,6 +410,77 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
         json.dump(config, f, indent=2, default=str)
     click.echo(markdown_table(results))
     click.echo(f"Saved results.csv, results.md, examples.png and evaluation_config.json in {output}")
+
+
+@main.command("export")
+@click.argument("model_name", metavar="MODEL", default="cifar10")
+@click.option("--format", "export_format", type=click.Choice(["saved_model", "tflite", "onnx"]), default="onnx", show_default=True)
+@click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32", show_default=True, help="tflite: all four; onnx / --trt: float32, float16, int8 (int8: Q/DQ ONNX, calibrated).")
+@click.option("--trt", is_flag=True, help="Also build a TensorRT engine from the ONNX model (needs tensorrt and a GPU; exits 2 without them, after writing the ONNX model).")
+@click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Folder of real images: int8 calibration, and held-out images for the verification.")
+@click.option("--calibration-images", default=200, show_default=True, type=int)
+@click.option("--verification-images", default=100, show_default=True, type=int)
+@click.option("--input-dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True, help="The `image` input's type.")
+@click.option("--max-batch-size", default=32, show_default=True, type=int, help="TensorRT: largest batch of the engine's profile.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--output", required=True, type=click.Path(), help="A folder (saved_model), .tflite or .onnx path.")
+def export_command(model_name, export_format, quantize, trt, calibration_data, calibration_images,
+                   verification_images, input_dtype, max_batch_size, seed, output):
+    """Export the masker (image + class id in, mask + exists probability out) and verify the
+    export against the Keras model: max / mean difference, rank correlation, top-20% IoU,
+    printed and saved as OUTPUT.report.json."""
+    from keras_saliency.deployment.export import (
+        EngineNotBuilt, ExportRequest, REPORT_COLUMNS, export_masker, predicted_classes,
+        report_rows, sample_images, synthetic_images,
+    )
+
+    try:
+        request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    model, _, _ = _load_saliency_model(model_name)
+    size = model.image_size
+    if calibration_data:
+        images = sample_images(calibration_data, size, calibration_images + verification_images, seed)
+        if len(images) <= verification_images:
+            raise click.ClickException(
+                f"Expected more than {verification_images} images in {calibration_data} (calibration + "
+                f"verification). Received: {len(images)}")
+        calibration, verification = images[:-verification_images], images[-verification_images:]
+        source = f"{len(calibration)} calibration + {len(verification)} held-out verification images from {calibration_data}"
+    elif quantize == "int8":
+        raise click.BadParameter("int8 needs --calibration-data (a folder of real images)", param_hint="--quantize")
+    else:
+        calibration, verification = None, synthetic_images(size, verification_images, seed)
+        source = f"{verification_images} synthetic images (give --calibration-data for real-image figures)"
+    click.echo(f"Exporting {model_name} ({export_format}, {quantize}{', TensorRT' if trt else ''}); verifying on {source}")
+    try:
+        report = export_masker(
+            model, output, request,
+            calibration_images=calibration,
+            calibration_class_ids=None if calibration is None else predicted_classes(model, calibration),
+            verification_images=verification,
+            verification_class_ids=predicted_classes(model, verification),
+        )
+        missing = None
+    except EngineNotBuilt as error:
+        missing = str(error)
+        with open(output.rstrip("/") + ".report.json") as f:
+            report = json.load(f)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(_markdown(REPORT_COLUMNS, report_rows(report)))
+    click.echo(f"Saved {output}.report.json (figures and the resolved request); verified on {source}")
+    if missing:
+        click.echo(f"TensorRT engine NOT built: {missing}. The ONNX model is written.", err=True)
+        sys.exit(2)
+    if not report["passed"]:
+        click.echo("Some parity goals were missed (see the table).", err=True)
+
+
+def _markdown(columns, rows):
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 if __name__ == "__main__":

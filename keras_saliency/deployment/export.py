@@ -1,0 +1,166 @@
+"""`export_masker`: one export (SavedModel, TFLite, ONNX, TensorRT engine), verified against
+the Keras masker, with its report and resolved configuration saved next to it."""
+
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+
+from keras_saliency.deployment import converters, onnx_precision, tensorrt_engine, verification
+from keras_saliency.deployment.runtimes import load_runtime
+from keras_saliency.deployment.serving import as_masker, check_input_dtype, reference_outputs
+
+FORMATS = ("saved_model", "tflite", "onnx")
+
+
+class EngineNotBuilt(RuntimeError):
+    """`--trt` was asked but TensorRT (or a GPU) is missing; the ONNX model was written."""
+
+
+@dataclasses.dataclass
+class ExportRequest:
+    format: str = "onnx"
+    quantize: str = "float32"
+    input_dtype: str = "float32"
+    trt: bool = False
+    max_batch_size: int = 32
+
+    def __post_init__(self):
+        if self.format not in FORMATS:
+            raise ValueError(f"Expected format in {FORMATS}. Received: format={self.format!r}")
+        if self.quantize not in converters.QUANTIZATIONS:
+            raise ValueError(
+                f"Expected quantize in {converters.QUANTIZATIONS}. Received: quantize={self.quantize!r}"
+            )
+        check_input_dtype(self.input_dtype)
+        if self.trt and self.format != "onnx":
+            raise ValueError(f"Expected format='onnx' with trt=True (engines are built from ONNX). Received: {self.format!r}")
+        if self.trt and self.quantize == "dynamic":
+            raise ValueError("Expected quantize in float32|float16|int8 for a TensorRT engine. Received: 'dynamic'")
+        if self.format in ("saved_model",) and self.quantize != "float32":
+            raise ValueError(f"Expected quantize='float32' for a SavedModel (quantize through tflite). Received: {self.quantize!r}")
+        if self.format == "onnx" and not self.trt and self.quantize not in ("float32", "float16", "int8"):
+            raise ValueError(f"Expected quantize in float32|float16|int8 for ONNX. Received: {self.quantize!r}")
+
+
+def sample_images(folder, image_size, count, seed=0):
+    """Up to `count` images (RGB uint8, squashed to `image_size`) drawn with `seed` from the
+    image files under `folder` (searched recursively)."""
+    from keras_saliency.data.folder import read_image
+    from keras_saliency.explain import find_images
+
+    files = find_images([folder])
+    if not files:
+        raise ValueError(f"Expected image files under {folder!r}. Received: none")
+    order = np.random.default_rng(seed).permutation(len(files))[:count]
+    return np.stack([read_image(files[i], image_size)[1] for i in order])
+
+
+def synthetic_images(image_size, count, seed=0):
+    """Smooth random colour fields (when no real images are given; parity figures on them
+    say less than on real images)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (count, 4, 4, 3)).astype(np.float32)
+    import keras
+
+    return np.clip(keras.ops.convert_to_numpy(keras.ops.image.resize(coarse, (image_size, image_size)))
+                   + rng.normal(0, 10, (count, image_size, image_size, 3)), 0, 255).astype(np.uint8)
+
+
+def predicted_classes(model, images, batch_size=64):
+    """The classifier's predicted class of each image (a SaliencyModel), else zeros."""
+    from keras_saliency.model import SaliencyModel
+
+    if not isinstance(model, SaliencyModel):
+        return np.zeros(len(images), np.int32)
+    ids = [np.argmax(np.asarray(model.classifier_logits(images[s : s + batch_size])), -1)
+           for s in range(0, len(images), batch_size)]
+    return np.concatenate(ids).astype(np.int32)
+
+
+def _verify(path, masker_reference, images, class_ids, quantize, **runtime_options):
+    runtime = load_runtime(path, **runtime_options)
+    start = time.perf_counter()
+    outputs = runtime(images, class_ids)
+    seconds = time.perf_counter() - start
+    figures = verification.parity(masker_reference, outputs)
+    goals = verification.parity_goals(figures, quantize)
+    return {"path": os.fspath(path), "runtime": runtime.name, "quantize": quantize, **figures,
+            "goals": goals, "passed": all(goals.values()), "seconds": seconds}
+
+
+def export_masker(model, output, request=None, calibration_images=None, calibration_class_ids=None,
+                  verification_images=None, verification_class_ids=None, log=print):
+    """Exports `model` (a SaliencyModel or Masker) to `output` as `request` asks, verifies every
+    file written against the Keras masker and saves `<output>.report.json` (the report and the
+    resolved request). Returns the report.
+
+    With `request.trt` and no usable TensorRT, the ONNX model is still written and verified,
+    then `EngineNotBuilt` is raised with one line saying what is missing."""
+    request = request or ExportRequest()
+    masker = as_masker(model)
+    output = os.fspath(output)
+    if request.format == "tflite" and not output.endswith(".tflite"):
+        raise ValueError(f"Expected an output path ending in .tflite. Received: {output!r}")
+    if request.format == "onnx" and not output.endswith(".onnx"):
+        raise ValueError(f"Expected an output path ending in .onnx. Received: {output!r}")
+    if verification_images is None or len(verification_images) == 0:
+        raise ValueError("Expected verification images (a few real images). Received: none")
+    reference = reference_outputs(masker, verification_images, verification_class_ids)
+    verify = lambda path, quantize: _verify(path, reference, verification_images, verification_class_ids, quantize)
+    report = {"request": dataclasses.asdict(request), "output": output, "files": [],
+              "image_size": masker.image_size, "mask_stride": masker.mask_stride,
+              "verification_images": int(len(verification_images)),
+              "calibration_images": 0 if calibration_images is None else int(len(calibration_images))}
+    start = time.perf_counter()
+    if request.format == "saved_model":
+        converters.export_saved_model(masker, output, request.input_dtype)
+        report["files"].append(verify(output, "float32"))
+    elif request.format == "tflite":
+        converters.export_tflite(masker, output, request.quantize, calibration_images,
+                                 calibration_class_ids, request.input_dtype)
+        report["files"].append(verify(output, request.quantize))
+    else:
+        base = output[: -len(".onnx")]
+        converters.export_onnx(masker, output, request.input_dtype)
+        report["files"].append(verify(output, "float32"))
+        source = output
+        if request.quantize == "float16":
+            source = onnx_precision.float16_onnx(output, base + ".float16.onnx")
+            report["files"].append(verify(source, "float16"))
+        elif request.quantize == "int8":
+            source = onnx_precision.int8_qdq_onnx(
+                output, base + ".int8.onnx", calibration_images, calibration_class_ids,
+                converters.int8_float_layers(masker), request.input_dtype)
+            report["files"].append(verify(source, "int8"))
+        if request.trt:
+            missing = tensorrt_engine.tensorrt_status()
+            if missing:
+                report["engine"] = {"built": False, "missing": missing}
+            else:
+                engine = base + ".engine"
+                report["engine"] = {"built": True, **tensorrt_engine.build_engine(
+                    source, engine, request.quantize, max_batch_size=request.max_batch_size)}
+                report["files"].append(verify(engine, request.quantize))
+    report["seconds"] = time.perf_counter() - start
+    report["passed"] = all(f["passed"] for f in report["files"])
+    with open(output.rstrip("/") + ".report.json", "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    if request.trt and not report["engine"]["built"]:
+        raise EngineNotBuilt(report["engine"]["missing"])
+    return report
+
+
+def report_rows(report):
+    """The report's files as table rows (for printing)."""
+    rows = []
+    for f in report["files"]:
+        rows.append([os.path.basename(f["path"].rstrip("/")), f["runtime"], f["quantize"],
+                     f"{f['max_abs_diff']:.2e}", f"{f['mean_abs_diff']:.2e}", f"{f['rank_correlation']:.4f}",
+                     f"{f['top20_iou']:.4f}", "pass" if f["passed"] else "FAIL"])
+    return rows
+
+
+REPORT_COLUMNS = ["file", "runtime", "quantize", "max abs diff", "mean abs diff", "rank corr", "top-20% IoU", "goals"]

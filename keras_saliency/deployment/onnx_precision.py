@@ -1,0 +1,61 @@
+"""ONNX models that carry their precision, for TensorRT's strongly typed networks: float16
+weights and activations, or int8 Q/DQ nodes calibrated on real images (ONNX Runtime's static
+quantization, symmetric int8 as TensorRT requires)."""
+
+import numpy as np
+
+
+def float16_onnx(source, destination):
+    """`source` with float16 weights and compute; inputs and outputs keep their types."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(source), keep_io_types=True)
+    onnx.save(model, destination)
+    return destination
+
+
+def int8_qdq_onnx(source, destination, images, class_ids, float_layers, input_dtype="float32"):
+    """`source` with QuantizeLinear / DequantizeLinear pairs (per-channel int8 weights, int8
+    activations), calibrated on `images` and `class_ids`. The ops of the Keras layers
+    `float_layers` and every Div stay in float (see `converters.int8_float_layers`)."""
+    import onnx
+
+    from keras_saliency.deployment.converters import layer_name_pattern
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if images is None or len(images) == 0:
+        raise ValueError("Expected calibration images for an int8 ONNX model. Received: none")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(
+                {"image": image[None].astype(input_dtype), "class_id": np.asarray([c], np.int32)}
+                for image, c in zip(images, class_ids)
+            )
+
+        def get_next(self):
+            return next(self.items, None)
+
+    pattern = layer_name_pattern(float_layers)
+    excluded = [
+        node.name for node in onnx.load(source).graph.node
+        if node.op_type == "Div" or pattern.search("/" + node.name)
+    ]
+    quantize_static(
+        source,
+        destination,
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        nodes_to_exclude=excluded,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    return destination

@@ -1,0 +1,83 @@
+"""The deployed function: image + class id in, mask + "exists" probability out.
+
+Every export format is made from `serving_function(masker)`. Inputs are named `image`
+(float32 RGB pixels in [0, 255], or uint8, NHWC) and `class_id` (int32); outputs are named
+`mask` (the masker's resolution, image side / mask_stride, values in [0, 1]) and `exists`
+(the probability that the class is in the image). Runtimes upsample the mask for display.
+"""
+
+import numpy as np
+
+INPUT_DTYPES = ("float32", "uint8")
+SIGNATURE_KEY = "serving_default"
+INPUT_NAMES = ("image", "class_id")
+OUTPUT_NAMES = ("mask", "exists")
+
+
+def as_masker(model):
+    """The `Masker` of a `SaliencyModel` (or a `Masker` itself)."""
+    from keras_saliency.masker import Masker
+    from keras_saliency.model import SaliencyModel
+
+    if isinstance(model, SaliencyModel):
+        return model.masker
+    if isinstance(model, Masker):
+        return model
+    raise TypeError(
+        f"Expected a SaliencyModel or a Masker. Received: {type(model).__name__}"
+    )
+
+
+def check_input_dtype(input_dtype):
+    if input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"Expected input_dtype in {INPUT_DTYPES}. Received: {input_dtype!r}")
+    return input_dtype
+
+
+def serving_function(masker, input_dtype="float32", batch_size=None):
+    """A `tf.function` with the named serving signature (see the module docstring).
+
+    `batch_size=None` leaves the batch dimension dynamic."""
+    import tensorflow as tf
+
+    check_input_dtype(input_dtype)
+    size = masker.image_size
+    signature = [
+        tf.TensorSpec([batch_size, size, size, 3], getattr(tf, input_dtype), name="image"),
+        tf.TensorSpec([batch_size], tf.int32, name="class_id"),
+    ]
+
+    @tf.function(input_signature=signature)
+    def serve(image, class_id):
+        outputs = masker({"image": tf.cast(image, tf.float32), "class_id": class_id}, training=False)
+        return {
+            "mask": tf.cast(outputs["mask"], tf.float32),
+            "exists": tf.sigmoid(tf.cast(outputs["exists"], tf.float32)),
+        }
+
+    return serve
+
+
+def serving_module(masker, input_dtype="float32", batch_size=None):
+    """A `tf.Module` that tracks the masker's variables and holds `serve`."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.masker = masker
+    module.serve = serving_function(masker, input_dtype, batch_size)
+    return module
+
+
+def reference_outputs(masker, images, class_ids, batch_size=64):
+    """The Keras masker's own outputs (the reference every export is compared with)."""
+    images = np.asarray(images, np.float32)
+    class_ids = np.asarray(class_ids, np.int32)
+    masks, exists = [], []
+    for start in range(0, len(images), batch_size):
+        out = masker(
+            {"image": images[start : start + batch_size], "class_id": class_ids[start : start + batch_size]},
+            training=False,
+        )
+        masks.append(np.asarray(out["mask"], np.float32))
+        exists.append(1.0 / (1.0 + np.exp(-np.asarray(out["exists"], np.float32))))
+    return {"mask": np.concatenate(masks), "exists": np.concatenate(exists)}

@@ -1,0 +1,69 @@
+"""Parity of an exported masker with the Keras masker it came from.
+
+Figures per export: max and mean absolute difference of the masks, mean per-image Spearman
+rank correlation, mean IoU of the top-20% mask regions, max difference of the "exists"
+probability. Goals: float32 exports max abs diff <= 1e-4; quantized exports (float16,
+dynamic, int8) IoU >= 0.9 and rank correlation >= 0.95.
+"""
+
+import numpy as np
+
+FLOAT_TOLERANCE = 1e-4
+MIN_IOU = 0.9
+MIN_RANK_CORRELATION = 0.95
+TOP_FRACTION = 0.2
+
+
+def rank_correlation(reference, candidate):
+    """Mean over images of the Spearman correlation of the mask pixels (constant masks: 1 if
+    both are constant, else 0)."""
+    from scipy.stats import spearmanr
+
+    values = []
+    for a, b in zip(reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)):
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            values.append(float(np.ptp(a) == np.ptp(b) == 0))
+        else:
+            values.append(float(spearmanr(a, b).statistic))
+    return float(np.mean(values))
+
+
+def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
+    """Mean over images of the IoU of the `fraction` highest-valued pixels of each mask."""
+    values = []
+    for a, b in zip(reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)):
+        k = max(1, int(round(fraction * a.size)))
+        top_a = np.zeros(a.size, bool)
+        top_b = np.zeros(b.size, bool)
+        top_a[np.argsort(-a, kind="stable")[:k]] = True
+        top_b[np.argsort(-b, kind="stable")[:k]] = True
+        values.append((top_a & top_b).sum() / (top_a | top_b).sum())
+    return float(np.mean(values))
+
+
+def parity(reference, candidate):
+    """Figures comparing two `{"mask", "exists"}` dicts (see the module docstring)."""
+    ref, out = np.asarray(reference["mask"], np.float64), np.asarray(candidate["mask"], np.float64)
+    if ref.shape != out.shape:
+        raise ValueError(f"Expected masks of shape {ref.shape}. Received: {out.shape}")
+    diff = np.abs(ref - out)
+    return {
+        "images": int(len(ref)),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "rank_correlation": rank_correlation(ref, out),
+        "top20_iou": top_region_iou(ref, out),
+        "exists_max_abs_diff": float(
+            np.abs(np.asarray(reference["exists"], np.float64) - np.asarray(candidate["exists"], np.float64)).max()
+        ),
+    }
+
+
+def parity_goals(figures, quantize):
+    """`{goal: passed}` for an export with quantization `quantize` ("float32" or another)."""
+    if quantize == "float32":
+        return {f"max_abs_diff <= {FLOAT_TOLERANCE:g}": figures["max_abs_diff"] <= FLOAT_TOLERANCE}
+    return {
+        f"top20_iou >= {MIN_IOU}": figures["top20_iou"] >= MIN_IOU,
+        f"rank_correlation >= {MIN_RANK_CORRELATION}": figures["rank_correlation"] >= MIN_RANK_CORRELATION,
+    }

@@ -262,7 +262,6 @@ def train(**options):
 def parse_assignments(items, param_hint):
     """`["a=1", "b.c=[2, 3]", "d=text"]` -> `{"a": 1, "b.c": [2, 3], "d": "text"}`: values are
     JSON, or plain strings when they are not JSON."""
-
     parsed = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -277,7 +276,6 @@ def parse_assignments(items, param_hint):
 
 def _load_saliency_model(name_or_path, confidence=None):
     """A shipped model name or a .keras file -> (SaliencyModel, class names or None, info)."""
-
     import keras
 
     from keras_saliency import pretrained
@@ -438,7 +436,7 @@ def export_command(model_name, export_format, quantize, trt, calibration_data, c
         request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size)
     except ValueError as error:
         raise click.BadParameter(str(error)) from error
-    model, _, _ = _load_saliency_model(model_name)
+    model, class_names, info = _load_saliency_model(model_name)
     size = model.image_size
     if calibration_data:
         images = sample_images(calibration_data, size, calibration_images + verification_images, seed)
@@ -461,6 +459,7 @@ def export_command(model_name, export_format, quantize, trt, calibration_data, c
             calibration_class_ids=None if calibration is None else predicted_classes(model, calibration),
             verification_images=verification,
             verification_class_ids=predicted_classes(model, verification),
+            class_names=info.get("display_names") or class_names,
         )
         missing = None
     except EngineNotBuilt as error:
@@ -476,6 +475,62 @@ def export_command(model_name, export_format, quantize, trt, calibration_data, c
         sys.exit(2)
     if not report["passed"]:
         click.echo("Some parity goals were missed (see the table).", err=True)
+
+
+@main.command()
+@click.option("--model", "model_name", help="A shipped model name or a .keras file (default: an untrained masker on --encoder; speed does not depend on the weights).")
+@click.option("--encoder", default="mobilenet_v2", show_default=True, type=click.Choice(["mobilenet_v2", "resnet50", "efficientnet_b0"]), help="Without --model: a Keras Applications classifier (weights=None) whose own layers are the encoder.")
+@click.option("--image-size", default=224, show_default=True, type=int)
+@click.option("--decoder-filters", default="32,16,8", show_default=True, help="Without --model: the decoder's widths (the real-time preset; the paper-size decoder is 256,128,64).")
+@click.option("--mask-stride", default=8, show_default=True, type=int, help="Without --model: image side / mask side.")
+@click.option("--batch-sizes", default="1,32", show_default=True)
+@click.option("--backends", default=",".join(["keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"]), show_default=True, help="Comma-separated: keras, keras_xla, saved_model, tflite_float32, tflite_float16, tflite_dynamic, tflite_int8, onnx.")
+@click.option("--seconds", default=3.0, show_default=True, type=float, help="Timing per backend, batch size and model part.")
+@click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Real images for the int8 calibration and the timed batches (default: random pixels).")
+@click.option("--no-gradcam", is_flag=True, help="Skip the Grad-CAM reference.")
+@click.option("--output", default="saliency-benchmark", show_default=True, type=click.Path(file_okay=False))
+def benchmark(model_name, encoder, image_size, decoder_filters, mask_stride, batch_sizes, backends, seconds,
+              calibration_data, no_gradcam, output):
+    """Masks/s and latency of the masker in Keras, SavedModel, TFLite (fp32 / fp16 / int8) and
+    ONNX Runtime, with its bare encoder in the same runtime and Grad-CAM on the same classifier
+    measured in the same run. Writes benchmark.csv, benchmark.md and benchmark_config.json."""
+    import platform
+
+    from keras_saliency.deployment import benchmark as bench
+    from keras_saliency.deployment.export import predicted_classes, sample_images
+
+    try:
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+        names = bench.check_backends([b.strip() for b in backends.split(",") if b.strip()])
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    if model_name:
+        model, _, _ = _load_saliency_model(model_name)
+        described = model_name
+    else:
+        from keras_saliency.encoders import application_classifier
+        from keras_saliency.train import build_saliency_model
+
+        classifier, preprocessing = application_classifier(encoder, image_size, weights=None)
+        model = build_saliency_model(
+            classifier, encoder=encoder, classifier_preprocessing=preprocessing, encoder_weights=None,
+            decoder_filters=tuple(int(f) for f in decoder_filters.split(",")), mask_stride=mask_stride,
+        )
+        described = f"untrained {encoder} masker, decoder {decoder_filters}, mask stride {mask_stride}"
+    images = class_ids = None
+    if calibration_data:
+        images = sample_images(calibration_data, model.image_size, 100).astype("float32")
+        class_ids = predicted_classes(model, images)
+    click.echo(f"Benchmarking {described} at {model.image_size}x{model.image_size}, batches {sizes}: {names}")
+    rows = bench.benchmark_masker(model, sizes, names, seconds, images, class_ids, gradcam=not no_gradcam,
+                                  progress=click.echo)
+    config = {"model": model_name or described, "image_size": model.image_size, "batch_sizes": sizes,
+              "backends": names, "seconds": seconds, "calibration_data": calibration_data,
+              "masker_parameters": model.masker.count_params(), "encoder_parameters": model.masker.encoder.count_params(),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    bench.write_benchmark(output, rows, config)
+    click.echo(bench.markdown_table(rows))
+    click.echo(f"Saved benchmark.csv, benchmark.md and benchmark_config.json in {output}")
 
 
 def _markdown(columns, rows):

@@ -16,16 +16,16 @@ from keras_saliency.deployment.serving import (
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 
-def export_saved_model(masker, path, input_dtype="float32"):
+def export_saved_model(masker, path, input_dtype="float32", part="masker"):
     """A SavedModel with the named `serving_default` signature (TF Serving, `tf.saved_model.load`)."""
     import tensorflow as tf
 
-    module = serving_module(masker, input_dtype)
+    module = serving_module(masker, input_dtype, part=part)
     tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve})
     return path
 
 
-def frozen_saved_model(masker, path, input_dtype="float32"):
+def frozen_saved_model(masker, path, input_dtype="float32", part="masker"):
     """A SavedModel of the serving signature with every weight folded into a constant.
 
     The TFLite converter keeps Keras 3 variables of a plain SavedModel as VAR_HANDLE /
@@ -34,7 +34,7 @@ def frozen_saved_model(masker, path, input_dtype="float32"):
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    serve = serving_function(masker, input_dtype)
+    serve = serving_function(masker, input_dtype, part=part)
     concrete = serve.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete)
 
@@ -119,6 +119,7 @@ def export_tflite(
     calibration_class_ids=None,
     input_dtype="float32",
     float_layers=None,
+    part="masker",
 ):
     """A LiteRT (.tflite) model using TFLite built-in ops only (no Flex / SELECT_TF_OPS), so it
     runs in `ai-edge-litert` without TensorFlow.
@@ -128,6 +129,7 @@ def export_tflite(
         and `calibration_class_ids`). Inputs and outputs stay float32 / int32 in every case.
     float_layers: for "int8", the masker layers kept in float (default `int8_float_layers`:
         the last decoder block and the mask head).
+    part: "masker", or "encoder" (its feature maps only; a speed reference).
     """
     import tempfile
 
@@ -145,7 +147,7 @@ def export_tflite(
         )
     with tempfile.TemporaryDirectory() as tmp:
         converter = tf.lite.TFLiteConverter.from_saved_model(
-            frozen_saved_model(masker, os.path.join(tmp, "frozen"), input_dtype),
+            frozen_saved_model(masker, os.path.join(tmp, "frozen"), input_dtype, part),
             signature_keys=[SIGNATURE_KEY],
         )
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -174,7 +176,7 @@ def export_tflite(
     return path
 
 
-def export_onnx(masker, path, input_dtype="float32", opset=17):
+def export_onnx(masker, path, input_dtype="float32", opset=17, part="masker"):
     """An ONNX model (tf2onnx) with inputs `image`, `class_id` and outputs `mask`, `exists`."""
     try:
         import tf2onnx
@@ -182,7 +184,7 @@ def export_onnx(masker, path, input_dtype="float32", opset=17):
         raise ImportError(
             "Expected tf2onnx for ONNX export: pip install 'keras-saliency[export]'"
         ) from error
-    function = serving_function(masker, input_dtype)
+    function = serving_function(masker, input_dtype, part=part)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     model_proto, _ = tf2onnx.convert.from_function(
         function,

@@ -92,10 +92,10 @@ def _verify(path, masker_reference, images, class_ids, quantize, **runtime_optio
 
 
 def export_masker(model, output, request=None, calibration_images=None, calibration_class_ids=None,
-                  verification_images=None, verification_class_ids=None, log=print):
+                  verification_images=None, verification_class_ids=None, class_names=None):
     """Exports `model` (a SaliencyModel or Masker) to `output` as `request` asks, verifies every
     file written against the Keras masker and saves `<output>.report.json` (the report and the
-    resolved request). Returns the report.
+    resolved request; `class_names` go in it for the standalone runners). Returns the report.
 
     With `request.trt` and no usable TensorRT, the ONNX model is still written and verified,
     then `EngineNotBuilt` is raised with one line saying what is missing."""
@@ -112,6 +112,7 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     verify = lambda path, quantize: _verify(path, reference, verification_images, verification_class_ids, quantize)
     report = {"request": dataclasses.asdict(request), "output": output, "files": [],
               "image_size": masker.image_size, "mask_stride": masker.mask_stride,
+              "num_classes": masker.num_classes, "class_names": class_names,
               "verification_images": int(len(verification_images)),
               "calibration_images": 0 if calibration_images is None else int(len(calibration_images))}
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 
 `load_runtime(path)` picks the runtime from the path (a folder is a SavedModel; `.tflite`,
 `.onnx`, `.engine` / `.plan`). Every runtime is called as `runtime(images, class_ids)` and
-returns `{"mask", "exists"}` as numpy arrays. Only the SavedModel runtime imports TensorFlow.
+returns the named outputs (`{"mask", "exists"}`) as numpy arrays. Only the SavedModel runtime imports TensorFlow.
 (The standalone runners in the repository's `export/` folder do the same without this package.)
 """
 
@@ -35,7 +35,7 @@ class Runtime:
             self.run_batch(images[s : s + self.batch_size], class_ids[s : s + self.batch_size])
             for s in range(0, len(images), self.batch_size)
         ]
-        return {key: np.concatenate([o[key] for o in outputs]) for key in ("mask", "exists")}
+        return {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
 
 
 class SavedModelRuntime(Runtime):
@@ -52,7 +52,7 @@ class SavedModelRuntime(Runtime):
         import tensorflow as tf
 
         out = self.function(image=tf.constant(images, self.dtype), class_id=tf.constant(class_ids))
-        return {key: out[key].numpy() for key in ("mask", "exists")}
+        return {key: value.numpy() for key, value in out.items()}
 
 
 class LiteRTRuntime(Runtime):
@@ -69,7 +69,7 @@ class LiteRTRuntime(Runtime):
 
     def run_batch(self, images, class_ids):
         out = self.runner(image=images.astype(self.dtype), class_id=class_ids)
-        return {key: np.asarray(out[key]) for key in ("mask", "exists")}
+        return {key: np.asarray(value) for key, value in out.items()}
 
 
 class OnnxRuntime(Runtime):

@@ -34,20 +34,34 @@ def check_input_dtype(input_dtype):
     return input_dtype
 
 
-def serving_function(masker, input_dtype="float32", batch_size=None):
+PARTS = ("masker", "encoder")
+
+
+def serving_function(masker, input_dtype="float32", batch_size=None, part="masker", jit_compile=False):
     """A `tf.function` with the named serving signature (see the module docstring).
 
-    `batch_size=None` leaves the batch dimension dynamic."""
+    `batch_size=None` leaves the batch dimension dynamic. `part="encoder"`: the same signature
+    but only the masker's frozen encoder, returning its deepest feature map (`features`; the
+    whole backbone runs, without copying out the large shallow maps): the reference the
+    masker's speed is measured against. `jit_compile`: compile with XLA."""
     import tensorflow as tf
 
     check_input_dtype(input_dtype)
+    if part not in PARTS:
+        raise ValueError(f"Expected part in {PARTS}. Received: part={part!r}")
     size = masker.image_size
     signature = [
         tf.TensorSpec([batch_size, size, size, 3], getattr(tf, input_dtype), name="image"),
         tf.TensorSpec([batch_size], tf.int32, name="class_id"),
     ]
 
-    @tf.function(input_signature=signature)
+    @tf.function(input_signature=signature, jit_compile=jit_compile)
+    def serve_encoder(image, class_id):
+        del class_id  # same signature as the masker
+        features = tf.nest.flatten(masker.encoder(tf.cast(image, tf.float32), training=False))
+        return {"features": tf.cast(features[-1], tf.float32)}
+
+    @tf.function(input_signature=signature, jit_compile=jit_compile)
     def serve(image, class_id):
         outputs = masker({"image": tf.cast(image, tf.float32), "class_id": class_id}, training=False)
         return {
@@ -55,16 +69,16 @@ def serving_function(masker, input_dtype="float32", batch_size=None):
             "exists": tf.sigmoid(tf.cast(outputs["exists"], tf.float32)),
         }
 
-    return serve
+    return serve if part == "masker" else serve_encoder
 
 
-def serving_module(masker, input_dtype="float32", batch_size=None):
+def serving_module(masker, input_dtype="float32", batch_size=None, part="masker"):
     """A `tf.Module` that tracks the masker's variables and holds `serve`."""
     import tensorflow as tf
 
     module = tf.Module()
     module.masker = masker
-    module.serve = serving_function(masker, input_dtype, batch_size)
+    module.serve = serving_function(masker, input_dtype, batch_size, part)
     return module
 
 

@@ -1,0 +1,160 @@
+"""Masks/s of the masker in every runtime, against the bare encoder in the same runtime and
+Grad-CAM on the same classifier, measured in one run (these machines are noisy: ratios
+measured side by side mean more than absolute rates).
+
+Backends: "keras" (a traced `tf.function`, eager off), "keras_xla" (`jit_compile=True`),
+"saved_model", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8", "onnx".
+"""
+
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from keras_saliency.deployment import converters
+from keras_saliency.deployment.runtimes import load_runtime
+from keras_saliency.deployment.serving import as_masker, serving_function
+
+BACKENDS = ("keras", "keras_xla", "saved_model", "tflite_float32", "tflite_float16",
+            "tflite_dynamic", "tflite_int8", "onnx")
+DEFAULT_BACKENDS = ("keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx")
+
+
+def check_backends(backends):
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        raise ValueError(f"Expected backends in {BACKENDS}. Received unknown: {unknown}")
+    return list(backends)
+
+
+class KerasFunction:
+    """A traced serving function called like the runtimes."""
+
+    def __init__(self, masker, part, jit_compile):
+        self.function = serving_function(masker, part=part, jit_compile=jit_compile)
+
+    def __call__(self, images, class_ids):
+        return self.function(image=images, class_id=class_ids)
+
+
+def make_runner(masker, backend, part, workdir, calibration_images, calibration_class_ids):
+    """`(images, class_ids) -> outputs` for `backend`: the masker or its bare encoder (`part`)."""
+    if backend in ("keras", "keras_xla"):
+        return KerasFunction(masker, part, backend == "keras_xla")
+    path = os.path.join(workdir, f"{part}_{backend}")
+    if backend == "saved_model":
+        converters.export_saved_model(masker, path, part=part)
+    elif backend.startswith("tflite_"):
+        path += ".tflite"
+        converters.export_tflite(masker, path, backend[len("tflite_"):], calibration_images,
+                                 calibration_class_ids, part=part)
+    else:
+        path += ".onnx"
+        converters.export_onnx(masker, path, part=part)
+    options = {"num_threads": os.cpu_count()} if backend.startswith("tflite_") else {}
+    return load_runtime(path, **options).run_batch  # run_batch: one call per batch, unsplit
+
+
+def time_rate(function, images, class_ids, seconds):
+    """Images per second of `function(images, class_ids)` over at least `seconds` (after one
+    warm-up call) and at least 3 calls."""
+    function(images, class_ids)
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < seconds:
+        function(images, class_ids)
+        calls += 1
+    return calls * len(images) / (time.perf_counter() - start)
+
+
+def paired_rates(first, second, images, class_ids, seconds, rounds=3):
+    """Median rates of two functions timed in alternation (`rounds` each)."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(time_rate(first, images, class_ids, seconds / rounds))
+        b.append(time_rate(second, images, class_ids, seconds / rounds))
+    return statistics.median(a), statistics.median(b)
+
+
+def benchmark_masker(model, batch_sizes=(1, 32), backends=DEFAULT_BACKENDS, seconds=3.0,
+                     calibration_images=None, calibration_class_ids=None, gradcam=True,
+                     seed=0, progress=print):
+    """Rows of `{backend, batch_size, masks_per_s, ms_per_image, encoder_per_s,
+    masker_vs_encoder, masker_vs_gradcam}`; Grad-CAM (Keras, same classifier, same images)
+    gives its own rows. `model`: a SaliencyModel (Grad-CAM needs its classifier) or a Masker."""
+    from keras_saliency.model import SaliencyModel
+
+    backends = check_backends(backends)
+    masker = as_masker(model)
+    size = masker.image_size
+    rng = np.random.default_rng(seed)
+    if calibration_images is None:
+        calibration_images = rng.uniform(0, 255, (32, size, size, 3)).astype(np.float32)
+    if calibration_class_ids is None:
+        calibration_class_ids = rng.integers(0, masker.num_classes, len(calibration_images)).astype(np.int32)
+    batches = {}
+    for batch_size in batch_sizes:
+        index = rng.integers(0, len(calibration_images), batch_size)
+        batches[batch_size] = (np.asarray(calibration_images[index], np.float32),
+                               np.asarray(calibration_class_ids[index], np.int32))
+    rows = []
+    gradcam_rates = {}
+    if gradcam and isinstance(model, SaliencyModel):
+        from keras_saliency.methods import build_method
+
+        method = build_method("gradcam", model, batch_size=max(batch_sizes))
+        for batch_size, (images, class_ids) in batches.items():
+            rate = time_rate(lambda x, c: method(x, c), images, class_ids, seconds)
+            gradcam_rates[batch_size] = rate
+            rows.append({"backend": "gradcam (keras)", "batch_size": batch_size, "masks_per_s": rate,
+                         "ms_per_image": 1000 / rate})
+            progress(f"gradcam batch {batch_size}: {rate:.1f} maps/s")
+    with tempfile.TemporaryDirectory() as workdir:
+        for backend in backends:
+            masker_run = make_runner(masker, backend, "masker", workdir, calibration_images, calibration_class_ids)
+            encoder_run = make_runner(masker, backend, "encoder", workdir, calibration_images, calibration_class_ids)
+            for batch_size, (images, class_ids) in batches.items():
+                rate, encoder_rate = paired_rates(masker_run, encoder_run, images, class_ids, seconds)
+                row = {"backend": backend, "batch_size": batch_size, "masks_per_s": rate,
+                       "ms_per_image": 1000 / rate, "encoder_per_s": encoder_rate,
+                       "masker_vs_encoder": rate / encoder_rate}
+                if batch_size in gradcam_rates:
+                    row["masker_vs_gradcam"] = rate / gradcam_rates[batch_size]
+                rows.append(row)
+                progress(f"{backend} batch {batch_size}: {rate:.1f} masks/s, encoder {encoder_rate:.1f}/s, "
+                         f"ratio {rate / encoder_rate:.2f}")
+    return rows
+
+
+COLUMNS = (
+    ("backend", "backend", "{}"),
+    ("batch_size", "batch", "{}"),
+    ("masks_per_s", "masks/s", "{:.1f}"),
+    ("ms_per_image", "ms/image", "{:.2f}"),
+    ("encoder_per_s", "bare encoder img/s", "{:.1f}"),
+    ("masker_vs_encoder", "masker / encoder speed", "{:.2f}"),
+    ("masker_vs_gradcam", "masker / Grad-CAM speed", "{:.2f}"),
+)
+
+
+def markdown_table(rows):
+    lines = ["| " + " | ".join(c[1] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(c[2].format(row[c[0]]) if c[0] in row else "" for c in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def write_benchmark(output, rows, config):
+    import csv
+    import json
+
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, "benchmark.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[c[0] for c in COLUMNS], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(output, "benchmark.md"), "w") as f:
+        f.write(markdown_table(rows) + "\n")
+    with open(os.path.join(output, "benchmark_config.json"), "w") as f:
+        json.dump(config, f, indent=2, default=str)

@@ -1,5 +1,8 @@
 from setuptools import find_packages, setup
 
+# Export and deployment: ONNX (tf2onnx, onnx, onnxruntime), LiteRT, video (OpenCV).
+EXPORT = ["tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "opencv-python-headless"]
+
 setup(
     name="keras-saliency",
     version="0.1.0",
@@ -21,8 +24,9 @@ setup(
         "click>=8",
     ],
     extras_require={
-        "test": ["pytest>=8"],
-        "export": ["tf2onnx", "onnxruntime", "ai-edge-litert"],
+        "test": ["pytest>=8"] + EXPORT,
+        "export": EXPORT,
+        "tensorrt": EXPORT + ["tensorrt", "torch"],  # engines: an NVIDIA GPU with CUDA
     },
     entry_points={"console_scripts": ["keras-saliency=keras_saliency.cli:main"]},
 )

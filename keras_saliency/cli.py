@@ -533,6 +533,45 @@ def benchmark(model_name, encoder, image_size, decoder_filters, mask_stride, bat
     click.echo(f"Saved benchmark.csv, benchmark.md and benchmark_config.json in {output}")
 
 
+@main.command()
+@click.argument("source", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--camera", type=int, help="Read from this camera index instead of a file.")
+@click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name or a .keras file.")
+@click.option("--runtime", "runtime_path", type=click.Path(exists=True), help="Run an exported model instead (.tflite, .onnx, SavedModel folder, .engine); needs --class.")
+@click.option("--class", "class_name", help="Class name or id (default: each frame's predicted class; exported models need one).")
+@click.option("--batch-size", default=8, show_default=True, type=int, help="Frames per model call.")
+@click.option("--max-frames", default=0, show_default=True, type=int, help="Stop after this many frames (0: all).")
+@click.option("--output", default="saliency-video.mp4", show_default=True, type=click.Path(dir_okay=False))
+def video(source, camera, model_name, runtime_path, class_name, batch_size, max_frames, output):
+    """Overlay video: the mask of every frame of SOURCE (or a camera) as a heat map; reports
+    frames per second end to end and masks/s in the model."""
+    from keras_saliency.video import explain_video
+
+    if (source is None) == (camera is None):
+        raise click.UsageError("Expected a video file or --camera N (one of them).")
+    model, class_names, info = _load_saliency_model(model_name)
+    class_id = _class_id(class_name, [class_names, info.get("display_names")], model.num_classes)
+    size = model.image_size
+    if runtime_path:
+        from keras_saliency.deployment import load_runtime
+
+        if class_id is None:
+            raise click.BadParameter("an exported model has no classifier: give --class", param_hint="--class")
+        model = load_runtime(runtime_path)
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    try:
+        result = explain_video(model, camera if source is None else source, output, size, class_id,
+                               batch_size, max_frames)
+    except (ValueError, ImportError) as error:
+        raise click.ClickException(str(error)) from error
+    with open(os.path.splitext(output)[0] + "_config.json", "w") as f:
+        json.dump({**result, "source": source, "camera": camera, "model": model_name, "runtime": runtime_path,
+                   "class": class_name, "batch_size": batch_size}, f, indent=2)
+    click.echo(f"{result['frames']} frames -> {output}: {result['frames_per_s']:.1f} frames/s end to end, "
+               f"{result['model_masks_per_s']:.1f} masks/s in the model")
+
+
 def _markdown(columns, rows):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])

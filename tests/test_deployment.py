@@ -1,0 +1,293 @@
+"""Exports (SavedModel, TFLite, ONNX), their verification, the TensorRT engine builder (with a
+fake `tensorrt`), the benchmark and the `export` CLI."""
+
+import json
+import os
+import types
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_saliency import pretrained
+from keras_saliency.cli import main
+from keras_saliency.deployment import converters, tensorrt_engine, verification
+from keras_saliency.deployment.export import ExportRequest, export_masker, predicted_classes, synthetic_images
+from keras_saliency.deployment.runtimes import load_runtime
+from keras_saliency.deployment.serving import reference_outputs
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("ai_edge_litert")
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    model = pretrained.load("cifar10")
+    images = synthetic_images(32, 48, seed=1).astype("float32")
+    return model, images, predicted_classes(model, images)
+
+
+@pytest.fixture(scope="module")
+def exported(cifar, tmp_path_factory):
+    """The shipped CIFAR-10 masker exported once in every format (calibrated on 32 images,
+    verified on 16 others)."""
+    model, images, ids = cifar
+    root = tmp_path_factory.mktemp("exports")
+    paths = {"saved_model": str(root / "saved_model"), "onnx": str(root / "masker.onnx")}
+    converters.export_saved_model(model.masker, paths["saved_model"])
+    converters.export_onnx(model.masker, paths["onnx"])
+    for quantize in converters.QUANTIZATIONS:
+        paths[f"tflite_{quantize}"] = str(root / f"masker_{quantize}.tflite")
+        converters.export_tflite(model.masker, paths[f"tflite_{quantize}"], quantize, images[:32], ids[:32])
+    return paths
+
+
+def test_metrics_known_answers():
+    a = np.arange(50, dtype=np.float64).reshape(2, 5, 5, 1)
+    assert verification.rank_correlation(a, a) == pytest.approx(1.0)
+    assert verification.rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert verification.top_region_iou(a, a) == 1.0
+    assert verification.top_region_iou(a, -a) == 0.0  # top 5 of 25 pixels vs the bottom 5
+    figures = verification.parity({"mask": a, "exists": np.zeros(2)}, {"mask": a + 1e-5, "exists": np.zeros(2)})
+    assert figures["max_abs_diff"] == pytest.approx(1e-5, rel=1e-3)
+    assert all(verification.parity_goals(figures, "float32").values())
+    assert not any(verification.parity_goals({**figures, "top20_iou": 0.5, "rank_correlation": 0.5}, "int8").values())
+
+
+@pytest.mark.parametrize("kind", ["saved_model", "onnx", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8"])
+def test_exports_match_keras(cifar, exported, kind):
+    model, images, ids = cifar
+    reference = reference_outputs(model.masker, images[32:], ids[32:])
+    outputs = load_runtime(exported[kind])(images[32:], ids[32:])
+    assert outputs["mask"].shape == (16, 16, 16, 1) and outputs["exists"].shape == (16,)
+    figures = verification.parity(reference, outputs)
+    if kind in ("saved_model", "onnx", "tflite_float32"):
+        assert figures["max_abs_diff"] <= verification.FLOAT_TOLERANCE
+    else:
+        assert figures["rank_correlation"] >= 0.9 and figures["top20_iou"] >= 0.8, figures
+
+
+def test_tflite_uses_builtin_ops_only(exported):
+    """No Flex (SELECT_TF_OPS) or custom ops: the models run in ai-edge-litert alone; int8
+    keeps only the mask head's last block in float (quantize / dequantize at its edges)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    for quantize in converters.QUANTIZATIONS:
+        interpreter = Interpreter(model_path=exported[f"tflite_{quantize}"])
+        ops = {op["op_name"] for op in interpreter._get_ops_details()}
+        assert not any(op.startswith("Flex") or op == "CUSTOM" for op in ops), ops
+        signature = interpreter.get_signature_runner("serving_default")
+        assert sorted(signature.get_input_details()) == ["class_id", "image"]
+        assert sorted(signature.get_output_details()) == ["exists", "mask"]
+    int8 = Interpreter(model_path=exported["tflite_int8"])
+    conv_types = {int8._get_tensor_details(op["inputs"][1], 0)["dtype"].__name__
+                  for op in int8._get_ops_details() if op["op_name"] == "CONV_2D"}
+    assert "int8" in conv_types
+
+
+def test_saved_model_signature(exported):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(exported["saved_model"]).signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    assert inputs["image"].dtype == tf.float32 and inputs["class_id"].dtype == tf.int32
+    assert sorted(signature.structured_outputs) == ["exists", "mask"]
+
+
+def test_uint8_input_and_int8_needs_calibration(cifar, tmp_path):
+    model, images, ids = cifar
+    path = str(tmp_path / "uint8.tflite")
+    converters.export_tflite(model.masker, path, input_dtype="uint8")
+    runtime = load_runtime(path)
+    assert runtime.dtype == np.uint8
+    reference = reference_outputs(model.masker, images[:4].astype(np.uint8), ids[:4])
+    assert verification.parity(reference, runtime(images[:4].astype(np.uint8), ids[:4]))["max_abs_diff"] < 1e-4
+    with pytest.raises(ValueError, match="calibration images"):
+        converters.export_tflite(model.masker, str(tmp_path / "x.tflite"), "int8")
+    with pytest.raises(ValueError, match="quantize"):
+        ExportRequest("saved_model", "int8")
+
+
+def test_export_masker_writes_a_verified_report(cifar, tmp_path):
+    model, images, ids = cifar
+    output = str(tmp_path / "m.onnx")
+    report = export_masker(model, output, ExportRequest("onnx", "int8"), images[:32], ids[:32], images[32:], ids[32:],
+                           class_names=pretrained.class_names("cifar10"))
+    with open(output + ".report.json") as f:
+        saved = json.load(f)
+    assert saved["request"]["quantize"] == "int8" and saved["num_classes"] == 10
+    assert [os.path.basename(f["path"]) for f in report["files"]] == ["m.onnx", "m.int8.onnx"]
+    assert report["files"][0]["passed"] and report["files"][0]["max_abs_diff"] <= 1e-4
+    assert np.isfinite(report["files"][1]["mean_abs_diff"])  # the head's division stays float
+
+
+class FakeTensorRT(types.SimpleNamespace):
+    """Just enough of the `tensorrt` API to follow `build_engine`'s calls."""
+
+    def __init__(self, version, typed, parse_ok=True):
+        calls = []
+        flags = types.SimpleNamespace(FP16="FP16", INT8="INT8") if not typed else types.SimpleNamespace()
+
+        class Tensor:
+            def __init__(self, name, shape):
+                self.name, self.shape = name, shape
+
+        class Network:
+            num_inputs = 2
+
+            def get_input(self, i):
+                return [Tensor("image", (-1, 32, 32, 3)), Tensor("class_id", (-1,))][i]
+
+        class Parser:
+            num_errors = 0 if parse_ok else 1
+
+            def __init__(self, network, logger):
+                pass
+
+            def parse_from_file(self, path):
+                calls.append(("parse", path))
+                return parse_ok
+
+            def get_error(self, i):
+                return "Unsupported op Foo"
+
+        class Config:
+            def set_memory_pool_limit(self, pool, size):
+                calls.append(("workspace", size))
+
+            def set_flag(self, flag):
+                calls.append(("flag", flag))
+
+            def add_optimization_profile(self, profile):
+                calls.append(("profile", profile.shapes))
+
+        class Profile:
+            def __init__(self):
+                self.shapes = {}
+
+            def set_shape(self, name, *shapes):
+                self.shapes[name] = shapes
+
+        class Builder:
+            def __init__(self, logger):
+                pass
+
+            def create_network(self, flags):
+                calls.append(("network_flags", flags))
+                return Network()
+
+            def create_builder_config(self):
+                return Config()
+
+            def create_optimization_profile(self):
+                return Profile()
+
+            def build_serialized_network(self, network, config):
+                return b"engine-bytes"
+
+        super().__init__(
+            __version__=version, calls=calls, Builder=Builder, OnnxParser=Parser, BuilderFlag=flags,
+            Logger=type("Logger", (), {"WARNING": 1, "ERROR": 2, "__init__": lambda self, level: None}),
+            NetworkDefinitionCreationFlag=types.SimpleNamespace(STRONGLY_TYPED=3, EXPLICIT_BATCH=0),
+            MemoryPoolType=types.SimpleNamespace(WORKSPACE="workspace"),
+        )
+
+
+@pytest.mark.parametrize("version,typed", [("10.8.0", False), ("11.4.0", True)])
+@pytest.mark.parametrize("precision", ["float16", "int8"])
+def test_build_engine_with_fake_tensorrt(tmp_path, version, typed, precision):
+    trt = FakeTensorRT(version, typed)
+    engine = tmp_path / "m.engine"
+    info = tensorrt_engine.build_engine("m.onnx", engine, precision, max_batch_size=16, opt_batch_size=4, trt=trt)
+    assert engine.read_bytes() == b"engine-bytes"
+    assert info["strongly_typed"] is typed
+    calls = dict((k, v) for k, v in trt.calls if k != "flag")
+    flags = [v for k, v in trt.calls if k == "flag"]
+    assert calls["network_flags"] == (1 << 3 if typed else 0)
+    # TensorRT 11: the precision is in the ONNX model (no flags); 10: FP16 (+ INT8) flags.
+    assert flags == ([] if typed else (["FP16"] if precision == "float16" else ["FP16", "INT8"]))
+    assert calls["profile"]["image"] == ((1, 32, 32, 3), (4, 32, 32, 3), (16, 32, 32, 3))
+    assert calls["profile"]["class_id"] == ((1,), (4,), (16,))
+
+
+def test_build_engine_reports_parser_errors(tmp_path):
+    with pytest.raises(RuntimeError, match="Unsupported op Foo"):
+        tensorrt_engine.build_engine("m.onnx", tmp_path / "m.engine", trt=FakeTensorRT("10.0", False, parse_ok=False))
+
+
+def test_tensorrt_status_says_what_is_missing(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorrt(name, *args, **kwargs):
+        if name == "tensorrt":
+            raise ImportError("No module named 'tensorrt'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorrt)
+    assert "tensorrt` Python package is not installed" in tensorrt_engine.tensorrt_status()
+
+    class NoGPU(FakeTensorRT):
+        pass
+
+    trt = NoGPU("10.0", False)
+
+    def failing_builder(logger):
+        raise RuntimeError("CUDA initialization failure with error: 35")
+
+    trt.Builder = failing_builder
+    assert "no CUDA GPU" in tensorrt_engine.tensorrt_status(trt)
+    assert tensorrt_engine.tensorrt_status(FakeTensorRT("10.0", False)) is None
+
+
+def test_cli_export_trt_without_tensorrt(tmp_path, monkeypatch):
+    """No TensorRT here: the ONNX model is written and verified, one line says what is
+    missing, the exit code is 2, no traceback."""
+    monkeypatch.setattr(tensorrt_engine, "tensorrt_status", lambda trt=None: "the `tensorrt` Python package is not installed")
+    output = str(tmp_path / "cifar10.onnx")
+    result = CliRunner().invoke(main, ["export", "cifar10", "--trt", "--verification-images", "8", "--output", output])
+    assert result.exit_code == 2, result.output
+    assert os.path.exists(output) and not os.path.exists(str(tmp_path / "cifar10.engine"))
+    assert "TensorRT engine NOT built: the `tensorrt` Python package is not installed" in result.output
+    assert "Traceback" not in result.output
+    with open(output + ".report.json") as f:
+        report = json.load(f)
+    assert report["engine"] == {"built": False, "missing": "the `tensorrt` Python package is not installed"}
+
+
+def test_cli_export_tflite_int8_and_errors(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images" / "cls"
+    folder.mkdir(parents=True)
+    for i, image in enumerate(synthetic_images(32, 24, seed=3)):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    output = str(tmp_path / "m.tflite")
+    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "tflite", "--quantize", "int8",
+                                       "--calibration-data", str(tmp_path / "images"), "--calibration-images", "16",
+                                       "--verification-images", "8", "--output", output])
+    assert result.exit_code == 0, result.output
+    assert "| m.tflite | litert | int8 |" in result.output
+    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "tflite", "--quantize", "int8", "--output", output])
+    assert result.exit_code != 0 and "calibration-data" in result.output
+    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "saved_model", "--trt", "--output", output])
+    assert result.exit_code != 0 and "format='onnx'" in result.output
+
+
+def test_benchmark_rows_and_files(tmp_path):
+    result = CliRunner().invoke(main, ["benchmark", "--model", "cifar10", "--backends", "keras,tflite_float32",
+                                       "--batch-sizes", "1,4", "--seconds", "0.2", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    import csv
+
+    with open(tmp_path / "benchmark.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["backend"], r["batch_size"]) for r in rows] == [
+        ("gradcam (keras)", "1"), ("gradcam (keras)", "4"), ("keras", "1"), ("keras", "4"),
+        ("tflite_float32", "1"), ("tflite_float32", "4")]
+    for row in rows[2:]:
+        assert float(row["masks_per_s"]) > 0 and float(row["encoder_per_s"]) > 0
+        assert float(row["masker_vs_encoder"]) == pytest.approx(float(row["masks_per_s"]) / float(row["encoder_per_s"]))
+    config = json.loads((tmp_path / "benchmark_config.json").read_text())
+    assert config["backends"] == ["keras", "tflite_float32"] and config["machine"]["cpus"] >= 1

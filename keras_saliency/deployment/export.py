@@ -134,7 +134,7 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
         elif request.quantize == "int8":
             source = onnx_precision.int8_qdq_onnx(
                 output, base + ".int8.onnx", calibration_images, calibration_class_ids,
-                converters.int8_float_layers(masker), request.input_dtype)
+                converters.int8_float_layers(masker, whole_decoder=True), request.input_dtype)
             report["files"].append(verify(source, "int8"))
         if request.trt:
             missing = tensorrt_engine.tensorrt_status()

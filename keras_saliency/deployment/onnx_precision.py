@@ -15,13 +15,38 @@ def float16_onnx(source, destination):
     return destination
 
 
+def float_nodes(graph, float_layers):
+    """Names of the ONNX nodes of the Keras layers `float_layers`, and every Div. tf2onnx keeps
+    the TF scope in most node names; the ops it creates itself (e.g. "Conv__223", a convolution
+    with its batch norm folded in) are counted in when all their consumers are."""
+    import re
+
+    from keras_saliency.deployment.converters import layer_name_pattern
+
+    pattern = layer_name_pattern(float_layers)
+    excluded = {n.name for n in graph.node if n.op_type == "Div" or pattern.search("/" + n.name)}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node.name)
+    changed = True
+    while changed:
+        changed = False
+        for node in graph.node:
+            if node.name in excluded or not re.search(r"__\d+$", node.name):
+                continue
+            users = [u for out in node.output for u in consumers.get(out, [])]
+            if users and all(u in excluded for u in users):
+                excluded.add(node.name)
+                changed = True
+    return sorted(excluded)
+
+
 def int8_qdq_onnx(source, destination, images, class_ids, float_layers, input_dtype="float32"):
     """`source` with QuantizeLinear / DequantizeLinear pairs (per-channel int8 weights, int8
     activations), calibrated on `images` and `class_ids`. The ops of the Keras layers
     `float_layers` and every Div stay in float (see `converters.int8_float_layers`)."""
     import onnx
-
-    from keras_saliency.deployment.converters import layer_name_pattern
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -42,11 +67,7 @@ def int8_qdq_onnx(source, destination, images, class_ids, float_layers, input_dt
         def get_next(self):
             return next(self.items, None)
 
-    pattern = layer_name_pattern(float_layers)
-    excluded = [
-        node.name for node in onnx.load(source).graph.node
-        if node.op_type == "Div" or pattern.search("/" + node.name)
-    ]
+    excluded = float_nodes(onnx.load(source).graph, float_layers)
     quantize_static(
         source,
         destination,

@@ -3,6 +3,7 @@ signature every format shares)."""
 
 import itertools
 import os
+import warnings
 
 import numpy as np
 
@@ -99,12 +100,14 @@ def selectively_quantized(converter, float_names):
     options = tf.lite.experimental.QuantizationDebugOptions(
         denylisted_ops=["DIV"], denylisted_nodes=list(float_names)
     )
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=lambda: itertools.islice(converter.representative_dataset(), 1),
-        debug_options=options,
-    )
-    return debugger.get_nondebug_quantized_model()
+    with warnings.catch_warnings():  # the debugger uses the deprecated tf.lite.Interpreter
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter,
+            debug_dataset=lambda: itertools.islice(converter.representative_dataset(), 1),
+            debug_options=options,
+        )
+        return debugger.get_nondebug_quantized_model()
 
 
 def representative_dataset(images, class_ids, input_dtype="float32"):

@@ -428,8 +428,8 @@ def export_command(model_name, export_format, quantize, trt, calibration_data, c
     export against the Keras model: max / mean difference, rank correlation, top-20% IoU,
     printed and saved as OUTPUT.report.json."""
     from keras_saliency.deployment.export import (
-        EngineNotBuilt, ExportRequest, REPORT_COLUMNS, export_masker, predicted_classes,
-        report_rows, sample_images, synthetic_images,
+        EngineNotBuilt, ExportRequest, export_masker, predicted_classes, report_table,
+        sample_images, synthetic_images,
     )
 
     try:
@@ -468,7 +468,7 @@ def export_command(model_name, export_format, quantize, trt, calibration_data, c
             report = json.load(f)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(_markdown(REPORT_COLUMNS, report_rows(report)))
+    click.echo(report_table(report))
     click.echo(f"Saved {output}.report.json (figures and the resolved request); verified on {source}")
     if missing:
         click.echo(f"TensorRT engine NOT built: {missing}. The ONNX model is written.", err=True)
@@ -570,11 +570,6 @@ def video(source, camera, model_name, runtime_path, class_name, batch_size, max_
                    "class": class_name, "batch_size": batch_size}, f, indent=2)
     click.echo(f"{result['frames']} frames -> {output}: {result['frames_per_s']:.1f} frames/s end to end, "
                f"{result['model_masks_per_s']:.1f} masks/s in the model")
-
-
-def _markdown(columns, rows):
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 if __name__ == "__main__":

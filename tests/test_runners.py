@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from keras_saliency import pretrained
 from keras_saliency.cli import main
-from keras_saliency.deployment import converters
 from keras_saliency.deployment.export import ExportRequest, export_masker, predicted_classes, synthetic_images
 from keras_saliency.testing import square_images
 

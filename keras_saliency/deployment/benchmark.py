@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from keras_saliency import tables
 from keras_saliency.deployment import converters
 from keras_saliency.deployment.runtimes import load_runtime
 from keras_saliency.deployment.serving import as_masker, serving_function
@@ -139,21 +140,14 @@ COLUMNS = (
 
 
 def markdown_table(rows):
-    lines = ["| " + " | ".join(c[1] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(c[2].format(row[c[0]]) if c[0] in row else "" for c in COLUMNS) + " |")
-    return "\n".join(lines)
+    return tables.markdown_table(rows, COLUMNS)
 
 
 def write_benchmark(output, rows, config):
-    import csv
     import json
 
     os.makedirs(output, exist_ok=True)
-    with open(os.path.join(output, "benchmark.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[c[0] for c in COLUMNS], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    tables.write_csv(os.path.join(output, "benchmark.csv"), rows, COLUMNS)
     with open(os.path.join(output, "benchmark.md"), "w") as f:
         f.write(markdown_table(rows) + "\n")
     with open(os.path.join(output, "benchmark_config.json"), "w") as f:

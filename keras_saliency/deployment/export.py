@@ -154,14 +154,22 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     return report
 
 
-def report_rows(report):
-    """The report's files as table rows (for printing)."""
-    rows = []
-    for f in report["files"]:
-        rows.append([os.path.basename(f["path"].rstrip("/")), f["runtime"], f["quantize"],
-                     f"{f['max_abs_diff']:.2e}", f"{f['mean_abs_diff']:.2e}", f"{f['rank_correlation']:.4f}",
-                     f"{f['top20_iou']:.4f}", "pass" if f["passed"] else "FAIL"])
-    return rows
+REPORT_COLUMNS = (
+    ("file", "file", "{}"),
+    ("runtime", "runtime", "{}"),
+    ("quantize", "quantize", "{}"),
+    ("max_abs_diff", "max abs diff", "{:.2e}"),
+    ("mean_abs_diff", "mean abs diff", "{:.2e}"),
+    ("rank_correlation", "rank corr", "{:.4f}"),
+    ("top20_iou", "top-20% IoU", "{:.4f}"),
+    ("goals", "goals", "{}"),
+)
 
 
-REPORT_COLUMNS = ["file", "runtime", "quantize", "max abs diff", "mean abs diff", "rank corr", "top-20% IoU", "goals"]
+def report_table(report):
+    """The report's files as a Markdown table."""
+    from keras_saliency import tables
+
+    rows = [{**f, "file": os.path.basename(f["path"].rstrip("/")), "goals": "pass" if f["passed"] else "FAIL"}
+            for f in report["files"]]
+    return tables.markdown_table(rows, REPORT_COLUMNS)

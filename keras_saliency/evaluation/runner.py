@@ -7,7 +7,6 @@ warm-up batch (tracing excluded). Results: `results.csv`, `results.md`, `example
 `evaluation_config.json`.
 """
 
-import csv
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import time
 
 import numpy as np
 
+from keras_saliency import tables
 from keras_saliency.evaluation import metrics
 from keras_saliency.localization import choose_threshold, localization_hits
 
@@ -181,23 +181,14 @@ def evaluate_methods(
 
 
 def markdown_table(results):
-    present = [c for c in COLUMNS if any(c[0] in r for r in results)]
-    lines = ["| " + " | ".join(c[1] for c in present) + " |", "|" + "---|" * len(present)]
-    for r in results:
-        cells = [c[2].format(r[c[0]]) if c[0] in r else "" for c in present]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return tables.markdown_table(results, tables.present_columns(results, COLUMNS))
 
 
 def write_results(output, results, examples, example_maps, config):
     from keras_saliency.visualize import save_method_grid
 
     os.makedirs(output, exist_ok=True)
-    keys = [c[0] for c in COLUMNS if any(c[0] in r for r in results)]
-    with open(os.path.join(output, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(results)
+    tables.write_csv(os.path.join(output, "results.csv"), results, tables.present_columns(results, COLUMNS))
     with open(os.path.join(output, "results.md"), "w") as f:
         f.write(markdown_table(results) + "\n")
     with open(os.path.join(output, "evaluation_config.json"), "w") as f:

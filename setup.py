@@ -10,7 +10,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_saliency", "keras_saliency.*"]),
-    package_data={"keras_saliency.pretrained": ["*.keras", "*.json"]},
+    package_data={"keras_saliency.pretrained": ["*.keras", "*.json"], "keras_saliency.samples": ["*.jpg", "*.md"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=[
@@ -24,7 +24,7 @@ setup(
         "click>=8",
     ],
     extras_require={
-        "test": ["pytest>=8"] + EXPORT,
+        "test": ["pytest>=8", "nbformat", "nbclient", "ipykernel"] + EXPORT,
         "export": EXPORT,
         "tensorrt": EXPORT + ["tensorrt", "torch"],  # engines: an NVIDIA GPU with CUDA
     },

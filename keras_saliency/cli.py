@@ -323,7 +323,7 @@ def _class_id(value, class_names, num_classes):
 
 
 @main.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("inputs", nargs=-1, type=click.Path(exists=True))
 @click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name (keras_saliency.pretrained.available()) or a .keras file.")
 @click.option("--class", "class_name", help="Class name or id to explain (default: the predicted class of each image).")
 @click.option("--confidence", type=float, help="Class selector threshold (higher: only the most salient parts).")
@@ -331,10 +331,15 @@ def _class_id(value, class_names, num_classes):
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--output", default="saliency-explanations", show_default=True, type=click.Path(file_okay=False))
 def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, output):
-    """Saliency masks for images or folders of images: one PNG per image (image | mask
-    heat-map | preserved | destroyed) and a CSV of the explained classes."""
+    """Saliency masks for images or folders of images (none given: the sample photos shipped
+    with the package): one PNG per image (image | mask heat-map | preserved | destroyed) and a
+    CSV of the explained classes."""
+    from keras_saliency import samples
     from keras_saliency.explain import explain_files, find_images
 
+    if not inputs:
+        inputs = tuple(samples.paths())
+        click.echo(f"No images given: explaining the {len(inputs)} sample photos shipped with the package")
     model, class_names, info = _load_saliency_model(model_name, confidence)
     display = info.get("display_names") or class_names
     files = find_images(inputs)

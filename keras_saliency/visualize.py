@@ -101,3 +101,19 @@ def save_method_grid(path, images, maps_by_method, boxes=None, row_titles=None, 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     canvas.save(path)
     return path
+
+
+def plot_panels(images, masks, titles=None, alternatives=None, scale=2.0):
+    """A matplotlib figure of `panels` (image | mask | preserved | destroyed per row), for
+    notebooks. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    rows = panels(images, masks, alternatives)
+    figure, axes = plt.subplots(len(rows), 1, figsize=(4 * scale, scale * len(rows)), squeeze=False)
+    for i, (axis, row) in enumerate(zip(axes[:, 0], rows)):
+        axis.imshow(row)
+        axis.set_axis_off()
+        if titles is not None:
+            axis.set_title(str(titles[i]), fontsize=9, loc="left")
+    figure.tight_layout()
+    return figure

@@ -62,3 +62,23 @@ def test_explain_uses_the_shipped_cifar10_model_by_default(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "out" / "photo_saliency.png").exists()
     assert "cat" in (tmp_path / "out" / "explanations.csv").read_text()
+
+
+def test_explain_without_inputs_uses_the_sample_photos(tmp_path):
+    """`pip install .` then `keras-saliency explain`: overlays of the shipped masker on the sample
+    photos; the cat photo is explained as a cat."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from keras_saliency import samples
+    from keras_saliency.cli import main
+
+    assert len(samples.paths()) == 5
+    result = CliRunner().invoke(main, ["explain", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "sample photos shipped with the package" in result.output
+    with open(tmp_path / "explanations.csv") as f:
+        rows = {row["path"].rsplit("/", 1)[-1]: row for row in csv.DictReader(f)}
+    assert len(rows) == 5 and rows["cat.jpg"]["class_name"] == "cat"
+    assert all((tmp_path / row["picture"]).exists() for row in rows.values())

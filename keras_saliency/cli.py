@@ -123,7 +123,7 @@ def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed
     return _Splits(train, validation, class_names, train_steps, validation_steps)
 
 
-def _classifier(name_or_path, image_size, output, splits, epochs):
+def _classifier(name_or_path, image_size, output, splits, epochs, weights="imagenet"):
     """Returns (classifier, preprocessing mode, encoder taps or None)."""
     import keras
 
@@ -132,7 +132,7 @@ def _classifier(name_or_path, image_size, output, splits, epochs):
 
     if name_or_path in BACKBONES:
         model, preprocessing = application_classifier(
-            name_or_path, image_size, num_classes=len(splits.class_names)
+            name_or_path, image_size, weights=weights, num_classes=len(splits.class_names)
         )
         return model, preprocessing, None
     if name_or_path:
@@ -181,6 +181,11 @@ def _classifier(name_or_path, image_size, output, splits, epochs):
 @click.option("--learning-rate", default=1e-3, show_default=True, type=float)
 @click.option("--validation-split", default=0.1, show_default=True, type=float, help="Held out from a folder (seeded, per class).")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 policy (for GPUs).")
+@click.option("--weights", type=click.Choice(["imagenet", "none"]), default="imagenet", show_default=True, help="Keras Applications weights of a named --classifier / --encoder (imagenet: downloaded; none: random, for dry runs).")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker", "tpu"]), default="default", show_default=True, help="tf.distribute strategy: mirrored (all GPUs here), multi-worker (TF_CONFIG), tpu.")
+@click.option("--schedule", type=click.Choice(["auto", "single", "two-phase"]), default="auto", show_default=True, help="two-phase (the paper's: class selector first, then everything) is the default for imagenet2012, single otherwise.")
+@click.option("--selector-epochs", default=1, show_default=True, type=int, help="Phase 1 of the two-phase schedule.")
+@click.option("--dry-run", is_flag=True, help="Build everything and train a few steps (--steps-per-epoch, default 2) per phase, 1 epoch; nothing is saved.")
 @click.option("--objective", type=click.Choice(["code", "paper"]), default="code", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", required=True, type=click.Path(file_okay=False), help="Run folder; an existing one is resumed or continued, never overwritten.")
@@ -190,13 +195,21 @@ def train(**options):
 
     from keras_saliency import train as training
     from keras_saliency.config import SaliencyConfig
+    from keras_saliency.distribute import make_strategy
     from keras_saliency.visualize import save_panels
 
     output = options["output"]
+    dry_run = options["dry_run"]
+    if dry_run and not options["steps_per_epoch"]:
+        options["steps_per_epoch"] = 2
     os.makedirs(output, exist_ok=True)
     keras.utils.set_random_seed(options["seed"])
     if options["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = make_strategy(options["strategy"])
+    schedule = options["schedule"]
+    if schedule == "auto":
+        schedule = "two-phase" if options["dataset"] == "imagenet2012" else "single"
     image_size = options["image_size"] or (32 if options["dataset"] in ("cifar10", "folder") else 224)
     try:
         splits = _load_data(
@@ -210,8 +223,9 @@ def train(**options):
         )
     except ValueError as error:  # a user error (empty folder, missing manual dir): no traceback
         raise click.ClickException(str(error)) from error
+    click.echo(f"{strategy.num_replicas_in_sync} replica(s) ({options['strategy']} strategy), {schedule} schedule")
     model_path = os.path.join(output, training.MODEL_FILE)
-    if os.path.exists(model_path):
+    if os.path.exists(model_path) and not dry_run:
         model = keras.saving.load_model(model_path)
         click.echo(
             f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
@@ -220,21 +234,45 @@ def train(**options):
         if not model.compiled:
             training.compile_saliency_model(model, options["learning_rate"])
     else:
+        weights = None if options["weights"] == "none" else options["weights"]
         classifier, preprocessing, taps = _classifier(
-            options["classifier_name"], image_size, output, splits, options["classifier_epochs"]
+            options["classifier_name"], image_size, output, splits, options["classifier_epochs"], weights
         )
         if options["tap_layers"]:
             taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
         encoder = None if options["encoder"] == "classifier" else options["encoder"]
-        model = training.build_saliency_model(
-            classifier,
-            encoder=encoder,
-            tap_layers=taps,
-            classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
-            config=SaliencyConfig(objective=options["objective"]),
-            seed=options["seed"],
+        with strategy.scope():
+            model = training.build_saliency_model(
+                classifier,
+                encoder=encoder,
+                tap_layers=taps,
+                classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
+                encoder_weights=weights,
+                config=SaliencyConfig(objective=options["objective"]),
+                seed=options["seed"],
+            )
+            training.compile_saliency_model(model, options["learning_rate"])
+    if dry_run:
+        with strategy.scope():
+            histories = training.train_two_phase(
+                model, splits.train, 1 if schedule == "two-phase" else 0, 1,
+                learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps, verbose=2,
+            )
+        loss = histories[-1].history["loss"][-1]
+        click.echo(
+            f"Dry run passed: {strategy.num_replicas_in_sync} replica(s), {schedule} schedule, "
+            f"{splits.train_steps} steps per phase, last loss {loss:.4f}. Nothing was saved."
         )
-        training.compile_saliency_model(model, options["learning_rate"])
+        return
+    if schedule == "two-phase" and not os.path.exists(model_path):
+        click.echo(f"Phase 1: the class selector alone for {options['selector_epochs']} epoch(s)")
+        with strategy.scope():
+            training.train_two_phase(
+                model, splits.train, options["selector_epochs"], 0,
+                learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps,
+            )
+            model.set_phase("all")
+            training.compile_saliency_model(model, options["learning_rate"], weight_decay=1e-4)
     run_config = {
         **options,
         "image_size": image_size,
@@ -272,6 +310,22 @@ def parse_assignments(items, param_hint):
         except json.JSONDecodeError:
             parsed[key] = value
     return parsed
+
+
+@main.command("convert-boxes")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--extension", default=".JPEG", show_default=True, help="Added to image names without one.")
+@click.option("--output", default="boxes.csv", show_default=True, type=click.Path(dir_okay=False))
+def convert_boxes(source, extension, output):
+    """ImageNet box annotations (a folder of ILSVRC .xml files, one .xml, or LOC_val_solution.csv)
+    to boxes.csv (path,xmin,ymin,xmax,ymax,label) for `evaluate --boxes`."""
+    from keras_saliency.evaluation import imagenet_boxes
+
+    try:
+        count = imagenet_boxes.convert(source, output, extension)
+    except (ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Wrote {count} boxes to {output}")
 
 
 def _load_saliency_model(name_or_path, confidence=None):
@@ -357,7 +411,7 @@ def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name or a .keras file.")
-@click.option("--boxes", type=click.Path(exists=True, dir_okay=False), help="boxes.csv (path,xmin,ymin,xmax,ymax; paths relative to FOLDER) for localisation and the pointing game.")
+@click.option("--boxes", type=click.Path(exists=True), help="boxes.csv (path,xmin,ymin,xmax,ymax[,label]; paths relative to FOLDER), or ImageNet's own annotations (a folder of ILSVRC .xml files or LOC_val_solution.csv, converted to OUTPUT/boxes.csv), for localisation and the pointing game.")
 @click.option("--methods", help="Comma-separated method names (keras_saliency.methods.METHODS). Default: all of them, the learned masker first.")
 @click.option("--limit", default=300, show_default=True, type=int, help="A seeded random subset of at most this many images (0: all).")
 @click.option("--split", type=click.Choice(["all", "validation"]), default="all", show_default=True, help="validation: only the held-out part of a class folder (the recipes' and `train`'s seeded 10% split).")
@@ -390,6 +444,14 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
             raise click.BadParameter(f"expected METHOD.OPTION=VALUE; received {key!r}", param_hint="--option")
         method_options.setdefault(method, {})[option] = value
     model, class_names, _ = _load_saliency_model(model_name)
+    if boxes:
+        from keras_saliency.evaluation import imagenet_boxes
+
+        if imagenet_boxes.is_imagenet_source(boxes):
+            converted = os.path.join(output, "boxes.csv")
+            count = imagenet_boxes.convert(boxes, converted)
+            click.echo(f"Converted {count} ImageNet boxes from {boxes} to {converted}")
+            boxes = converted
     try:
         data = load_evaluation_images(
             folder, model.image_size, boxes_csv=boxes, class_names=class_names,

@@ -58,3 +58,20 @@ def prepare(
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
     return dataset.batch(batch_size, drop_remainder=False).prefetch(tf.data.AUTOTUNE)
+
+
+def random_resized_crop(image, image_size, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
+    """A random crop covering `scale` of the image's area with an aspect ratio in `ratio`,
+    resized to `image_size` (the usual ImageNet training augmentation)."""
+    begin, size, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        min_object_covered=0.0,
+        aspect_ratio_range=ratio,
+        area_range=scale,
+        max_attempts=20,
+        use_image_if_no_bounding_boxes=True,
+        seed=seed or 0,
+    )
+    crop = tf.slice(image, begin, size)
+    return resize(crop, image_size)

@@ -1,7 +1,8 @@
 """Images to evaluate on: a folder (class subfolders give the class; a flat folder is explained
 for the predicted class) and optional ground-truth boxes from `boxes.csv`
-(`path,xmin,ymin,xmax,ymax`, inclusive pixels of the original image, path relative to the
-folder, several rows per image allowed)."""
+(`path,xmin,ymin,xmax,ymax[,label]`, inclusive pixels of the original image, path relative to
+the folder, several rows per image allowed; `label`, optional, gives the class of images in a
+flat folder, see `imagenet_boxes` for ImageNet's own formats)."""
 
 import csv
 import dataclasses
@@ -46,6 +47,16 @@ def read_boxes_csv(path):
             box = tuple(int(float(row[k])) for k in ("xmin", "ymin", "xmax", "ymax"))
             boxes.setdefault(os.path.normpath(row["path"]), []).append(box)
     return boxes
+
+
+def read_box_labels(path):
+    """`{relative path: label}` from the optional `label` column of a boxes.csv (e.g. a WordNet
+    id, from ImageNet's annotations); empty without that column."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if "label" not in (reader.fieldnames or []):
+            return {}
+        return {os.path.normpath(row["path"]): row["label"] for row in reader if row["label"]}
 
 
 def _scale_boxes(boxes, original_size, size):
@@ -114,6 +125,17 @@ def load_evaluation_images(
                 "Received: none"
             )
         pairs = [(p, -1) for p in files]
+        labels = read_box_labels(boxes_csv) if boxes_csv and class_names is not None else {}
+        if labels:  # a flat folder (e.g. ImageNet's validation images): classes from the boxes' labels
+            index = {name: i for i, name in enumerate(class_names)}
+            unknown = sorted({v for v in labels.values() if v not in index})
+            if unknown:
+                raise ValueError(
+                    f"Expected box labels among the classifier's class names (e.g. {list(class_names)[:3]}). "
+                    f"Received unknown labels: {unknown[:5]}"
+                )
+            pairs = [(p, index[labels[os.path.normpath(os.path.relpath(p, folder))]])
+                     for p, _ in pairs if os.path.normpath(os.path.relpath(p, folder)) in labels]
     boxes_by_path = read_boxes_csv(boxes_csv) if boxes_csv else None
     if boxes_by_path is not None:
         pairs = [p for p in pairs if os.path.normpath(os.path.relpath(p[0], folder)) in boxes_by_path]

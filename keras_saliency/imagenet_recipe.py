@@ -1,0 +1,173 @@
+"""A masker for an already trained ImageNet classifier: the shipped `imagenet-darknet-tiny`.
+
+The classifier is given (here the real pretrained Darknet "tiny" ImageNet classifier of
+`../shared/models`, see its README); its own intermediate layers are the encoder (strides 4, 8,
+16); the class selector starts from the classifier's last 1x1 convolution (each class's weights
+are that class's activation map, CAM); the masker trains on real ImageNet photos (one per class,
+`../shared/data/imagenet-sample-1000`) with random resized crops and flips, the objective's fake
+labels supplying the absent classes. `scripts/train_imagenet_masker.py` runs it, resumable.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+from typing import Tuple
+
+import numpy as np
+
+logger = logging.getLogger("keras_saliency")
+
+RECIPE_FILE = "recipe.json"
+
+
+@dataclasses.dataclass
+class ImageNetMaskerRecipe:
+    name: str = "imagenet-darknet-tiny"
+    classifier: str = "darknet-tiny-imagenet.keras"  # relative to the models root
+    data: str = "imagenet-sample-1000"  # <wnid>/<wnid>_<readable_name>.JPEG, relative to the data root
+    image_size: int = 224
+    load_size: int = 256  # images are kept in memory squashed to this side, crops are taken from it
+    tap_layers: Tuple[str, ...] = ("leaky_re_lu_6", "leaky_re_lu_10", "leaky_re_lu_15")
+    class_layer: str = "conv2d_16"  # the 1x1 convolution to the 1,000 classes (CAM initialisation)
+    decoder_filters: Tuple[int, ...] = (128, 64)
+    mask_stride: int = 4
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    crop_scale: Tuple[float, float] = (0.35, 1.0)
+    # As for Tiny ImageNet-100 (a weak classifier: 58% top-1), area weight 3 instead of 8, which
+    # made the empty mask optimal there (keras_saliency.recipes).
+    masker_overrides: dict = dataclasses.field(default_factory=lambda: {"area_weight": 3.0})
+    seed: int = 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def default_models_root():
+    """`../shared/models` next to the project, or `$KERAS_SALIENCY_MODELS`."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get("KERAS_SALIENCY_MODELS", os.path.join(here, "..", "shared", "models"))
+
+
+def imagenet_class_names(folder):
+    """`(wnids, readable names)` from a folder of `<wnid>/<wnid>_<name>.JPEG` (sorted wnids: the
+    standard ILSVRC2012 class order)."""
+    wnids = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    names = []
+    for wnid in wnids:
+        files = sorted(os.listdir(os.path.join(folder, wnid)))
+        stem = os.path.splitext(files[0])[0] if files else wnid
+        names.append(stem[len(wnid) + 1 :].replace("_", " ") if stem.startswith(wnid + "_") else wnid)
+    return wnids, names
+
+
+def training_dataset(images, labels, recipe):
+    """Random resized crops and flips of the in-memory images, shuffled and batched."""
+    import tensorflow as tf
+
+    from keras_saliency.data.pipeline import random_resized_crop
+
+    def augment(image, label):
+        image = random_resized_crop(image, recipe.image_size, recipe.crop_scale)
+        return tf.image.random_flip_left_right(image), label
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    dataset = dataset.shuffle(len(images), seed=recipe.seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(recipe.batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def init_selector_from_classifier(model, classifier, class_layer):
+    """Sets the class selector's embedding to the classifier's last 1x1 convolution (one vector
+    per class over the deepest tapped features), so selecting a class starts as its CAM."""
+    kernel = np.asarray(classifier.get_layer(class_layer).kernel)  # (1, 1, channels, classes)
+    embedding = model.masker.selector.embedding
+    if tuple(embedding.shape) != (kernel.shape[3], kernel.shape[2]):
+        raise ValueError(
+            f"Expected the class layer's kernel to match the selector {tuple(embedding.shape)}. "
+            f"Received: {kernel.shape} from {class_layer!r}"
+        )
+    embedding.assign(kernel[0, 0].T.astype(np.float32))
+
+
+def build_model(recipe, classifier):
+    from keras_saliency.config import SaliencyConfig
+    from keras_saliency.train import build_saliency_model
+
+    model = build_saliency_model(
+        classifier,
+        tap_layers=list(recipe.tap_layers),
+        config=SaliencyConfig(**recipe.masker_overrides),
+        decoder_filters=recipe.decoder_filters,
+        mask_stride=recipe.mask_stride,
+        seed=recipe.seed,
+    )
+    init_selector_from_classifier(model, classifier, recipe.class_layer)
+    return model
+
+
+def train(recipe, output, data_root=None, models_root=None):
+    """Trains (or resumes / continues up to `recipe.epochs`) the masker into `output`."""
+    import keras
+
+    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+    from keras_saliency.recipes import default_data_root
+    from keras_saliency.train import BACKUP_DIR, MODEL_FILE, completed_epochs, compile_saliency_model, fit_saliency_model
+
+    keras.utils.set_random_seed(recipe.seed)
+    folder = os.path.join(data_root or default_data_root(), recipe.data)
+    scan = scan_image_folder(folder, check=False, progress=False)
+    images, labels = load_folder_arrays(scan, recipe.load_size)
+    wnids, names = imagenet_class_names(folder)
+    os.makedirs(output, exist_ok=True)
+    with open(os.path.join(output, RECIPE_FILE), "w") as f:
+        json.dump({**recipe.to_dict(), "class_names": wnids, "display_names": names}, f, indent=2)
+    model_path = os.path.join(output, MODEL_FILE)
+    epochs = recipe.epochs
+    if os.path.exists(model_path) and not os.path.isdir(os.path.join(output, BACKUP_DIR)):
+        model = keras.saving.load_model(model_path)
+        epochs = recipe.epochs - completed_epochs(output)
+        if epochs <= 0:
+            return model
+    else:
+        classifier = keras.saving.load_model(os.path.join(models_root or default_models_root(), recipe.classifier))
+        model = build_model(recipe, classifier)
+        compile_saliency_model(model, recipe.learning_rate)
+    fit_saliency_model(model, training_dataset(images, labels, recipe), epochs=epochs, output_dir=output)
+    return model
+
+
+def package(recipe, output, destination=None, measured=None):
+    """Ships the trained model as `keras_saliency/pretrained/<name>.keras` (no optimizer state)
+    with `<name>.json` (class names, readable names, recipe, measured figures, commands)."""
+    import keras
+
+    from keras_saliency.train import MODEL_FILE
+
+    destination = destination or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+    with open(os.path.join(output, RECIPE_FILE)) as f:
+        saved = json.load(f)
+    trained = keras.saving.load_model(os.path.join(output, MODEL_FILE), safe_mode=True)
+    shipped = type(trained).from_config(trained.get_config())
+    shipped.set_weights(trained.get_weights())
+    shipped.save(os.path.join(destination, f"{recipe.name}.keras"))
+    meta = {
+        "name": recipe.name,
+        "class_names": saved["class_names"],
+        "display_names": saved["display_names"],
+        "image_size": recipe.image_size,
+        "classifier": "Darknet 'tiny' ImageNet classifier (ml5js/ml5-data-and-models, MIT; originally the "
+        "Darknet project), converted to Keras 3; top-1 58.4% on the 1,000 ImageNet sample images",
+        "classifier_accuracy": None,
+        "trained_on": f"../shared/data/{recipe.data} (1,000 ImageNet photos, one per class)",
+        "recipe": recipe.to_dict(),
+        "measured": measured or {},
+        "keras_version": keras.__version__,
+        "commands": [f"python scripts/train_imagenet_masker.py --output runs/{recipe.name}",
+                     f"python scripts/train_imagenet_masker.py --output runs/{recipe.name} --package"],
+    }
+    with open(os.path.join(destination, f"{recipe.name}.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    return os.path.join(destination, f"{recipe.name}.keras")

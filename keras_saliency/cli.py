@@ -381,10 +381,11 @@ def _class_id(value, class_names, num_classes):
 @click.option("--model", "model_name", default="cifar10", show_default=True, help="A shipped model name (keras_saliency.pretrained.available()) or a .keras file.")
 @click.option("--class", "class_name", help="Class name or id to explain (default: the predicted class of each image).")
 @click.option("--confidence", type=float, help="Class selector threshold (higher: only the most salient parts).")
-@click.option("--save-masks", is_flag=True, help="Also write each mask as .npy at the image's original resolution.")
+@click.option("--top-k", default=1, show_default=True, type=int, help="Without --class: explain the K classes the classifier ranks highest (one row each).")
+@click.option("--save-masks", is_flag=True, help="Also write each mask as .npy at the image's original resolution (with --top-k K: K masks).")
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--output", default="saliency-explanations", show_default=True, type=click.Path(file_okay=False))
-def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, output):
+def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch_size, output):
     """Saliency masks for images or folders of images (none given: the sample photos shipped
     with the package): one PNG per image (image | mask heat-map | preserved | destroyed) and a
     CSV of the explained classes."""
@@ -402,8 +403,9 @@ def explain(inputs, model_name, class_name, confidence, save_masks, batch_size, 
     class_id = _class_id(class_name, [class_names, display], model.num_classes)
     rows = explain_files(
         model, files, output, class_id=class_id, class_names=display,
-        save_masks=save_masks, batch_size=batch_size,
-        run_config={"model": model_name, "class": class_name, "confidence": confidence, "inputs": list(inputs)},
+        save_masks=save_masks, batch_size=batch_size, top_k=top_k,
+        run_config={"model": model_name, "class": class_name, "confidence": confidence, "top_k": top_k,
+                    "inputs": list(inputs)},
     )
     click.echo(f"Explained {len(rows)} images ({len(files) - len(rows)} unreadable) into {output}")
 

@@ -51,10 +51,12 @@ def explain_files(
     batch_size=32,
     run_config=None,
     progress=True,
+    top_k=1,
 ):
     """Writes `<name>_saliency.png` (and `<name>_mask.npy`) per readable file, plus
     `explanations.csv` and `explain_config.json`. Unreadable files are skipped and reported.
-    Returns the CSV rows (dicts)."""
+    Without `class_id`, the `top_k` classes the classifier ranks highest are explained, one row
+    of the picture (and of the CSV) each. Returns the CSV rows (dicts)."""
     import keras
     import tensorflow as tf
 
@@ -81,30 +83,42 @@ def explain_files(
             images = np.stack(images).astype(np.float32)
             logits = model.classifier_logits(tf.constant(images)).numpy()
             probabilities = tf.nn.softmax(logits).numpy()
-            ids = logits.argmax(1) if class_id is None else np.full(len(images), class_id)
-            outputs = model.predict((images, ids.astype(np.int32)), verbose=0)
-            masks, exists = np.asarray(outputs["mask"]), np.asarray(outputs["exists"]).reshape(-1)
+            if class_id is None:
+                ranked = np.argsort(-logits, axis=1)[:, : max(1, int(top_k))]
+            else:
+                ranked = np.full((len(images), 1), class_id)
+            masks, exists = [], []
+            for rank in range(ranked.shape[1]):
+                outputs = model.predict((images, ranked[:, rank].astype(np.int32)), verbose=0)
+                masks.append(np.asarray(outputs["mask"]))
+                exists.append(np.asarray(outputs["exists"]).reshape(-1))
+            masks, exists = np.stack(masks, 1), np.stack(exists, 1)  # (N, k, S, S, 1), (N, k)
             alternatives = blurred(images).numpy()
             for i, path in enumerate(batch_files):
                 stem = _output_stem(path, output, used)
-                name = class_names[ids[i]] if class_names else str(int(ids[i]))
-                title = f"{name} (p={probabilities[i, ids[i]]:.2f})"
-                save_panels(f"{stem}_saliency.png", images[i : i + 1], masks[i : i + 1], titles=[title], alternatives=alternatives[i : i + 1])
+                names = [class_names[c] if class_names else str(int(c)) for c in ranked[i]]
+                titles = [f"{name} (p={probabilities[i, c]:.2f})" for name, c in zip(names, ranked[i])]
+                k = len(names)
+                save_panels(f"{stem}_saliency.png", np.repeat(images[i : i + 1], k, 0), masks[i], titles=titles,
+                            alternatives=np.repeat(alternatives[i : i + 1], k, 0))
                 if save_masks:
                     height, width = originals[i].shape[:2]
                     full = tf.image.resize(masks[i], (height, width), method="bilinear").numpy()[..., 0]
-                    np.save(f"{stem}_mask.npy", np.clip(full, 0.0, 1.0).astype(np.float32))
-                rows.append(
-                    {
-                        "path": path,
-                        "class_id": int(ids[i]),
-                        "class_name": name,
-                        "probability": float(probabilities[i, ids[i]]),
-                        "exists": float(exists[i]),
-                        "mask_mean": float(masks[i].mean()),
-                        "picture": os.path.basename(stem) + "_saliency.png",
-                    }
-                )
+                    full = np.clip(full, 0.0, 1.0).astype(np.float32)
+                    np.save(f"{stem}_mask.npy", full[0] if k == 1 else full)
+                for rank, (name, c) in enumerate(zip(names, ranked[i])):
+                    rows.append(
+                        {
+                            "path": path,
+                            "rank": rank + 1,
+                            "class_id": int(c),
+                            "class_name": name,
+                            "probability": float(probabilities[i, c]),
+                            "exists": float(exists[i, rank]),
+                            "mask_mean": float(masks[i, rank].mean()),
+                            "picture": os.path.basename(stem) + "_saliency.png",
+                        }
+                    )
         if bar is not None:
             bar.update(min(start + batch_size, len(files)))
     model.return_exists = False

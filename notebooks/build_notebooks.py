@@ -22,6 +22,8 @@ if "google.colab" in sys.modules:
 FAST = os.environ.get("KERAS_SALIENCY_FAST") == "1"''' % REPO
 
 def write(name, cells):
+    for index, cell in enumerate(cells):
+        cell["id"] = f"cell-{index}"  # stable ids: rebuilding changes nothing that was not edited
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}, "colab": {"provenance": []}, "accelerator": "GPU"})
@@ -203,7 +205,8 @@ imagenet_model.fit(imagenet, epochs=1, steps_per_epoch=2 if FAST else 5000, verb
 keras.mixed_precision.set_global_policy("float32")'''),
     md("From a shell, the same runs: `keras-saliency train --dataset cifar10 --output runs/cifar10` and "
        "`keras-saliency train --dataset imagenet2012 --data-dir $IMAGENET_DIR --classifier resnet50 "
-       "--encoder resnet50 --mixed-precision --output runs/imagenet`."),
+       "--encoder resnet50 --strategy mirrored --mixed-precision --output runs/imagenet` (the paper's two-phase "
+       "schedule by default; `--dry-run` checks the whole setup in a few steps)."),
 ])
 
 write("03_deploy.ipynb", [

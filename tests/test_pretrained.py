@@ -82,3 +82,25 @@ def test_explain_without_inputs_uses_the_sample_photos(tmp_path):
         rows = {row["path"].rsplit("/", 1)[-1]: row for row in csv.DictReader(f)}
     assert len(rows) == 5 and rows["cat.jpg"]["class_name"] == "cat"
     assert all((tmp_path / row["picture"]).exists() for row in rows.values())
+
+
+def test_explain_top_k_classes(tmp_path):
+    import csv
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from keras_saliency import samples
+    from keras_saliency.cli import main
+
+    cat = [p for p in samples.paths() if p.endswith("cat.jpg")]
+    result = CliRunner().invoke(main, ["explain", *cat, "--top-k", "3", "--save-masks", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    with open(tmp_path / "explanations.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["rank"] for r in rows] == ["1", "2", "3"] and rows[0]["class_name"] == "cat"
+    probabilities = [float(r["probability"]) for r in rows]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert np.load(tmp_path / "cat_mask.npy").shape == (3, 213, 320)  # 3 masks at the photo's size
+    single = Image.open(tmp_path / "cat_saliency.png")
+    assert single.height > 2 * single.width / 4  # three panel rows

@@ -21,7 +21,9 @@ class OnnxMasker:
     def __init__(self, path, providers=None):
         import onnxruntime
 
-        self.session = onnxruntime.InferenceSession(path, providers=providers or onnxruntime.get_available_providers())
+        # Every local provider, best first (CUDA / TensorRT with onnxruntime-gpu), not Azure's remote one.
+        local = [p for p in onnxruntime.get_available_providers() if p != "AzureExecutionProvider"]
+        self.session = onnxruntime.InferenceSession(path, providers=providers or local)
         image = self.session.get_inputs()[0]
         self.dtype = np.uint8 if image.type == "tensor(uint8)" else np.float32
         self.image_size = int(image.shape[1])

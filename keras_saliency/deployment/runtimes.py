@@ -72,6 +72,11 @@ class LiteRTRuntime(Runtime):
         return {key: np.asarray(value) for key, value in out.items()}
 
 
+def local_providers(onnxruntime):
+    """ONNX Runtime's local execution providers, best first (not Azure's remote one)."""
+    return [p for p in onnxruntime.get_available_providers() if p != "AzureExecutionProvider"]
+
+
 class OnnxRuntime(Runtime):
     name = "onnxruntime"
 
@@ -83,7 +88,7 @@ class OnnxRuntime(Runtime):
         if num_threads:
             options.intra_op_num_threads = int(num_threads)
         self.session = onnxruntime.InferenceSession(
-            path, options, providers=providers or onnxruntime.get_available_providers()
+            path, options, providers=providers or local_providers(onnxruntime)
         )
         self.dtype = {"tensor(uint8)": np.uint8}.get(self.session.get_inputs()[0].type, np.float32)
         self.output_names = [o.name for o in self.session.get_outputs()]

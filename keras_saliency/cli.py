@@ -407,7 +407,8 @@ def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch
         run_config={"model": model_name, "class": class_name, "confidence": confidence, "top_k": top_k,
                     "inputs": list(inputs)},
     )
-    click.echo(f"Explained {len(rows)} images ({len(files) - len(rows)} unreadable) into {output}")
+    explained = len({row["path"] for row in rows})
+    click.echo(f"Explained {explained} images ({len(files) - explained} unreadable) into {output}")
 
 
 @main.command()

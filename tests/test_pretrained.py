@@ -7,12 +7,13 @@ from keras_saliency import pretrained
 
 
 def test_shipped_models_are_listed():
-    assert set(pretrained.available()) >= {"cifar10", "tiny-imagenet-100"}
+    assert set(pretrained.available()) >= {"cifar10", "tiny-imagenet-100", "imagenet-darknet-tiny"}
     with pytest.raises(ValueError, match="pretrained model name"):
         pretrained.load("imagenet-giant")
 
 
-@pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100)])
+@pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100),
+                                               ("imagenet-darknet-tiny", 224, 1000)])
 def test_load_and_predict(name, size, classes):
     model = pretrained.load(name)
     info = pretrained.info(name)
@@ -104,3 +105,28 @@ def test_explain_top_k_classes(tmp_path):
     assert np.load(tmp_path / "cat_mask.npy").shape == (3, 213, 320)  # 3 masks at the photo's size
     single = Image.open(tmp_path / "cat_saliency.png")
     assert single.height > 2 * single.width / 4  # three panel rows
+
+
+def test_imagenet_masker_on_the_sample_photos(tmp_path):
+    """The ImageNet masker (real pretrained Darknet classifier) on photos it was not trained on:
+    the cat photo's top-3 classes are cats and the coffee photo's include espresso or a cup,
+    with readable names; the masks of the top class are neither empty nor full."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from keras_saliency.cli import main
+
+    result = CliRunner().invoke(main, ["explain", "--model", "imagenet-darknet-tiny", "--top-k", "3", "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Explained 5 images (0 unreadable)" in result.output
+    with open(tmp_path / "explanations.csv") as f:
+        rows = list(csv.DictReader(f))
+    top3 = {}
+    for row in rows:
+        top3.setdefault(row["path"].rsplit("/", 1)[-1], []).append(row)
+    cats = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
+    assert {r["class_name"] for r in top3["cat.jpg"]} <= cats
+    assert {r["class_name"] for r in top3["coffee.jpg"]} & {"espresso", "cup", "coffee mug"}
+    for picks in top3.values():
+        assert 0.05 < float(picks[0]["mask_mean"]) < 0.95

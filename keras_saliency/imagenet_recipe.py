@@ -139,9 +139,10 @@ def train(recipe, output, data_root=None, models_root=None):
     return model
 
 
-def package(recipe, output, destination=None, measured=None):
+def package(recipe, output, destination=None, measured=None, classifier_accuracy=None):
     """Ships the trained model as `keras_saliency/pretrained/<name>.keras` (no optimizer state)
-    with `<name>.json` (class names, readable names, recipe, measured figures, commands)."""
+    with `<name>.json` (class names, readable names, the classifier's measured accuracy, recipe,
+    measured figures, commands)."""
     import keras
 
     from keras_saliency.train import MODEL_FILE
@@ -159,8 +160,10 @@ def package(recipe, output, destination=None, measured=None):
         "display_names": saved["display_names"],
         "image_size": recipe.image_size,
         "classifier": "Darknet 'tiny' ImageNet classifier (ml5js/ml5-data-and-models, MIT; originally the "
-        "Darknet project), converted to Keras 3; top-1 58.4% on the 1,000 ImageNet sample images",
-        "classifier_accuracy": None,
+        "Darknet project), converted to Keras 3",
+        "classifier_accuracy": classifier_accuracy,
+        "accuracy_split": f"top-1 on ../shared/data/{recipe.data} (whole image squashed to "
+        f"{recipe.image_size}, Pillow bilinear); the masker was trained on these images",
         "trained_on": f"../shared/data/{recipe.data} (1,000 ImageNet photos, one per class)",
         "recipe": recipe.to_dict(),
         "measured": measured or {},

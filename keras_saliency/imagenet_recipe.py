@@ -145,15 +145,13 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
     measured figures, commands)."""
     import keras
 
+    from keras_saliency.recipes import PRETRAINED_DIR, ship_model
     from keras_saliency.train import MODEL_FILE
 
-    destination = destination or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+    destination = destination or PRETRAINED_DIR
     with open(os.path.join(output, RECIPE_FILE)) as f:
         saved = json.load(f)
-    trained = keras.saving.load_model(os.path.join(output, MODEL_FILE), safe_mode=True)
-    shipped = type(trained).from_config(trained.get_config())
-    shipped.set_weights(trained.get_weights())
-    shipped.save(os.path.join(destination, f"{recipe.name}.keras"))
+    ship_model(os.path.join(output, MODEL_FILE), os.path.join(destination, f"{recipe.name}.keras"))
     meta = {
         "name": recipe.name,
         "class_names": saved["class_names"],

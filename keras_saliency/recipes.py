@@ -215,6 +215,21 @@ def readable_class_names(recipe, class_names, data_root=None):
     return [by_wnid.get(name, name) for name in class_names]
 
 
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+
+
+def ship_model(model_path, shipped_path):
+    """Saves the trained model at `model_path` to `shipped_path` rebuilt from its config with the
+    same weights: the shipped file holds no optimizer state."""
+    import keras
+
+    trained = keras.saving.load_model(model_path, safe_mode=True)
+    shipped = type(trained).from_config(trained.get_config())
+    shipped.set_weights(trained.get_weights())
+    shipped.save(shipped_path)
+    return shipped_path
+
+
 def package_model(recipe, output, destination=None, measured=None, data_root=None):
     """Copies the trained SaliencyModel into `keras_saliency/pretrained/<name>.keras` with its
     metadata `<name>.json` (class names, recipe, measured figures, the commands)."""
@@ -222,14 +237,10 @@ def package_model(recipe, output, destination=None, measured=None, data_root=Non
 
     from keras_saliency.train import MODEL_FILE
 
-    destination = destination or os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+    destination = destination or PRETRAINED_DIR
     with open(os.path.join(output, RECIPE_FILE)) as f:
         saved = json.load(f)
-    trained = keras.saving.load_model(os.path.join(output, MASKER_DIR, MODEL_FILE), safe_mode=True)
-    # Rebuilt from its config with the same weights: the shipped file holds no optimizer state.
-    shipped = type(trained).from_config(trained.get_config())
-    shipped.set_weights(trained.get_weights())
-    shipped.save(os.path.join(destination, f"{recipe.name}.keras"))
+    ship_model(os.path.join(output, MASKER_DIR, MODEL_FILE), os.path.join(destination, f"{recipe.name}.keras"))
     meta = {
         "name": recipe.name,
         "class_names": saved["class_names"],

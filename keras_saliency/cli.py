@@ -271,8 +271,7 @@ def train(**options):
                 model, splits.train, options["selector_epochs"], 0,
                 learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps,
             )
-            model.set_phase("all")
-            training.compile_saliency_model(model, options["learning_rate"], weight_decay=1e-4)
+            training.start_phase(model, "all", options["learning_rate"])
     run_config = {
         **options,
         "image_size": image_size,

@@ -117,6 +117,13 @@ def train(recipe, output, data_root=None, models_root=None):
     from keras_saliency.train import BACKUP_DIR, MODEL_FILE, completed_epochs, compile_saliency_model, fit_saliency_model
 
     keras.utils.set_random_seed(recipe.seed)
+    model_path = os.path.join(output, MODEL_FILE)
+    epochs = recipe.epochs
+    finished = os.path.exists(model_path) and not os.path.isdir(os.path.join(output, BACKUP_DIR))
+    if finished:
+        epochs = recipe.epochs - completed_epochs(output)
+        if epochs <= 0:
+            return keras.saving.load_model(model_path)
     folder = os.path.join(data_root or default_data_root(), recipe.data)
     scan = scan_image_folder(folder, check=False, progress=False)
     images, labels = load_folder_arrays(scan, recipe.load_size)
@@ -124,13 +131,8 @@ def train(recipe, output, data_root=None, models_root=None):
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, RECIPE_FILE), "w") as f:
         json.dump({**recipe.to_dict(), "class_names": wnids, "display_names": names}, f, indent=2)
-    model_path = os.path.join(output, MODEL_FILE)
-    epochs = recipe.epochs
-    if os.path.exists(model_path) and not os.path.isdir(os.path.join(output, BACKUP_DIR)):
+    if finished:
         model = keras.saving.load_model(model_path)
-        epochs = recipe.epochs - completed_epochs(output)
-        if epochs <= 0:
-            return model
     else:
         classifier = keras.saving.load_model(os.path.join(models_root or default_models_root(), recipe.classifier))
         model = build_model(recipe, classifier)

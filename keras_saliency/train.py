@@ -197,6 +197,13 @@ def fit_saliency_model(
     return history
 
 
+def start_phase(model, phase, learning_rate=1e-3, weight_decay=1e-4):
+    """Switches `model` to `phase` and recompiles it: "selector" (phase 1) with Adam, "all"
+    (phase 2) with AdamW and `weight_decay`, as in the authors' schedule."""
+    model.set_phase(phase)
+    compile_saliency_model(model, learning_rate, weight_decay=weight_decay if phase == "all" else None)
+
+
 def train_two_phase(
     model,
     train_data,
@@ -211,14 +218,10 @@ def train_two_phase(
     """The authors' schedule: phase 1 trains only the class selector, phase 2 the decoder
     and the selector (AdamW with weight decay). Returns the two histories."""
     histories = []
-    for phase, epochs, decay in (
-        ("selector", selector_epochs, None),
-        ("all", decoder_epochs, weight_decay),
-    ):
+    for phase, epochs in (("selector", selector_epochs), ("all", decoder_epochs)):
         if not epochs:
             continue
-        model.set_phase(phase)
-        compile_saliency_model(model, learning_rate, weight_decay=decay)
+        start_phase(model, phase, learning_rate, weight_decay)
         histories.append(
             model.fit(
                 train_data,

@@ -8,14 +8,18 @@ import dataclasses
 import json
 from typing import Optional
 
-OBJECTIVE_FORMS = ("code", "paper")
+OBJECTIVE_FORMS = ("code", "paper", "simplified")
+INFILLS = ("mixed", "zero")
 PHASES = ("all", "selector")
 
 
 @dataclasses.dataclass
 class SaliencyConfig:
-    # Objective form: "code" (logit margins, what the authors trained with) or
-    # "paper" (log-probability preserver, probability-power destroyer).
+    # Objective form: "code" (logit margins, what the authors trained with), "paper"
+    # (log-probability preserver, probability-power destroyer) or "simplified" (Phang, Park &
+    # Geras 2020: cross-entropy on the preserved image, maximal prediction entropy on the
+    # destroyed one, an L1 area penalty applied only where the classifier still classifies the
+    # preserved image correctly; use with infill="zero" and smoothness_weight=0.001).
     objective: str = "code"
     area_weight: float = 8.0
     area_power: float = 0.3
@@ -35,8 +39,14 @@ class SaliencyConfig:
     destroyer_power: float = 0.3
     # "exists" head: binary cross-entropy on real/fake selector.
     exists_weight: float = 1.0
+    # Weight of the mean mask for FAKE selectors (the selected class is absent, so the mask
+    # must be empty). 0 keeps the authors' role-swap terms alone.
+    fake_area_weight: float = 0.0
     # Fake labels: probability that the selector is given a wrong class.
     fake_label_probability: float = 0.5
+    # What replaces the removed pixels during training: "mixed" (the authors': blurred image
+    # or random colour + noise) or "zero" (0 in the [-1, 1] image range: mid-grey 127.5).
+    infill: str = "mixed"
     # Alternative images. Fractions are relative to the image side (55 and 11 px at 224 px);
     # colours and noise are in units of the [-1, 1] image range, as in the authors' code.
     blur_probability: float = 0.5
@@ -54,6 +64,8 @@ class SaliencyConfig:
             raise ValueError(
                 f"Expected objective in {OBJECTIVE_FORMS}. Received: objective={self.objective!r}"
             )
+        if self.infill not in INFILLS:
+            raise ValueError(f"Expected infill in {INFILLS}. Received: infill={self.infill!r}")
         if self.phase not in PHASES:
             raise ValueError(f"Expected phase in {PHASES}. Received: phase={self.phase!r}")
         if not 0.0 <= self.fake_label_probability < 1.0:
@@ -79,6 +91,15 @@ class SaliencyConfig:
                 f"Expected SaliencyConfig fields {sorted(known)}. Received unknown keys: {unknown}"
             )
         return cls(**config)
+
+    @classmethod
+    def simplified(cls, **changes):
+        """The simplified objective of Phang, Park & Geras 2020 with its training choices (zero
+        infill, TV weight 0.001) and empty masks for fake selectors."""
+        defaults = dict(objective="simplified", infill="zero", smoothness_weight=0.001, area_weight=4.0,
+                        fake_area_weight=4.0, preserver_weight=1.0, destroyer_weight=1.0,
+                        input_noise_std=0.0)
+        return cls(**{**defaults, **changes})
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

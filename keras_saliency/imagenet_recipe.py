@@ -32,7 +32,15 @@ class ImageNetMaskerRecipe:
     class_layer: str = "conv2d_16"  # the 1x1 convolution to the 1,000 classes (CAM initialisation)
     decoder_filters: Tuple[int, ...] = (128, 64)
     mask_stride: int = 4
+    decoder: str = "unet"
+    head: str = "abs_ratio"
+    objective: str = "code"  # "simplified": SaliencyConfig.simplified() + masker_overrides
+    # Extra training photos: the "train" part of a labelled flat folder's seeded split
+    # (keras_saliency.data.labelled_split); "" for none.
+    dev_data: str = ""  # e.g. "imagenet-val-dev", relative to the data root
+    dev_split: str = "docs/results/imagenet-val-dev/split.csv"  # relative to the repository
     epochs: int = 15
+    steps_per_epoch: int = 0  # 0: one pass over the images per epoch
     batch_size: int = 32
     learning_rate: float = 1e-3
     crop_scale: Tuple[float, float] = (0.35, 1.0)
@@ -75,8 +83,12 @@ def training_dataset(images, labels, recipe):
 
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     dataset = dataset.shuffle(len(images), seed=recipe.seed, reshuffle_each_iteration=True)
+    if recipe.steps_per_epoch:
+        dataset = dataset.repeat()
     dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(recipe.batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(recipe.batch_size, drop_remainder=bool(recipe.steps_per_epoch)).prefetch(
+        tf.data.AUTOTUNE
+    )
 
 
 def init_selector_from_classifier(model, classifier, class_layer):
@@ -96,12 +108,18 @@ def build_model(recipe, classifier):
     from keras_saliency.config import SaliencyConfig
     from keras_saliency.train import build_saliency_model
 
+    if recipe.objective == "simplified":
+        config = SaliencyConfig.simplified(**recipe.masker_overrides)
+    else:
+        config = SaliencyConfig(**{"objective": recipe.objective, **recipe.masker_overrides})
     model = build_saliency_model(
         classifier,
         tap_layers=list(recipe.tap_layers),
-        config=SaliencyConfig(**recipe.masker_overrides),
+        config=config,
         decoder_filters=recipe.decoder_filters,
         mask_stride=recipe.mask_stride,
+        head=recipe.head,
+        decoder=recipe.decoder,
         seed=recipe.seed,
     )
     init_selector_from_classifier(model, classifier, recipe.class_layer)
@@ -127,6 +145,9 @@ def train(recipe, output, data_root=None, models_root=None):
     folder = os.path.join(data_root or default_data_root(), recipe.data)
     scan = scan_image_folder(folder, check=False, progress=False)
     images, labels = load_folder_arrays(scan, recipe.load_size)
+    if recipe.dev_data:
+        dev_images, dev_labels = load_dev_train(recipe, data_root or default_data_root())
+        images, labels = np.concatenate([images, dev_images]), np.concatenate([labels, dev_labels])
     wnids, names = imagenet_class_names(folder)
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, RECIPE_FILE), "w") as f:
@@ -137,8 +158,36 @@ def train(recipe, output, data_root=None, models_root=None):
         classifier = keras.saving.load_model(os.path.join(models_root or default_models_root(), recipe.classifier))
         model = build_model(recipe, classifier)
         compile_saliency_model(model, recipe.learning_rate)
-    fit_saliency_model(model, training_dataset(images, labels, recipe), epochs=epochs, output_dir=output)
+    # Weights after every epoch: the curve of held-out error against image passes.
+    snapshots = keras.callbacks.ModelCheckpoint(
+        os.path.join(output, "snapshots", "epoch-{epoch:03d}.weights.h5"), save_weights_only=True
+    )
+    fit_saliency_model(
+        model,
+        training_dataset(images, labels, recipe),
+        epochs=epochs,
+        output_dir=output,
+        steps_per_epoch=recipe.steps_per_epoch or None,
+        callbacks=[snapshots],
+    )
     return model
+
+
+def repository_root():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_dev_train(recipe, data_root):
+    """The "train" part of the labelled dev folder's split, squashed to `recipe.load_size`."""
+    from keras_saliency.data.folder import load_folder_arrays
+    from keras_saliency.data.labelled_split import read_labels_csv, read_split_csv
+
+    folder = os.path.join(data_root, recipe.dev_data)
+    labels = read_labels_csv(os.path.join(folder, "labels.csv"))
+    split = recipe.dev_split if os.path.isabs(recipe.dev_split) else os.path.join(repository_root(), recipe.dev_split)
+    train = read_split_csv(split, "train")
+    pairs = [(os.path.join(folder, "images", p), labels[p]) for p in train]
+    return load_folder_arrays(pairs, recipe.load_size)
 
 
 def package(recipe, output, destination=None, measured=None, classifier_accuracy=None):

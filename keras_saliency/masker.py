@@ -12,6 +12,7 @@ from keras_saliency.layers import PACKAGE, BottleneckBlock, ClassSelector, MaskH
 
 
 SELECTOR_LAYERS = ("selector_norm", "class_selector")
+DECODERS = ("unet", "fpn", "none")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -24,8 +25,23 @@ class Masker(keras.Model):
         decoder_filters: channels of each upsampling block, deepest first. Only as many
             blocks as needed to reach `mask_stride` are used; the last value repeats.
         mask_stride: the mask's resolution relative to the image (4: 56x56 for 224x224).
-        head: "abs_ratio" (|a| / (|a| + |b|), the paper's) or "sigmoid".
+        head: "abs_ratio" (|a| / (|a| + |b|), the paper's) or "sigmoid" (a sigmoid of a
+            logit: no flat regions at exactly 1).
         confidence: the selector's gate offset (an inference-time knob, see ClassSelector).
+        decoder: "unet" (the paper's: sub-pixel upsampling, skip concatenation and a residual
+            bottleneck per scale), "fpn" (a light feature pyramid after Phang et al. 2020: 1x1
+            lateral convolutions of the encoder's features added to the bilinearly upsampled
+            class-gated features, one 3x3 convolution at the mask's resolution;
+            `decoder_filters[0]` channels) or "none" (the mask head reads the class-gated deepest
+            features: `mask_stride` must be the deepest stride).
+
+    Example:
+
+    ```python
+    encoder = keras_saliency.encoders.build_encoder(classifier, ["block2", "block3"])
+    masker = Masker(encoder, num_classes=10, decoder="fpn", decoder_filters=(32,), head="sigmoid")
+    outputs = masker({"image": images, "class_id": class_ids})  # {"mask", "exists"}
+    ```
     """
 
     def __init__(
@@ -36,8 +52,11 @@ class Masker(keras.Model):
         mask_stride=4,
         head="abs_ratio",
         confidence=0.0,
+        decoder="unet",
         **kwargs,
     ):
+        if decoder not in DECODERS:
+            raise ValueError(f"Expected decoder in {DECODERS}. Received: decoder={decoder!r}")
         strides = feature_strides(encoder)
         deepest = strides[-1]
         mask_stride = int(mask_stride)
@@ -62,17 +81,16 @@ class Masker(keras.Model):
         deepest_features = keras.layers.BatchNormalization(name="selector_norm")(features[-1])
         selector = ClassSelector(num_classes, confidence=confidence, name="class_selector")
         x, exists = selector(deepest_features, class_id)
-        stride = deepest
-        block = 0
         filters = list(decoder_filters) or [64]
-        while stride > mask_stride:
-            width = filters[min(block, len(filters) - 1)]
-            x = SubPixelUpsampling(width, name=f"upsample_{block}")(x)
-            stride //= 2
-            if stride in by_stride:
-                x = keras.layers.Concatenate(name=f"skip_{block}")([x, by_stride[stride]])
-            x = BottleneckBlock(width, name=f"bottleneck_{block}")(x)
-            block += 1
+        if decoder == "unet":
+            x = _unet_decoder(x, by_stride, deepest, mask_stride, filters)
+        elif decoder == "fpn":
+            x = _fpn_decoder(x, by_stride, deepest, mask_stride, filters[0])
+        elif mask_stride != deepest:
+            raise ValueError(
+                "Expected mask_stride equal to the deepest feature stride with decoder='none'. "
+                f"Received: mask_stride={mask_stride}, feature strides {strides}"
+            )
         mask = MaskHead(head, name="mask_head")(x)
         outputs = {"mask": mask, "exists": exists}
         super().__init__(inputs={"image": image, "class_id": class_id}, outputs=outputs, **kwargs)
@@ -82,6 +100,7 @@ class Masker(keras.Model):
         self.decoder_filters = tuple(int(f) for f in decoder_filters)
         self.mask_stride = mask_stride
         self.head = head
+        self.decoder = decoder
         self.image_size = image_size
 
     @property
@@ -118,6 +137,7 @@ class Masker(keras.Model):
             "decoder_filters": list(self.decoder_filters),
             "mask_stride": self.mask_stride,
             "head": self.head,
+            "decoder": self.decoder,
             "confidence": self.selector.initial_confidence,
         }
 
@@ -126,6 +146,34 @@ class Masker(keras.Model):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+def _unet_decoder(x, by_stride, stride, mask_stride, filters):
+    block = 0
+    while stride > mask_stride:
+        width = filters[min(block, len(filters) - 1)]
+        x = SubPixelUpsampling(width, name=f"upsample_{block}")(x)
+        stride //= 2
+        if stride in by_stride:
+            x = keras.layers.Concatenate(name=f"skip_{block}")([x, by_stride[stride]])
+        x = BottleneckBlock(width, name=f"bottleneck_{block}")(x)
+        block += 1
+    return x
+
+
+def _fpn_decoder(x, by_stride, stride, mask_stride, width):
+    x = keras.layers.Conv2D(width, 1, name="top_lateral")(x)
+    block = 0
+    while stride > mask_stride:
+        x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"up_{block}")(x)
+        stride //= 2
+        if stride in by_stride:
+            lateral = keras.layers.Conv2D(width, 1, name=f"lateral_{block}")(by_stride[stride])
+            x = keras.layers.Add(name=f"merge_{block}")([x, lateral])
+        block += 1
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name="refine_conv")(x)
+    x = keras.layers.BatchNormalization(name="refine_norm")(x)
+    return keras.layers.ReLU(name="refine_relu")(x)
 
 
 def upsample_masks(masks, size):

@@ -16,7 +16,7 @@ from keras_saliency.layers import PACKAGE, Preprocessing
 from keras_saliency.masker import upsample_masks
 
 CLASSIFIER_OUTPUTS = ("logits", "probabilities")
-TERMS = ("loss", "area", "smoothness", "preserver", "destroyer", "exists")
+TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "exists")
 
 
 def classifier_output_kind(classifier):
@@ -199,15 +199,18 @@ class SaliencyModel(keras.Model):
 
         outputs = self.masker({"image": images, "class_id": selector}, training=training)
         masks = upsample_masks(outputs["mask"], tuple(images.shape[1:3]))
-        alternatives = mixed_alternatives(
-            images,
-            blur_probability=config.blur_probability,
-            blur_kernel_fraction=config.blur_kernel_fraction,
-            blur_sigma_fraction=config.blur_sigma_fraction,
-            colour_range=config.colour_range,
-            noise_std=config.noise_std,
-            seed=self.seed_generator,
-        )
+        if config.infill == "zero":
+            alternatives = ops.full(ops.shape(images), PIXEL_HALF_RANGE, dtype="float32")
+        else:
+            alternatives = mixed_alternatives(
+                images,
+                blur_probability=config.blur_probability,
+                blur_kernel_fraction=config.blur_kernel_fraction,
+                blur_sigma_fraction=config.blur_sigma_fraction,
+                colour_range=config.colour_range,
+                noise_std=config.noise_std,
+                seed=self.seed_generator,
+            )
         preserved, destroyed = apply_mask(images, masks, alternatives)
         logits = self.classifier_logits(ops.concatenate([preserved, destroyed], axis=0))
         preserved_logits, destroyed_logits = logits[:batch], logits[batch:]

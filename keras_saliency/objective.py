@@ -96,6 +96,24 @@ def destroyer_probability_power(logits, labels, power=0.3):
     return ops.power(probability + _EPSILON, power)
 
 
+def cross_entropy(logits, labels):
+    """`-log softmax(logits)[label]`: the simplified objective's preserver."""
+    return -log_probability(logits, labels)
+
+
+def negative_entropy(logits):
+    """`sum_j p_j log p_j` of `softmax(logits)`: minimised, the prediction is maximally
+    uncertain (the simplified objective's destroyer). In [-log(num_classes), 0]."""
+    log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+    return ops.sum(ops.exp(log_probs) * log_probs, axis=-1)
+
+
+def is_correct(logits, labels):
+    """1.0 where the arg-max of `logits` is the label, else 0.0 (no gradient)."""
+    predicted = ops.argmax(ops.cast(logits, "float32"), axis=-1)
+    return ops.cast(ops.equal(ops.cast(predicted, "int32"), ops.cast(labels, "int32")), "float32")
+
+
 def classification_terms(
     preserved_logits,
     destroyed_logits,
@@ -126,8 +144,17 @@ def classification_terms(
         real_destroyer = destroyer_probability_power(destroyed_logits, labels, destroyer_power)
         fake_preserver = destroyer_probability_power(preserved_logits, labels, destroyer_power)
         fake_destroyer = preserver_log_probability(destroyed_logits, labels)
+    elif form == "simplified":
+        # Phang et al. 2020; for a fake selector the mask must be empty: the destroyed image is
+        # then the whole image and must still be classified as the true label.
+        real_preserver = cross_entropy(preserved_logits, labels)
+        real_destroyer = negative_entropy(destroyed_logits)
+        fake_preserver = ops.zeros_like(real_preserver)
+        fake_destroyer = cross_entropy(destroyed_logits, labels)
     else:
-        raise ValueError(f"Expected form in ('code', 'paper'). Received: form={form!r}")
+        raise ValueError(
+            f"Expected form in ('code', 'paper', 'simplified'). Received: form={form!r}"
+        )
     preserver = is_real * real_preserver + (1.0 - is_real) * fake_preserver
     destroyer = is_real * real_destroyer + (1.0 - is_real) * fake_destroyer
     return preserver, destroyer
@@ -160,11 +187,23 @@ def saliency_objective(
     + preserver_weight * preserver` (+ `exists_weight * exists`).
     Paper form: the same weights applied to the paper's terms
     (`l1 = smoothness_weight`, `l2 = area_weight`, `l3 = destroyer_weight`).
+    Simplified form: `destroyer_weight * negative entropy(destroyed) + preserver_weight *
+    cross-entropy(preserved) + area_weight * gated mean mask + smoothness_weight * smoothness`.
+    Every form adds `fake_area_weight` times the mean mask of fake selectors.
     """
     from keras_saliency.config import as_config
 
     config = as_config(config)
-    area_term = ops.mean(area(masks, config.area_power, config.area_epsilon))
+    is_real_float = ops.cast(is_real, "float32")
+    mean_mask = ops.mean(_as_4d(masks), axis=(1, 2, 3))
+    if config.objective == "simplified":
+        # L1 area, only where the selector is real and the preserved image is still classified
+        # correctly (Phang et al. 2020's gate).
+        gate = is_real_float * is_correct(preserved_logits, labels)
+        area_term = ops.mean(gate * mean_mask)
+    else:
+        area_term = ops.mean(area(masks, config.area_power, config.area_epsilon))
+    fake_area_term = ops.mean((1.0 - is_real_float) * mean_mask)
     smoothness_term = ops.mean(total_variation(masks, 2.0, config.border_penalty))
     preserver, destroyer = classification_terms(
         preserved_logits,
@@ -184,9 +223,11 @@ def saliency_objective(
         + config.area_weight * area_term
         + config.smoothness_weight * smoothness_term
         + config.preserver_weight * preserver_term
+        + config.fake_area_weight * fake_area_term
     )
     terms = {
         "area": area_term,
+        "fake_area": fake_area_term,
         "smoothness": smoothness_term,
         "preserver": preserver_term,
         "destroyer": destroyer_term,

@@ -52,6 +52,7 @@ def build_saliency_model(
     head="abs_ratio",
     confidence=0.0,
     seed=None,
+    decoder="unet",
 ):
     """Masker + frozen classifier, ready to compile and fit.
 
@@ -96,6 +97,7 @@ def build_saliency_model(
         or min(default_mask_stride(image_size), feature_strides(encoder_model)[-1]),
         head=head,
         confidence=confidence,
+        decoder=decoder,
         name="masker",
     )
     return SaliencyModel(

@@ -17,6 +17,8 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.3",
         "tensorflow-datasets>=4.9",
+        # tensorflow-datasets 4.9 imports it on Python >= 3.9 without declaring it
+        "importlib_resources",
         "numpy",
         "scipy",
         "pillow",

@@ -61,8 +61,9 @@ def parse_args(description):
     parser.add_argument("inputs", nargs="*", help="images, folders of images, or one video file")
     parser.add_argument("--camera", type=int, help="read frames from this camera index instead")
     parser.add_argument("--class", dest="class_id", default="auto",
-                        help="class id to explain, or 'auto': the class with the highest 'exists' "
-                             "probability (runs every class: num_classes times slower)")
+                        help="class id or class name to explain (names: from the export's MODEL.report.json), "
+                             "or 'auto': the class with the highest 'exists' probability (runs every class: "
+                             "num_classes times slower)")
     parser.add_argument("--num-classes", type=int, help="for --class auto (default: from the model's class embedding, else 10)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--frames", type=int, default=0, help="video/camera: stop after this many frames (0: all)")
@@ -160,10 +161,35 @@ def explain_video(runner, source, size, args):
     return timer, frames / (time.perf_counter() - start), output
 
 
+def class_id(value, metadata):
+    """`--class`: "auto", an id, or a name in the export's class names (exact, then ignoring
+    case, then the first name of a "goldfish, Carassius auratus" list); else one line and exit."""
+    if value == "auto":
+        return value
+    names = [str(n) for n in metadata.get("class_names") or []]
+    count = metadata.get("num_classes") or len(names) or None
+    if value.isdigit():
+        if count and int(value) >= count:
+            raise SystemExit(f"Error: Expected a class id in [0, {count}). Received: --class {value}")
+        return int(value)
+    for same in (lambda n: n == value, lambda n: n.lower() == value.lower(),
+                 lambda n: n.split(",")[0].strip().lower() == value.lower()):
+        matches = [i for i, n in enumerate(names) if same(n)]
+        if matches:
+            return matches[0]
+    if not names:
+        raise SystemExit(f"Error: Expected a class id (this model has no class names: no MODEL.report.json next "
+                         f"to it). Received: --class {value}")
+    raise SystemExit(f"Error: Expected a class id or one of the model's {len(names)} class names (e.g. "
+                     f"{', '.join(names[:3])}). Received: --class {value}")
+
+
 def main(runner, size, args):
     """Runs the runner on the parsed arguments and prints masks/s."""
+    metadata = load_metadata(args.model)
+    args.class_id = class_id(args.class_id, metadata)
     if args.class_id == "auto" and not args.num_classes:
-        args.num_classes = load_metadata(args.model).get("num_classes")
+        args.num_classes = metadata.get("num_classes")
         if not args.num_classes:
             raise SystemExit("Expected --num-classes for --class auto (no MODEL.report.json next to the model)")
     if args.camera is not None or (len(args.inputs) == 1 and args.inputs[0].lower().endswith(VIDEO_EXTENSIONS)):
@@ -179,12 +205,21 @@ def main(runner, size, args):
 
 
 def load_metadata(model_path):
-    """The export report written next to the model (`MODEL.report.json`), if any: number of
-    classes and class names for --class auto and the CSV."""
+    """The export report written next to the model (`MODEL.report.json`; for an engine or a
+    float16 / int8 ONNX model, that of the ONNX model it came from), if any: number of classes
+    and class names for --class and the CSV."""
     import json
 
-    path = model_path.rstrip("/") + ".report.json"
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return json.load(f)
+    model_path = model_path.rstrip("/")
+    stem = os.path.splitext(model_path)[0]
+    for suffix in (".float16", ".int8"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    for path in (model_path + ".report.json", stem + ".onnx.report.json"):
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    metadata = json.load(f)
+            except (OSError, ValueError) as error:
+                raise SystemExit(f"Error: Expected a readable JSON report in {path}. Received: {error}")
+            return metadata if isinstance(metadata, dict) else {}
+    return {}

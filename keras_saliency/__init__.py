@@ -1,22 +1,38 @@
 """keras-saliency: real-time saliency masks for Keras classifiers (Dabkowski & Gal, 2017).
 
 Importing the package registers every custom object, so `keras.saving.load_model` can load
-saved models after `import keras_saliency`.
+saved models after `import keras_saliency`. The `keras-saliency` command is the exception: it
+imports what each command needs (its --help and --version load no TensorFlow), and
+`keras_saliency.Masker` and the like resolve on first use (PEP 562).
 """
 
+import importlib
 import os
 import sys
 
-if os.path.basename(sys.argv[0] if sys.argv else "") == "keras-saliency":
-    # The command line: TensorFlow's C++ INFO / WARNING logs off before TensorFlow loads (it
-    # reads this once; setting it in the CLI itself is too late). Set it yourself to see them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from keras_saliency import classifiers, layers, masker, model  # noqa: E402,F401 (registration)
-from keras_saliency import pretrained  # noqa: E402
-from keras_saliency.config import SaliencyConfig  # noqa: E402
-from keras_saliency.masker import Masker, upsample_masks  # noqa: E402
-from keras_saliency.model import SaliencyModel  # noqa: E402
-
 __version__ = "0.1.0"
 __all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "pretrained", "upsample_masks"]
+
+_ATTRIBUTES = {
+    "Masker": "keras_saliency.masker",
+    "SaliencyConfig": "keras_saliency.config",
+    "SaliencyModel": "keras_saliency.model",
+    "upsample_masks": "keras_saliency.masker",
+}
+_SUBMODULES = ("classifiers", "layers", "masker", "model", "pretrained")
+
+
+def __getattr__(name):
+    if name in _ATTRIBUTES:
+        return getattr(importlib.import_module(_ATTRIBUTES[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] != "keras-saliency":
+    from keras_saliency import classifiers, layers, masker, model  # noqa: E402,F401 (registration)
+    from keras_saliency import pretrained  # noqa: E402
+    from keras_saliency.config import SaliencyConfig  # noqa: E402
+    from keras_saliency.masker import Masker, upsample_masks  # noqa: E402
+    from keras_saliency.model import SaliencyModel  # noqa: E402

@@ -9,7 +9,13 @@ import os
 
 import numpy as np
 
-from keras_saliency.data.folder import IMAGE_EXTENSIONS, read_image
+from keras_saliency.data.folder import (
+    IMAGE_EXTENSIONS,
+    UnreadableImageError,
+    read_image,
+    report_skipped,
+    skipped_summary,
+)
 
 logger = logging.getLogger("keras_saliency")
 
@@ -17,7 +23,9 @@ SUMMARY_FILE = "explanations.csv"
 
 
 def find_images(inputs):
-    """Image files among `inputs` (files, or folders searched recursively), sorted per input."""
+    """Image files among `inputs` (files, or folders searched recursively, symlinked folders not
+    followed), sorted per input: every name with an image extension (`IMAGE_EXTENSIONS`), FIFOs
+    and broken links included; the reader skips and reports those without opening them."""
     files = []
     for item in inputs:
         if os.path.isdir(item):
@@ -73,8 +81,8 @@ def explain_files(
         for path in files[start : start + batch_size]:
             try:
                 original, image = read_image(path, size)
-            except Exception as error:  # Pillow raises many types for broken files
-                skipped.append((path, f"{type(error).__name__}: {error}"))
+            except UnreadableImageError as error:  # never opened if not a regular file
+                skipped.append((path, error.reason))
                 continue
             batch_files.append(path)
             originals.append(original)
@@ -128,7 +136,40 @@ def explain_files(
             writer.writeheader()
             writer.writerows(rows)
     with open(os.path.join(output, "explain_config.json"), "w") as f:
-        json.dump({**(run_config or {}), "files": len(files), "skipped": skipped, "image_size": size}, f, indent=2)
-    for path, reason in skipped:
-        logger.warning("Skipped %s: %s", path, reason)
+        json.dump({**(run_config or {}), "files": len(files), "skipped": skipped,
+                   "skipped_summary": skipped_summary(skipped), "image_size": size}, f, indent=2)
+    report_skipped(skipped, "images to explain")
+    if files and not rows:
+        raise ValueError(f"Expected at least one readable image. Received: none of {len(files)} files "
+                         f"({skipped_summary(skipped)})")
     return rows
+
+
+def load_saliency_model(name_or_path, confidence=None):
+    """A shipped model name (`keras_saliency.pretrained.available()`) or a `.keras` file, loaded
+    with `keras_saliency.model_files.load_model_file` (limits checked, Keras' safe mode on) ->
+    `(SaliencyModel, class names or None, info dict)`. The class names and info of a file come
+    from the `run_config.json` next to it, if any."""
+    from keras_saliency import pretrained
+    from keras_saliency.model import SaliencyModel
+    from keras_saliency.model_files import load_model_file
+
+    if name_or_path in pretrained.available():
+        return (pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path),
+                pretrained.info(name_or_path))
+    model = load_model_file(name_or_path)
+    if not isinstance(model, SaliencyModel):
+        raise ValueError(f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
+                         f"{name_or_path} holds a {type(model).__name__}")
+    if confidence is not None:
+        model.masker.set_confidence(confidence)
+    names, info = None, {}
+    run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
+    if os.path.isfile(run_config):
+        with open(run_config) as f:
+            info = json.load(f)
+        names = info.get("class_names") if isinstance(info, dict) else None
+        if not isinstance(info, dict) or not (names is None or (
+                isinstance(names, list) and all(isinstance(n, str) for n in names))):
+            raise ValueError(f"Expected a run_config.json holding a list of class names. Received: {run_config}")
+    return model, names, info

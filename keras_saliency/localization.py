@@ -70,3 +70,71 @@ def choose_threshold(masks, boxes, rule="max", candidates=None, min_iou=0.5):
     rates = [float(localization_hits(masks, boxes, t, rule, min_iou).mean()) for t in candidates]
     best = int(np.argmax(rates))
     return float(round(candidates[best], 4)), rates[best]
+
+
+MAX_BOX_ACC_THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+MAX_BOX_ACC_IOUS = (0.3, 0.5, 0.7)
+
+
+def component_boxes(binary):
+    """Tightest box `(xmin, ymin, xmax, ymax)` of every 8-connected component of `binary`."""
+    components, count = ndimage.label(binary, structure=np.ones((3, 3), bool))
+    if not count:
+        return np.zeros((0, 4), np.int32)
+    slices = ndimage.find_objects(components)
+    return np.asarray([(s[1].start, s[0].start, s[1].stop - 1, s[0].stop - 1) for s in slices], np.int32)
+
+
+def _best_ious(predicted, truth):
+    """Highest IoU between any predicted and any true box (inclusive pixels)."""
+    if not len(predicted):
+        return 0.0
+    p, t = predicted[:, None, :].astype(np.float64), truth[None, :, :].astype(np.float64)
+    ix = np.minimum(p[..., 2], t[..., 2]) - np.maximum(p[..., 0], t[..., 0]) + 1
+    iy = np.minimum(p[..., 3], t[..., 3]) - np.maximum(p[..., 1], t[..., 1]) + 1
+    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)  # noqa: E731
+    return float((inter / (area(p) + area(t) - inter)).max())
+
+
+def max_box_accuracy(maps, boxes, thresholds=MAX_BOX_ACC_THRESHOLDS, ious=MAX_BOX_ACC_IOUS):
+    """MaxBoxAccV2 (Choe et al., CVPR 2020, "Evaluating weakly supervised object localization
+    methods right"): each map is min-max normalised; for every threshold of the sweep, the
+    boxes of ALL connected components of `map >= threshold` are candidates and an image counts
+    as localised when one of them overlaps a ground-truth box with IoU >= delta; the accuracy
+    is maximised over the thresholds, separately for each delta, and averaged over the deltas.
+
+    Args:
+        maps: `(N, H, W[, 1])` saliency maps.
+        boxes: per image, one box or a list of boxes (inclusive pixels of the maps).
+        thresholds: the sweep (default 0.00, 0.01, ..., 0.99).
+        ious: the IoU levels delta (default 0.3, 0.5, 0.7).
+
+    Returns:
+        `{"max_box_acc_v2": mean, "max_box_acc@0.5": ..., "max_box_acc@0.5_threshold": ...}`.
+
+    Example:
+
+    ```python
+    scores = max_box_accuracy(masks, boxes)
+    scores["max_box_acc_v2"]
+    ```
+    """
+    thresholds = np.asarray(thresholds, np.float32)
+    best = np.zeros((len(maps), len(thresholds)))
+    for i, (m, truth) in enumerate(zip(maps, boxes)):
+        m = np.asarray(m, np.float32)
+        m = m[..., 0] if m.ndim == 3 else m
+        low, high = float(m.min()), float(m.max())
+        normalised = (m - low) / (high - low) if high > low else np.zeros_like(m)
+        truth = np.asarray(truth, np.int32).reshape(-1, 4)
+        for j, t in enumerate(thresholds):
+            best[i, j] = _best_ious(component_boxes(normalised >= t), truth)
+    result = {}
+    for delta in ious:
+        accuracy = (best >= delta).mean(axis=0)
+        k = int(np.argmax(accuracy))
+        result[f"max_box_acc@{delta}"] = float(accuracy[k])
+        result[f"max_box_acc@{delta}_threshold"] = float(thresholds[k])
+    result["max_box_acc_v2"] = float(np.mean([result[f"max_box_acc@{d}"] for d in ious]))
+    return result

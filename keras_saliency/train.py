@@ -5,13 +5,20 @@ Everything a run produces goes to one output folder:
   config.json        the objective's SaliencyConfig
   run_config.json    every resolved option of the run (and of the runs it continued)
   training_log.csv   one row per epoch (appended by continued runs)
-  backup/            BackupAndRestore state while a run is in progress (resume after a kill)
+  backup/            BackupAndRestore state while a run is in progress (resume after a kill);
+                     kept until the final model is saved
   fit_state.json     the epoch range of the run in progress
+  .lock              held by the run using the folder (`run_files.output_lock`)
+
+Every file is replaced atomically (`run_files`): a kill -9, a full disk or a read-only folder
+leaves the previous model and the resume backup intact, and the error is one line.
 """
 
+import csv
 import json
 import logging
 import os
+import shutil
 
 import keras
 
@@ -19,6 +26,15 @@ from keras_saliency.config import as_config
 from keras_saliency.encoders import BACKBONES, build_encoder, feature_strides
 from keras_saliency.masker import Masker
 from keras_saliency.model import SaliencyModel
+from keras_saliency.run_files import (
+    RunFilesError,
+    atomic_save_model,
+    atomic_save_weights,
+    atomic_write_json,
+    folder_write_error,
+    output_lock,
+    remove_stale_temporaries,
+)
 
 logger = logging.getLogger("keras_saliency")
 
@@ -120,12 +136,28 @@ def compile_saliency_model(model, learning_rate=1e-3, weight_decay=None):
 
 
 def completed_epochs(output_dir):
-    """Epochs recorded in the output's training log (0 when there is none)."""
+    """Epochs recorded in the output's training log (0 when there is none): the distinct
+    values of its `epoch` column, so an epoch run again after a kill (logged before its backup
+    was written) counts once, and a row cut short by a kill is ignored."""
     path = os.path.join(output_dir, LOG_FILE)
     if not os.path.exists(path):
         return 0
-    with open(path) as f:
-        return max(0, sum(1 for line in f if line.strip()) - 1)
+    with open(path, newline="") as f:
+        lines = [line for line in f if line.strip()]
+    if not lines:
+        return 0
+    header = next(csv.reader(lines[:1]))
+    if "epoch" not in header:  # not a CSVLogger file: one row per epoch
+        return max(0, len(lines) - 1)
+    column = header.index("epoch")
+    epochs = set()
+    for row in csv.reader(lines[1:]):
+        if len(row) == len(header):
+            try:
+                epochs.add(int(row[column]))
+            except ValueError:
+                continue
+    return len(epochs)
 
 
 def load_run_config(output_dir):
@@ -142,8 +174,76 @@ def save_run_config(output_dir, run_config):
     runs = previous.get("runs", [])
     runs.append(run_config)
     record = {**run_config, "runs": runs}
-    with open(os.path.join(output_dir, RUN_CONFIG_FILE), "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=str)
+    atomic_write_json(os.path.join(output_dir, RUN_CONFIG_FILE), record, what="run config", default=str)
+
+
+class BrokenRunError(RunFilesError):
+    """A run folder's resume state (backup/, fit_state.json) cannot be read."""
+
+
+def _broken(path, error, folder):
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return BrokenRunError(
+        f"Expected a readable resume state in {path}. Received: {type(error).__name__}"
+        f"{': ' + reason if reason else ''}. Delete the folder {folder} to start the interrupted "
+        "run again from its first epoch (a finished model.keras, if any, is kept)."
+    )
+
+
+class RunBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that writes its weights and metadata atomically, keeps its folder
+    when fit ends (`fit_saliency_model` deletes it once the final model is saved) and reports
+    an unreadable backup as a one-line `BrokenRunError` naming the folder to delete.
+
+    A kill between the weights' and the metadata's rename (microseconds) resumes with the newer
+    weights and the previous epoch number: that epoch is trained once more, nothing is lost."""
+
+    def __init__(self, backup_dir, save_freq="epoch"):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
+
+    def on_train_begin(self, logs=None):
+        try:
+            super().on_train_begin(logs)
+        except Exception as error:  # truncated h5, bad JSON, weights of another model...
+            raise _broken(self.backup_dir, error, self.backup_dir) from error
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        atomic_save_weights(self.model, self._weights_path, what="resume backup")
+        atomic_write_json(
+            self._training_metadata_path,
+            {"epoch": self._current_epoch, "batch": self._last_batch_seen},
+            what="resume backup",
+        )
+
+
+def _read_fit_state(output_dir):
+    path = os.path.join(output_dir, FIT_STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        return int(state["initial_epoch"]), int(state["epochs"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise _broken(path, error, os.path.join(output_dir, BACKUP_DIR)) from error
+
+
+def set_seed(seed, deterministic=True):
+    """Seeds Python, NumPy, TensorFlow and Keras (`keras.utils.set_random_seed`) and, with
+    `deterministic`, turns on TensorFlow's op determinism, so that two runs with the same seed
+    give the same losses on a CPU.
+
+    Without op determinism the tf.data pipeline is not reproducible: its random flips and
+    shifts are stateful random ops inside `map(num_parallel_calls=AUTOTUNE)`, and which image
+    draws which number depends on thread scheduling. Op determinism runs those maps
+    sequentially (slower input pipelines) and selects deterministic kernels; it is process-wide
+    and stays on. On a GPU some ops have no deterministic kernel and then raise an error."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def fit_saliency_model(
@@ -162,40 +262,65 @@ def fit_saliency_model(
 
     A run on an output that already holds a finished model continues it: call with that
     loaded model; `epochs` more epochs are trained after those in the log.
+
+    The folder is locked for the run (`OutputInUseError` when another process uses it) and
+    every file is replaced atomically: a crash or a full disk while saving leaves the previous
+    model.keras and the resume backup intact (the backup is deleted only after the final model
+    is saved; a rerun then resumes, with nothing left to train, and saves). Write failures raise
+    a one-line `RunFileWriteError` (an `OSError`), an unreadable resume state `BrokenRunError`.
     """
     callbacks = list(callbacks or [])
-    initial_epoch = 0
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
+    if not output_dir:
+        return model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    with output_lock(output_dir):
+        remove_stale_temporaries(output_dir)
+        remove_stale_temporaries(os.path.join(output_dir, BACKUP_DIR))
+        backup_dir = os.path.join(output_dir, BACKUP_DIR)
         state_path = os.path.join(output_dir, FIT_STATE_FILE)
-        if os.path.isdir(os.path.join(output_dir, BACKUP_DIR)) and os.path.exists(state_path):
-            with open(state_path) as f:  # an interrupted run: the same epoch range again
-                state = json.load(f)
-            initial_epoch, epochs = state["initial_epoch"], state["epochs"]
-        elif os.path.exists(os.path.join(output_dir, MODEL_FILE)):  # a finished run: continue it
+        model_path = os.path.join(output_dir, MODEL_FILE)
+        initial_epoch = 0
+        state = _read_fit_state(output_dir) if os.path.isdir(backup_dir) else None
+        if state is not None:
+            initial_epoch, epochs = state  # an interrupted run: the same epoch range again
+        elif os.path.exists(model_path):  # a finished run: continue it
             initial_epoch = completed_epochs(output_dir)
-        with open(state_path, "w") as f:
-            json.dump({"initial_epoch": initial_epoch, "epochs": epochs}, f)
-        callbacks += [
-            keras.callbacks.BackupAndRestore(os.path.join(output_dir, BACKUP_DIR)),
+        atomic_write_json(state_path, {"initial_epoch": initial_epoch, "epochs": epochs}, what="run state")
+        atomic_write_json(os.path.join(output_dir, CONFIG_FILE), model.config.get_config(), what="config")
+        callbacks += [  # the log row of an epoch is written before its backup
             keras.callbacks.CSVLogger(os.path.join(output_dir, LOG_FILE), append=True),
+            RunBackup(backup_dir),
         ]
-        model.config.save(os.path.join(output_dir, CONFIG_FILE))
-    history = model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=initial_epoch + epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    if output_dir:
-        path = os.path.join(output_dir, MODEL_FILE)
-        model.save(path)
-        os.remove(os.path.join(output_dir, FIT_STATE_FILE))
-        logger.info("Saved %s", path)
+        try:
+            history = model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=initial_epoch + epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                callbacks=callbacks,
+                verbose=verbose,
+            )
+        except OSError as error:  # a full disk in a callback's write (the CSV log, snapshots)
+            one_line = folder_write_error(
+                error, output_dir, "The resume backup of the last finished epoch is kept."
+            )
+            if one_line is None:
+                raise
+            raise one_line from error
+        atomic_save_model(model, model_path)
+        # only now is the resume state no longer needed
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        os.remove(state_path)
+        logger.info("Saved %s", model_path)
     return history
 
 

@@ -173,8 +173,9 @@ model.save("my_masker.keras")          # the classifier is saved inside; reload 
 
 The paper's setting: a Keras Applications ResNet50 with ImageNet weights as the classifier, its own
 layers as the encoder, 224x224 images, ImageNet 2012 through tensorflow-datasets (its archives must be
-downloaded by hand from image-net.org: set `IMAGENET_DIR`). `MirroredStrategy` uses every GPU of the
-machine (one on Colab), mixed precision the GPU's tensor cores.
+downloaded by hand from image-net.org: set `IMAGENET_DIR`; without them the cell prints why and skips
+the training). `MirroredStrategy` uses every GPU of the machine (one on Colab), mixed precision the GPU's
+tensor cores.
 
 Expected cost (an estimate, not a GPU measurement: no GPU with TensorFlow was available to us): one
 masker training step took 1.5-3x (median 2x) one ordinary ResNet50 training step on the same hardware
@@ -184,7 +185,8 @@ precision and halve the batch on an out-of-memory error.
 
 In fast mode this runs with random weights, 64x64 images, mocked data and two steps on the CPU: the same
 code.'''),
-    code('''from keras_saliency.encoders import application_classifier
+    code('''from keras_saliency.data.tfds_sources import DatasetUnavailable
+from keras_saliency.encoders import application_classifier
 
 gpus = tf.config.list_physical_devices("GPU")
 if gpus and not FAST:
@@ -195,13 +197,18 @@ print(f"{strategy.num_replicas_in_sync} replica(s), policy {keras.mixed_precisio
 IMAGE = 64 if FAST else 224
 PER_REPLICA = 4 if FAST else 32
 IMAGENET_DIR = os.environ.get("IMAGENET_DIR", "/content/imagenet")   # ILSVRC2012 *.tar files
-imagenet, _ = tfds_dataset("imagenet2012", IMAGE, PER_REPLICA * strategy.num_replicas_in_sync,
-                           training=True, manual_dir=IMAGENET_DIR, seed=0)
-with strategy.scope():
-    resnet, preprocessing = application_classifier("resnet50", IMAGE, weights=None if FAST else "imagenet")
-    imagenet_model = build_saliency_model(resnet, encoder="resnet50", classifier_preprocessing=preprocessing, seed=0)
-    compile_saliency_model(imagenet_model, learning_rate=1e-3)
-imagenet_model.fit(imagenet, epochs=1, steps_per_epoch=2 if FAST else 5000, verbose=2)
+try:
+    imagenet, _ = tfds_dataset("imagenet2012", IMAGE, PER_REPLICA * strategy.num_replicas_in_sync,
+                               training=True, manual_dir=IMAGENET_DIR, seed=0)
+except DatasetUnavailable as error:   # no ImageNet here: "Run all" goes on without part 2
+    imagenet = None
+    print(f"Skipping part 2 (no ImageNet data): {error.reason}. Set IMAGENET_DIR to the ILSVRC2012 archives.")
+if imagenet is not None:
+    with strategy.scope():
+        resnet, preprocessing = application_classifier("resnet50", IMAGE, weights=None if FAST else "imagenet")
+        imagenet_model = build_saliency_model(resnet, encoder="resnet50", classifier_preprocessing=preprocessing, seed=0)
+        compile_saliency_model(imagenet_model, learning_rate=1e-3)
+    imagenet_model.fit(imagenet, epochs=1, steps_per_epoch=2 if FAST else 5000, verbose=2)
 keras.mixed_precision.set_global_policy("float32")'''),
     md("From a shell, the same runs: `keras-saliency train --dataset cifar10 --output runs/cifar10` and "
        "`keras-saliency train --dataset imagenet2012 --data-dir $IMAGENET_DIR --classifier resnet50 "

@@ -47,15 +47,28 @@ class ExportRequest:
 
 def sample_images(folder, image_size, count, seed=0):
     """Up to `count` images (RGB uint8, squashed to `image_size`) drawn with `seed` from the
-    image files under `folder` (searched recursively)."""
-    from keras_saliency.data.folder import read_image
+    image files under `folder` (searched recursively). Files the reader skips (not a regular
+    file, unreadable, too large) are counted and reported in one warning, and the next files in
+    the seeded order taken instead; none readable is an error."""
+    from keras_saliency.data.folder import UnreadableImageError, read_image, report_skipped, skipped_summary
     from keras_saliency.explain import find_images
 
     files = find_images([folder])
     if not files:
         raise ValueError(f"Expected image files under {folder!r}. Received: none")
-    order = np.random.default_rng(seed).permutation(len(files))[:count]
-    return np.stack([read_image(files[i], image_size)[1] for i in order])
+    images, skipped = [], []
+    for i in np.random.default_rng(seed).permutation(len(files)):
+        if len(images) >= count:
+            break
+        try:
+            images.append(read_image(files[i], image_size)[1])
+        except UnreadableImageError as error:
+            skipped.append((error.path, error.reason))
+    report_skipped(skipped, f"images under {folder}")
+    if not images:
+        raise ValueError(f"Expected readable image files under {folder!r}. Received: none of {len(files)} "
+                         f"({skipped_summary(skipped)})")
+    return np.stack(images)
 
 
 def synthetic_images(image_size, count, seed=0):

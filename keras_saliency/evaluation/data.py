@@ -18,6 +18,7 @@ class EvaluationImages:
     class_ids: Optional[np.ndarray]  # (N,) int32, None: explain the predicted class
     paths: List[str]
     boxes: Optional[List[np.ndarray]] = None  # per image (k, 4) inclusive pixels at size S
+    parts: Optional[List[str]] = None  # per image "calibration" or "test" (a fixed split), or None
 
     def __len__(self):
         return len(self.images)
@@ -29,6 +30,7 @@ class EvaluationImages:
             None if self.class_ids is None else self.class_ids[index],
             [self.paths[i] for i in index],
             None if self.boxes is None else [self.boxes[i] for i in index],
+            None if self.parts is None else [self.parts[i] for i in index],
         )
 
 
@@ -82,6 +84,8 @@ def load_evaluation_images(
     split=None,
     limit=None,
     seed=0,
+    labels_csv=None,
+    subset_csv=None,
 ):
     """Reads a folder for evaluation.
 
@@ -89,13 +93,21 @@ def load_evaluation_images(
     (default: their sorted order). `split`: None (all images) or `(fraction, seed, "train" |
     "validation")` to use one part of `FolderScan.split` (the recipes' held-out validation).
     `limit`: a seeded random subset of at most `limit` images. Images without a box in a given
-    `boxes_csv` are dropped (and counted in the returned summary)."""
-    from keras_saliency.data.folder import IMAGE_EXTENSIONS, read_image, scan_image_folder
+    `boxes_csv` are dropped (and counted in the returned summary).
+    `labels_csv`: `path,label` (integer class ids, paths relative to `folder`) for a flat
+    folder; by default a `labels.csv` in the folder or its parent is used.
+    `subset_csv`: `path,part` (`keras_saliency.data.labelled_split`): only the "calibration" and
+    "test" images are read, and each image keeps its part (the evaluation then chooses
+    thresholds on the calibration part and scores the test part)."""
+    from keras_saliency.data.folder import (
+        IMAGE_EXTENSIONS, UnreadableImageError, read_image, report_skipped, scan_image_folder, skipped_summary,
+    )
 
     if not os.path.isdir(folder):
         raise ValueError(f"Expected a folder of images. Received: {folder!r} is not a folder")
     subfolders = [
         d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)) and not d.startswith(".")
+        and not d.lower().endswith(IMAGE_EXTENSIONS)  # a folder named x.jpg: a skipped file, not a class
     ]
     if subfolders:
         scan = scan_image_folder(folder, check=False, progress=False)
@@ -126,7 +138,22 @@ def load_evaluation_images(
             )
         pairs = [(p, -1) for p in files]
         labels = read_box_labels(boxes_csv) if boxes_csv and class_names is not None else {}
-        if labels:  # a flat folder (e.g. ImageNet's validation images): classes from the boxes' labels
+        if labels_csv is None:
+            for candidate in (os.path.join(folder, "labels.csv"), os.path.join(os.path.dirname(os.path.normpath(folder)), "labels.csv")):
+                if os.path.exists(candidate):
+                    labels_csv = candidate
+                    break
+        if labels_csv and not labels:
+            from keras_saliency.data.labelled_split import read_labels_csv
+
+            ids = read_labels_csv(labels_csv)
+            pairs = [(p, ids[os.path.normpath(os.path.relpath(p, folder))]) for p, _ in pairs
+                     if os.path.normpath(os.path.relpath(p, folder)) in ids]
+            if not pairs:
+                raise ValueError(
+                    f"Expected {labels_csv} paths relative to {folder!r}. Received: no image of the folder is listed"
+                )
+        elif labels:  # a flat folder (e.g. ImageNet's validation images): classes from the boxes' labels
             index = {name: i for i, name in enumerate(class_names)}
             unknown = sorted({v for v in labels.values() if v not in index})
             if unknown:
@@ -136,6 +163,18 @@ def load_evaluation_images(
                 )
             pairs = [(p, index[labels[os.path.normpath(os.path.relpath(p, folder))]])
                      for p, _ in pairs if os.path.normpath(os.path.relpath(p, folder)) in labels]
+    parts_by_path = None
+    if subset_csv:
+        import csv as _csv
+
+        with open(subset_csv, newline="") as f:
+            parts_by_path = {os.path.normpath(r["path"]): r["part"] for r in _csv.DictReader(f)
+                             if r["part"] in ("calibration", "test")}
+        pairs = [p for p in pairs if os.path.normpath(os.path.relpath(p[0], folder)) in parts_by_path]
+        if not pairs:
+            raise ValueError(
+                f"Expected {subset_csv} paths (part calibration or test) relative to {folder!r}. Received: none match"
+            )
     boxes_by_path = read_boxes_csv(boxes_csv) if boxes_csv else None
     if boxes_by_path is not None:
         pairs = [p for p in pairs if os.path.normpath(os.path.relpath(p[0], folder)) in boxes_by_path]
@@ -147,18 +186,30 @@ def load_evaluation_images(
     if limit and len(pairs) > limit:
         rng = np.random.default_rng(seed)
         pairs = [pairs[i] for i in sorted(rng.choice(len(pairs), limit, replace=False))]
-    images, boxes = [], []
-    for path, _ in pairs:
-        original, image = read_image(path, image_size)
+    images, boxes, kept, skipped = [], [], [], []
+    for path, label in pairs:
+        try:  # unreadable files are skipped, counted and reported, never fatal
+            original, image = read_image(path, image_size)
+        except UnreadableImageError as error:
+            skipped.append((path, error.reason))
+            continue
+        kept.append((path, label))
         images.append(image.astype(np.float32))
         if boxes_by_path is not None:
             rel = os.path.normpath(os.path.relpath(path, folder))
             height, width = original.shape[:2]
             boxes.append(_scale_boxes(boxes_by_path[rel], (width, height), image_size))
+    report_skipped(skipped, f"images in {folder}")
+    if not images:
+        raise ValueError(f"Expected readable images in {folder!r}. Received: none of {len(pairs)} files "
+                         f"({skipped_summary(skipped)})")
+    pairs = kept
     labels = np.asarray([label for _, label in pairs], np.int32)
     return EvaluationImages(
         images=np.stack(images),
         class_ids=None if (labels < 0).any() else labels,
         paths=[p for p, _ in pairs],
         boxes=boxes if boxes_by_path is not None else None,
+        parts=None if parts_by_path is None
+        else [parts_by_path[os.path.normpath(os.path.relpath(p, folder))] for p, _ in pairs],
     )

@@ -100,12 +100,73 @@ def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size
 
 
 def peak_location(saliency_map):
-    """`(y, x)` of the map's maximum; among tied maxima (a plateau, e.g. a box), the one
-    nearest their centroid."""
+    """`(y, x)` of the map's maximum. A flat maximum (tied values within 1e-6, e.g. a saturated
+    mask or a box) does not point at its first pixel: the point is the centre of mass of all
+    maximal pixels, snapped to the maximal pixel nearest to it (so it stays on the maximum
+    when the maximal region is not convex)."""
     m = np.asarray(saliency_map, np.float32)
+    if m.ndim == 3:
+        m = m[..., 0]
     ys, xs = np.nonzero(m >= m.max() - 1e-6)
     k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
     return int(ys[k]), int(xs[k])
+
+
+def class_selectivity(model, images, class_ids, seed=0, top=5, batch_size=32):
+    """Does the masker answer "not here" for a class that is absent?
+
+    For each image a random class outside the classifier's `top` predictions (and not the given
+    class) is drawn (seeded); the masker is asked for the given class and for that one.
+
+    Args:
+        model: a `SaliencyModel`.
+        images: `(N, S, S, 3)` pixels in [0, 255].
+        class_ids: `(N,)` the classes present (e.g. the ground truth).
+        seed: seed of the absent classes.
+        top: classes ranked this high by the classifier are never drawn.
+        batch_size: images per masker call.
+
+    Returns:
+        `{"mean_mask_true", "mean_mask_absent", "mask_ratio", "exists_true", "exists_absent"}`
+        (means over the images; "exists" as a probability; ratio = absent / true).
+
+    Example:
+
+    ```python
+    class_selectivity(keras_saliency.pretrained.load("imagenet-darknet-tiny"), images, labels)
+    ```
+    """
+    images = np.asarray(images, np.float32)
+    class_ids = np.asarray(class_ids, np.int32)
+    rng = np.random.default_rng(seed)
+    absent = np.zeros_like(class_ids)
+    logits = np.concatenate([
+        np.asarray(model.classifier_logits(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+    ])
+    for i, row in enumerate(logits):
+        excluded = set(np.argsort(row)[::-1][:top].tolist()) | {int(class_ids[i])}
+        choice = int(rng.integers(model.num_classes))
+        while choice in excluded:
+            choice = int(rng.integers(model.num_classes))
+        absent[i] = choice
+
+    def run(ids):
+        masks, exists = [], []
+        for i in range(0, len(images), batch_size):
+            out = model.masker({"image": images[i : i + batch_size], "class_id": ids[i : i + batch_size]})
+            masks.append(np.asarray(out["mask"]).mean(axis=(1, 2, 3)))
+            exists.append(1.0 / (1.0 + np.exp(-np.asarray(out["exists"], np.float64))))
+        return np.concatenate(masks), np.concatenate(exists)
+
+    mask_true, exists_true = run(class_ids)
+    mask_absent, exists_absent = run(absent)
+    return {
+        "mean_mask_true": float(mask_true.mean()),
+        "mean_mask_absent": float(mask_absent.mean()),
+        "mask_ratio": float(mask_absent.mean() / max(mask_true.mean(), 1e-12)),
+        "exists_true": float(exists_true.mean()),
+        "exists_absent": float(exists_absent.mean()),
+    }
 
 
 def pointing_game(maps, boxes, tolerance=15 / 224):

@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_saliency import tables
 from keras_saliency.evaluation import metrics
-from keras_saliency.localization import choose_threshold, localization_hits
+from keras_saliency.localization import choose_threshold, localization_hits, max_box_accuracy
 
 logger = logging.getLogger("keras_saliency")
 
@@ -39,6 +39,7 @@ COLUMNS = (
     ("masks_per_s", "masks/s", "{:.1f}"),
     ("localisation_error", "loc. error (IoU>=0.5)", "{:.1%}"),
     ("localisation_threshold", "loc. threshold (x max)", "{:.1f}"),
+    ("max_box_acc_v2", "MaxBoxAccV2", "{:.1%}"),
     ("pointing_game", "pointing game", "{:.1%}"),
     ("saliency_metric", "saliency metric", "{:.3f}"),
     ("saliency_metric_threshold", "threshold", "{:.1f}"),
@@ -46,6 +47,11 @@ COLUMNS = (
     ("saliency_metric_in_place_threshold", "threshold", "{:.1f}"),
     ("deletion_auc", "deletion AUC (lower better)", "{:.3f}"),
     ("insertion_auc", "insertion AUC", "{:.3f}"),
+    ("mean_mask_true", "mean mask, true class", "{:.3f}"),
+    ("mean_mask_absent", "mean mask, absent class", "{:.3f}"),
+    ("mask_ratio", "absent / true", "{:.2f}"),
+    ("exists_true", "exists, true class", "{:.2f}"),
+    ("exists_absent", "exists, absent class", "{:.2f}"),
 )
 
 
@@ -96,6 +102,8 @@ def evaluate_methods(
     progress=True,
     slow_methods=("optimisation", "rise"),
     slow_limit=None,
+    faithfulness_limit=None,
+    extra_maskers=None,
 ):
     """Scores `methods` (names in `keras_saliency.methods.METHODS`) for `model` (a
     `SaliencyModel`; the classic methods use its classifier) on `data` (`EvaluationImages`).
@@ -103,7 +111,14 @@ def evaluate_methods(
 
     `slow_limit`: the `slow_methods` (hundreds of classifier passes per image) are scored on
     the first `slow_limit` test images only (and a proportional calibration part); the
-    `images` column of the results says how many images each row used."""
+    `images` column of the results says how many images each row used.
+    `faithfulness_limit`: the saliency metrics and deletion / insertion (many classifier passes
+    per image) use at most this many calibration and test images (the first ones).
+    When `data.parts` is set (a fixed split), its "calibration" images choose the thresholds and
+    its "test" images are scored; otherwise a seeded `calibration_fraction` of the images
+    calibrates. Class selectivity (`metrics.class_selectivity`) is reported for the masker.
+    `extra_maskers`: `{row name: SaliencyModel}` scored as more "masker" rows (e.g. other
+    maskers trained for the same classifier), after the methods."""
     from keras_saliency.methods import ClassifierFunction, build_method
 
     method_options = method_options or {}
@@ -117,6 +132,10 @@ def evaluate_methods(
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(data))
     n_cal = int(round(calibration_fraction * len(data)))
+    if data.parts is not None:
+        parts = np.asarray(data.parts)
+        order = np.concatenate([np.flatnonzero(parts == "calibration"), np.flatnonzero(parts == "test")])
+        n_cal = int((parts == "calibration").sum())
     if len(data) - n_cal < 1 or n_cal < 1:
         raise ValueError(
             f"Expected enough images for a calibration and a test part (calibration_fraction="
@@ -126,23 +145,26 @@ def evaluate_methods(
     has_boxes = data.boxes is not None
     results, example_maps = [], {}
     all_cal, all_test = cal, test
-    for name in methods:
+    runs = [(name, name, model) for name in methods]
+    runs += [(label, "masker", other) for label, other in (extra_maskers or {}).items()]
+    for name, method_name, method_model in runs:
         cal, test = all_cal, all_test
         if slow_limit and name in slow_methods and len(test) > slow_limit:
             ratio = len(all_cal) / len(all_test)
             cal, test = all_cal[: max(1, int(round(slow_limit * ratio)))], all_test[:slow_limit]
         logger.info("Method %s: %d calibration + %d test images", name, len(cal), len(test))
-        method = build_method(name, model, **method_options.get(name, {}))
+        method = build_method(method_name, method_model, **method_options.get(method_name, {}))
         cal_maps = method(data.images[cal], class_ids[cal], progress=_progress_callback(len(cal), progress))
         test_maps, speed = timed_maps(method, data.images[test], class_ids[test], progress)
         row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
-        images, ids = data.images[test], class_ids[test]
+        fl = faithfulness_limit or len(test)
+        images, ids = data.images[test][:fl], class_ids[test][:fl]
         for key, rescale in (("saliency_metric", True), ("saliency_metric_in_place", False)):
-            threshold = _best_threshold(classifier, data.images[cal], class_ids[cal], cal_maps, rescale)
-            boxes = metrics.boxes_from_maps(test_maps, threshold)
+            threshold = _best_threshold(classifier, data.images[cal][:fl], class_ids[cal][:fl], cal_maps[:fl], rescale)
+            boxes = metrics.boxes_from_maps(test_maps[:fl], threshold)
             row[key] = float(np.mean(metrics.saliency_metric(classifier, images, ids, boxes, rescale)))
             row[f"{key}_threshold"] = threshold
-        deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps, deletion_steps)
+        deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps[:fl], deletion_steps)
         row["deletion_auc"], row["insertion_auc"] = float(deletion.mean()), float(insertion.mean())
         if has_boxes:
             cal_boxes = [data.boxes[i] for i in cal]
@@ -152,6 +174,9 @@ def evaluate_methods(
             row["localisation_error"] = 1.0 - float(hits.mean())
             row["localisation_threshold"] = threshold
             row["pointing_game"] = float(metrics.pointing_game(test_maps, test_boxes).mean())
+            row["max_box_acc_v2"] = max_box_accuracy(test_maps, test_boxes)["max_box_acc_v2"]
+        if method_name == "masker" and data.class_ids is not None:
+            row.update(metrics.class_selectivity(method_model, data.images[test], class_ids[test], seed=seed))
         results.append(row)
         example_maps[name] = test_maps[:examples]  # the first test images: shared by all methods
         logger.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
@@ -162,13 +187,20 @@ def evaluate_methods(
             data.subset(all_test[:examples]),
             example_maps,
             {
-                "methods": list(methods),
+                "methods": list(methods) + list(extra_maskers or {}),
                 "calibration_fraction": calibration_fraction,
                 "seed": seed,
                 "method_options": method_options,
                 "deletion_steps": deletion_steps,
                 "slow_methods": list(slow_methods),
                 "slow_limit": slow_limit,
+                "faithfulness_limit": faithfulness_limit,
+                "split": "fixed parts (data.parts)" if data.parts is not None else "seeded calibration_fraction",
+                "pointing_game": "maximum of the map (a flat maximum: its maximal pixel nearest the centre of "
+                "mass of all maximal pixels) within 15 px at 224 px of a ground-truth box",
+                "max_box_acc_v2": "Choe et al. 2020: min-max normalised map, thresholds 0.00..0.99, boxes of all "
+                "8-connected components, best threshold per IoU in (0.3, 0.5, 0.7) on the test images, averaged",
+                "class_selectivity": "masker only: a seeded random class outside the classifier's top 5 per image",
                 "images": len(data),
                 "calibration_images": int(len(cal)),
                 "test_images": int(len(test)),

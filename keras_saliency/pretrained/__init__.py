@@ -47,12 +47,11 @@ def display_names(name=DEFAULT):
 
 def load(name=DEFAULT, confidence=None):
     """The shipped `SaliencyModel` `name` (see `available()`). `confidence`: the class selector's
-    threshold (higher: only the most salient parts); default: as trained."""
-    import keras
+    threshold (higher: only the most salient parts); default: as trained. Loaded like any
+    untrusted file (`keras_saliency.model_files.load_model_file`: size limits, safe mode)."""
+    from keras_saliency.model_files import load_model_file
 
-    import keras_saliency  # noqa: F401  (registers the custom objects)
-
-    model = keras.saving.load_model(_path(name, ".keras"), safe_mode=True)
+    model = load_model_file(_path(name, ".keras"))
     if confidence is not None:
         model.masker.set_confidence(confidence)
     return model

@@ -93,12 +93,17 @@ def compile_classifier(
 
 def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
                    validation_steps=None, file_name="classifier.keras"):
-    """`model.fit` with resume (BackupAndRestore), an appended CSV log and the final model
-    saved to `output/file_name`. Returns the fitted model."""
+    """`model.fit` with resume (an atomic BackupAndRestore kept until the end), an appended CSV
+    log and the final model saved atomically to `output/file_name`. Returns the fitted model."""
     import os
+    import shutil
+
+    from keras_saliency.run_files import atomic_save_model
+    from keras_saliency.train import RunBackup
 
     os.makedirs(output, exist_ok=True)
     stem = os.path.splitext(file_name)[0]
+    backup_dir = os.path.join(output, f"{stem}_backup")
     model.fit(
         train,
         validation_data=validation,
@@ -106,9 +111,11 @@ def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=Non
         steps_per_epoch=steps_per_epoch,
         validation_steps=validation_steps,
         callbacks=[
-            keras.callbacks.BackupAndRestore(os.path.join(output, f"{stem}_backup")),
             keras.callbacks.CSVLogger(os.path.join(output, f"{stem}_log.csv"), append=True),
+            RunBackup(backup_dir),
         ],
     )
-    model.save(os.path.join(output, file_name))
+    # The backup goes only once the classifier is safely on disk (temporary file + os.replace).
+    atomic_save_model(model, os.path.join(output, file_name), what="classifier")
+    shutil.rmtree(backup_dir, ignore_errors=True)
     return model

@@ -437,7 +437,7 @@ def _train(options, output):
     from keras_saliency.visualize import save_panels
 
     dry_run = options["dry_run"]
-    keras.utils.set_random_seed(options["seed"])
+    training.set_seed(options["seed"])
     if options["mixed_precision"]:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy(options["strategy"])
@@ -460,95 +460,98 @@ def _train(options, output):
     except ValueError as error:  # a user error (empty folder, missing manual dir): no traceback
         raise click.ClickException(str(error)) from error
     os.makedirs(output, exist_ok=True)  # only once the data has loaded
-    if not dry_run:
-        click.echo(f"Run folder: {output}")
-    click.echo(f"{strategy.num_replicas_in_sync} replica(s) ({options['strategy']} strategy), {schedule} schedule")
-    model_path = os.path.join(output, training.MODEL_FILE)
-    continuing = os.path.exists(model_path) and not dry_run
-    if continuing:
-        model = _load_keras_file(model_path, "model of the earlier run")
-        click.echo(
-            f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
-            f"for {options['epochs']} more epochs."
-        )
-        if not model.compiled:
-            training.compile_saliency_model(model, options["learning_rate"])
-    else:
-        weights = None if options["weights"] == "none" else options["weights"]
-        try:
-            classifier, preprocessing, taps = _classifier(
-                options["classifier_name"], image_size, output, splits, options["classifier_epochs"], weights,
-                batch_size=options["batch_size"], strategy_name=options["strategy"],
+    from keras_saliency.run_files import output_lock
+
+    with output_lock(output):  # a second run on the same folder is refused
+        if not dry_run:
+            click.echo(f"Run folder: {output}")
+        click.echo(f"{strategy.num_replicas_in_sync} replica(s) ({options['strategy']} strategy), {schedule} schedule")
+        model_path = os.path.join(output, training.MODEL_FILE)
+        continuing = os.path.exists(model_path) and not dry_run
+        if continuing:
+            model = _load_keras_file(model_path, "model of the earlier run")
+            click.echo(
+                f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
+                f"for {options['epochs']} more epochs."
             )
-            if options["tap_layers"]:
-                taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
-            encoder = None if options["encoder"] == "classifier" else options["encoder"]
-            with strategy.scope():
-                model = training.build_saliency_model(
-                    classifier,
-                    encoder=encoder,
-                    tap_layers=taps,
-                    classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
-                    encoder_weights=weights,
-                    config=SaliencyConfig(objective=options["objective"]),
-                    seed=options["seed"],
-                )
+            if not model.compiled:
                 training.compile_saliency_model(model, options["learning_rate"])
-        except click.ClickException:
-            raise
-        except ValueError as error:  # a bad --tap-layers, --encoder or classifier: one line
-            raise click.ClickException(_first_line(error)) from error
-        except Exception as error:  # Keras' get_file: a plain Exception when a download fails
-            if "URL fetch failure" in str(error):
-                raise UserError(f"could not download the Keras Applications weights: {_first_line(error)}; "
-                                "use --weights none, or run once with internet access") from None
-            raise
-    if dry_run:
-        with strategy.scope():
-            histories = training.train_two_phase(
-                model, splits.train, 1 if schedule == "two-phase" else 0, 1,
-                learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps, verbose=2,
+        else:
+            weights = None if options["weights"] == "none" else options["weights"]
+            try:
+                classifier, preprocessing, taps = _classifier(
+                    options["classifier_name"], image_size, output, splits, options["classifier_epochs"], weights,
+                    batch_size=options["batch_size"], strategy_name=options["strategy"],
+                )
+                if options["tap_layers"]:
+                    taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
+                encoder = None if options["encoder"] == "classifier" else options["encoder"]
+                with strategy.scope():
+                    model = training.build_saliency_model(
+                        classifier,
+                        encoder=encoder,
+                        tap_layers=taps,
+                        classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
+                        encoder_weights=weights,
+                        config=SaliencyConfig(objective=options["objective"]),
+                        seed=options["seed"],
+                    )
+                    training.compile_saliency_model(model, options["learning_rate"])
+            except click.ClickException:
+                raise
+            except ValueError as error:  # a bad --tap-layers, --encoder or classifier: one line
+                raise click.ClickException(_first_line(error)) from error
+            except Exception as error:  # Keras' get_file: a plain Exception when a download fails
+                if "URL fetch failure" in str(error):
+                    raise UserError(f"could not download the Keras Applications weights: {_first_line(error)}; "
+                                    "use --weights none, or run once with internet access") from None
+                raise
+        if dry_run:
+            with strategy.scope():
+                histories = training.train_two_phase(
+                    model, splits.train, 1 if schedule == "two-phase" else 0, 1,
+                    learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps, verbose=2,
+                )
+            loss = histories[-1].history["loss"][-1]
+            click.echo(
+                f"Dry run passed: {strategy.num_replicas_in_sync} replica(s), {schedule} schedule, "
+                f"{splits.train_steps} steps per phase, last loss {loss:.4f}. Nothing was saved."
             )
-        loss = histories[-1].history["loss"][-1]
-        click.echo(
-            f"Dry run passed: {strategy.num_replicas_in_sync} replica(s), {schedule} schedule, "
-            f"{splits.train_steps} steps per phase, last loss {loss:.4f}. Nothing was saved."
+            return
+        two_phase = schedule == "two-phase" and not os.path.exists(model_path)
+        epochs = options["epochs"] + (options["selector_epochs"] if two_phase else 0)
+        _print_estimate("Masker training", model, splits.train, _steps_per_epoch(splits), epochs, options["batch_size"],
+                        options["strategy"])
+        if two_phase:
+            click.echo(f"Phase 1: the class selector alone for {options['selector_epochs']} epoch(s)")
+            with strategy.scope():
+                training.train_two_phase(
+                    model, splits.train, options["selector_epochs"], 0,
+                    learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps,
+                )
+                training.start_phase(model, "all", options["learning_rate"])
+        run_config = {
+            **options,
+            "image_size": image_size,
+            "class_names": splits.class_names,
+            "keras_version": keras.__version__,
+        }
+        training.save_run_config(output, run_config)
+        training.fit_saliency_model(
+            model,
+            splits.train,
+            splits.validation,
+            epochs=options["epochs"],
+            output_dir=output,
+            steps_per_epoch=splits.train_steps,
+            validation_steps=splits.validation_steps,
         )
-        return
-    two_phase = schedule == "two-phase" and not os.path.exists(model_path)
-    epochs = options["epochs"] + (options["selector_epochs"] if two_phase else 0)
-    _print_estimate("Masker training", model, splits.train, _steps_per_epoch(splits), epochs, options["batch_size"],
-                    options["strategy"])
-    if two_phase:
-        click.echo(f"Phase 1: the class selector alone for {options['selector_epochs']} epoch(s)")
-        with strategy.scope():
-            training.train_two_phase(
-                model, splits.train, options["selector_epochs"], 0,
-                learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps,
-            )
-            training.start_phase(model, "all", options["learning_rate"])
-    run_config = {
-        **options,
-        "image_size": image_size,
-        "class_names": splits.class_names,
-        "keras_version": keras.__version__,
-    }
-    training.save_run_config(output, run_config)
-    training.fit_saliency_model(
-        model,
-        splits.train,
-        splits.validation,
-        epochs=options["epochs"],
-        output_dir=output,
-        steps_per_epoch=splits.train_steps,
-        validation_steps=splits.validation_steps,
-    )
-    images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
-    images, labels = images[:8], labels[:8]
-    masks = model.predict((images, labels), verbose=0)
-    titles = [splits.class_names[int(label)] for label in labels]
-    path = save_panels(os.path.join(output, "overlays.png"), images.numpy(), masks, titles=titles)
-    click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
+        images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
+        images, labels = images[:8], labels[:8]
+        masks = model.predict((images, labels), verbose=0)
+        titles = [splits.class_names[int(label)] for label in labels]
+        path = save_panels(os.path.join(output, "overlays.png"), images.numpy(), masks, titles=titles)
+        click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
 
 
 def parse_assignments(items, param_hint):
@@ -665,14 +668,17 @@ def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch
     if not files:
         raise click.ClickException(f"Expected image files in {list(inputs)}. Received: none")
     class_id = _class_id(class_name, [class_names, display], model.num_classes)
-    rows = explain_files(
-        model, files, output, class_id=class_id, class_names=display,
-        save_masks=save_masks, batch_size=batch_size, top_k=top_k,
-        run_config={"model": model_name, "class": class_name, "confidence": confidence, "top_k": top_k,
-                    "inputs": list(inputs)},
-    )
+    try:
+        rows = explain_files(
+            model, files, output, class_id=class_id, class_names=display,
+            save_masks=save_masks, batch_size=batch_size, top_k=top_k,
+            run_config={"model": model_name, "class": class_name, "confidence": confidence, "top_k": top_k,
+                        "inputs": list(inputs)},
+        )
+    except ValueError as error:  # no readable image
+        raise click.ClickException(str(error)) from error
     explained = len({row["path"] for row in rows})
-    click.echo(f"Explained {explained} images ({len(files) - explained} unreadable) into {output}")
+    click.echo(f"Explained {explained} images ({len(files) - explained} skipped) into {output}")
 
 
 @main.command()
@@ -964,7 +970,10 @@ def benchmark(model_name, encoder, image_size, decoder_filters, mask_stride, bat
         described = f"untrained {encoder} masker, decoder {decoder_filters}, mask stride {mask_stride}"
     images = class_ids = None
     if calibration_data:
-        images = sample_images(calibration_data, model.image_size, 100).astype("float32")
+        try:
+            images = sample_images(calibration_data, model.image_size, 100).astype("float32")
+        except ValueError as error:  # no readable image
+            raise click.ClickException(str(error)) from error
         class_ids = predicted_classes(model, images)
     click.echo(f"Benchmarking {described} at {model.image_size}x{model.image_size}, batches {sizes}: {names}")
     rows = bench.benchmark_masker(model, sizes, names, seconds, images, class_ids, gradcam=not no_gradcam,

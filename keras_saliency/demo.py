@@ -108,7 +108,9 @@ def run_demo(output_dir=None, config=None, verbose=0):
         from keras_saliency.visualize import save_panels
 
         os.makedirs(output_dir, exist_ok=True)
-        model.save(os.path.join(output_dir, "model.keras"))
+        from keras_saliency.run_files import atomic_save_model
+
+        atomic_save_model(model, os.path.join(output_dir, "model.keras"))
         n = config.overlays
         titles = [
             f"{PATCH_CLASS_NAMES[label]}: {'hit' if hit else 'miss'}"

@@ -223,3 +223,23 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
     with open(os.path.join(destination, f"{recipe.name}.json"), "w") as f:
         json.dump(meta, f, indent=2)
     return os.path.join(destination, f"{recipe.name}.keras")
+
+
+def recipe_of_run(output):
+    """The `ImageNetMaskerRecipe` recorded in a run folder's recipe.json."""
+    with open(os.path.join(output, RECIPE_FILE)) as f:
+        saved = json.load(f)
+    fields = {f.name for f in dataclasses.fields(ImageNetMaskerRecipe)}
+    return ImageNetMaskerRecipe(**{k: v for k, v in saved.items() if k in fields})
+
+
+def model_from_snapshot(output, epoch, models_root=None):
+    """The run's model with the weights of its snapshot after `epoch` epochs (same budget
+    comparisons: every architecture at the same number of image passes)."""
+    import keras
+
+    recipe = recipe_of_run(output)
+    classifier = keras.saving.load_model(os.path.join(models_root or default_models_root(), recipe.classifier))
+    model = build_model(recipe, classifier)
+    model.load_weights(os.path.join(output, "snapshots", f"epoch-{epoch:03d}.weights.h5"))
+    return model

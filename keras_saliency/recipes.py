@@ -226,7 +226,9 @@ def ship_model(model_path, shipped_path):
     trained = keras.saving.load_model(model_path, safe_mode=True)
     shipped = type(trained).from_config(trained.get_config())
     shipped.set_weights(trained.get_weights())
-    shipped.save(shipped_path)
+    from keras_saliency.run_files import atomic_save_model
+
+    atomic_save_model(shipped, shipped_path, what="shipped model")
     return shipped_path
 
 

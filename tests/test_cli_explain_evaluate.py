@@ -54,7 +54,7 @@ def test_explain_folder(tmp_path, model_file, square_folder):
     )
     assert result.exit_code == 0, result.output
     count = len(os.listdir(square_folder / "red"))
-    assert f"Explained {count} images (1 unreadable)" in result.output
+    assert f"Explained {count} images (1 skipped)" in result.output
     with open(output / "explanations.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == count and {r["class_name"] for r in rows} == {"blue"}

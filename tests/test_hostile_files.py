@@ -113,6 +113,8 @@ def bomb(tmp_path_factory):
 def hostile(tmp_path, bomb):
     """root/good/ (readable images only), root/bad/ (good images + every hostile file),
     root/empty/ (no file), root/notes/ (a text file only)."""
+    if not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"):
+        pytest.skip("needs POSIX FIFOs, symlinks and SIGALRM")
     root = tmp_path / "images"
     for name in ("good", "bad", "empty", "notes"):
         (root / name).mkdir(parents=True)

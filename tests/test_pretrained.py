@@ -119,7 +119,7 @@ def test_imagenet_masker_on_the_sample_photos(tmp_path):
 
     result = CliRunner().invoke(main, ["explain", "--model", "imagenet-darknet-tiny", "--top-k", "3", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "Explained 5 images (0 unreadable)" in result.output
+    assert "Explained 5 images (0 skipped)" in result.output
     with open(tmp_path / "explanations.csv") as f:
         rows = list(csv.DictReader(f))
     top3 = {}

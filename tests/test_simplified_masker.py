@@ -163,3 +163,10 @@ def test_shipped_dev_split_never_trains_on_the_test_part():
     path = os.path.join(here, "docs", "results", "imagenet-val-dev", "split.csv")
     train, held_out = set(read_split_csv(path, "train")), set(read_split_csv(path, ("calibration", "test")))
     assert len(train) == 612 and len(held_out) == 1429 and not train & held_out
+
+
+def test_class_selectivity_with_few_classes_terminates():
+    images, labels = patch_images(8, seed=3)[:2]
+    model = _model("fpn", 2)  # 4 classes: top=5 cannot exclude them all
+    result = class_selectivity(model, images, labels, seed=0, top=5)
+    assert np.isfinite(result["mask_ratio"])

@@ -317,7 +317,8 @@ def check_image(path, max_pixels=None):
             try:
                 image.draft("RGB", (64, 64))  # JPEG: decode at 1/8 scale, still reads all data
                 image.load()
-                _to_rgb(image, path)
+                if image.mode not in _GREY16_MODES + _ALPHA_MODES + _RGB_CONVERTIBLE:  # as _to_rgb
+                    raise UnreadableImageError(path, f"{UNSUPPORTED} (colour mode {image.mode})")
             except UnreadableImageError:
                 raise
             except Exception as error:  # Pillow raises many types for broken files
@@ -455,7 +456,12 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, 
     dataset = dataset.map(_decoder(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
     # A file that passed the check but still fails to decode is dropped, never fatal.
     dataset = dataset.ignore_errors(log_warning=True)
-    return prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0)
+    dataset = prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0)
+    # The number of batches, so that `fit` shows its progress in steps (not "Unknown") and needs
+    # neither `steps_per_epoch` nor `.repeat()`. (A file dropped at decode time, after passing
+    # the scan's checks, can make an epoch one batch shorter than announced: TensorFlow then
+    # stops it with an error naming the cardinality.)
+    return dataset.apply(tf.data.experimental.assert_cardinality(-(-len(paths) // batch_size)))
 
 
 def read_image(path, image_size, max_pixels=None):

@@ -123,7 +123,8 @@ def class_selectivity(model, images, class_ids, seed=0, top=5, batch_size=32):
         images: `(N, S, S, 3)` pixels in [0, 255].
         class_ids: `(N,)` the classes present (e.g. the ground truth).
         seed: seed of the absent classes.
-        top: classes ranked this high by the classifier are never drawn.
+        top: classes ranked this high by the classifier are never drawn (at most
+            num_classes - 2 of them, so a class is always left to draw).
         batch_size: images per masker call.
 
     Returns:
@@ -143,12 +144,15 @@ def class_selectivity(model, images, class_ids, seed=0, top=5, batch_size=32):
     logits = np.concatenate([
         np.asarray(model.classifier_logits(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
     ])
+    # With few classes, fewer are excluded: always the given class, then the top ones while at
+    # least one class remains to draw.
+    top = max(0, min(top, model.num_classes - 2))
     for i, row in enumerate(logits):
         excluded = set(np.argsort(row)[::-1][:top].tolist()) | {int(class_ids[i])}
-        choice = int(rng.integers(model.num_classes))
-        while choice in excluded:
-            choice = int(rng.integers(model.num_classes))
-        absent[i] = choice
+        if len(excluded) >= model.num_classes:
+            excluded = {int(class_ids[i])}
+        allowed = np.setdiff1d(np.arange(model.num_classes), np.fromiter(excluded, int))
+        absent[i] = int(rng.choice(allowed))
 
     def run(ids):
         masks, exists = [], []

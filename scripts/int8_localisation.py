@@ -1,0 +1,74 @@
+"""Localisation error of a masker exported to int8 LiteRT against the float Keras masker, on the
+ImageNet dev split (threshold on the calibration part, figure on the test part).
+
+    python scripts/int8_localisation.py --model imagenet-darknet-tiny --output docs/results/imagenet-darknet-tiny/int8
+"""
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="a shipped name or a .keras file")
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--calibration-data", default=None, help="int8 calibration photos (default: imagenet-sample-1000)")
+    parser.add_argument("--calibration-images", type=int, default=200)
+    parser.add_argument("--split", default="docs/results/imagenet-val-dev/split.csv")
+    args = parser.parse_args()
+
+    import keras
+    import numpy as np
+
+    from keras_saliency import pretrained
+    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+    from keras_saliency.deployment import converters, verification
+    from keras_saliency.deployment.runtimes import load_runtime
+    from keras_saliency.evaluation import load_evaluation_images
+    from keras_saliency.localization import choose_threshold, localization_hits
+    from keras_saliency.masker import upsample_masks
+    from keras_saliency.recipes import default_data_root
+
+    model = pretrained.load(args.model) if args.model in pretrained.available() else keras.saving.load_model(args.model)
+    root = default_data_root()
+    folder = args.calibration_data or os.path.join(root, "imagenet-sample-1000")
+    scan = scan_image_folder(folder, check=False, progress=False)
+    pairs = list(zip(scan.files, scan.labels))
+    pick = np.random.default_rng(0).choice(len(pairs), args.calibration_images, replace=False)
+    cal_images, cal_ids = load_folder_arrays([pairs[i] for i in sorted(pick)], model.image_size, progress=False)
+    os.makedirs(args.output, exist_ok=True)
+    path = os.path.join(args.output, "masker.int8.tflite")
+    converters.export_tflite(model.masker, path, "int8", cal_images.astype(np.float32), cal_ids)
+    runtime = load_runtime(path)
+    dev = os.path.join(root, "imagenet-val-dev")
+    data = load_evaluation_images(os.path.join(dev, "images"), model.image_size,
+                                  boxes_csv=os.path.join(dev, "boxes.csv"), subset_csv=args.split)
+    parts = np.asarray(data.parts)
+    cal, test = np.flatnonzero(parts == "calibration"), np.flatnonzero(parts == "test")
+    results = {}
+    float_raw = {"mask": [], "exists": []}
+    for start in range(0, len(data), 32):
+        out = model.masker({"image": data.images[start:start + 32], "class_id": data.class_ids[start:start + 32]})
+        float_raw["mask"].append(np.asarray(out["mask"]))
+        float_raw["exists"].append(np.asarray(out["exists"]))
+    float_raw = {k: np.concatenate(v) for k, v in float_raw.items()}
+    int8_raw = runtime(data.images, data.class_ids)
+    for name, raw in (("float", float_raw["mask"]), ("int8", int8_raw["mask"])):
+        maps = np.asarray(upsample_masks(raw, model.image_size))[..., 0]
+        threshold, _ = choose_threshold(maps[cal], [data.boxes[i] for i in cal], rule="max",
+                                        candidates=np.round(np.arange(0.1, 0.91, 0.1), 2))
+        hits = localization_hits(maps[test], [data.boxes[i] for i in test], threshold, rule="max")
+        results[name] = {"localisation_error": 1.0 - float(hits.mean()), "threshold": threshold}
+    results["parity"] = verification.parity(float_raw, int8_raw)
+    results["files"] = {"tflite_bytes": os.path.getsize(path)}
+    results["config"] = {**vars(args), "test_images": int(len(test)), "calibration_images_threshold": int(len(cal))}
+    with open(os.path.join(args.output, "int8_localisation.json"), "w") as f:
+        json.dump(results, f, indent=2, default=float)
+    print(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,3 +26,20 @@ def shared_data(*parts):
     if not os.path.exists(path):
         pytest.skip(f"real data not available at {path}")
     return path
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    """A class folder of 48 synthetic patch images (PNG), one subfolder per stripe class."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_saliency.testing import PATCH_CLASS_NAMES, patch_images
+
+    root = tmp_path_factory.mktemp("folder")
+    images, labels, _ = patch_images(48, seed=0)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = root / PATCH_CLASS_NAMES[label]
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
+    return str(root)

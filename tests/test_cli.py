@@ -6,24 +6,12 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 import keras
 
 from keras_saliency.cli import main
 from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, patch_images, tiny_classifier
 from keras_saliency import train as training
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folder")
-    images, labels, _ = patch_images(48, seed=0)
-    for i, (image, label) in enumerate(zip(images, labels)):
-        folder = root / PATCH_CLASS_NAMES[label]
-        folder.mkdir(exist_ok=True)
-        Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
-    return str(root)
 
 
 def _log_epochs(output):

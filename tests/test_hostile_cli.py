@@ -4,7 +4,6 @@ a traceback, and nothing is silently overwritten or left half-made. Also: --help
 TensorFlow, the defaults of --output, and the standalone runners' --class by name."""
 
 import errno
-import json
 import os
 import shutil
 import subprocess
@@ -19,7 +18,7 @@ from PIL import Image
 
 from keras_saliency import pretrained
 from keras_saliency.cli import METHOD_NAMES, main
-from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, patch_images, tiny_classifier
+from keras_saliency.testing import TINY_TAPS, tiny_classifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "keras-saliency")
@@ -55,17 +54,6 @@ def photo(tmp_path_factory):
     path = tmp_path_factory.mktemp("photo") / "photo.png"
     Image.fromarray(np.full((40, 48, 3), 120, np.uint8)).save(path)
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory):
-    root = tmp_path_factory.mktemp("folder")
-    images, labels, _ = patch_images(48, seed=0)
-    for i, (image, label) in enumerate(zip(images, labels)):
-        folder = root / PATCH_CLASS_NAMES[label]
-        folder.mkdir(exist_ok=True)
-        Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
-    return str(root)
 
 
 # --- --help / --version: instant, no TensorFlow, no TensorFlow start-up lines ---------------

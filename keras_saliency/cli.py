@@ -421,7 +421,7 @@ def train(**options):
         _train(options, output)
     finally:  # a failed start leaves no empty run folder behind, a dry run no temporary one
         if os.path.isdir(output) and (
-            (options["dry_run"] and not given) or (created and not any(f for _, _, f in os.walk(output)))
+            (options["dry_run"] and not given) or (created and not any(f != ".lock" for _, _, files in os.walk(output) for f in files))
         ):
             import shutil
 

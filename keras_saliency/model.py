@@ -378,7 +378,8 @@ class SaliencyModel(keras.Model):
         ]
         batch = padded[0]
         if images.dtype.is_floating:
-            non_finite = tf.math.count_nonzero(~tf.math.is_finite(images))
+            # Flattened first: the count never depends on the (possibly wrong) rank.
+            non_finite = tf.reduce_sum(tf.cast(~tf.math.is_finite(tf.reshape(images, [-1])), tf.int64))
             checks.append(
                 check(
                     tf.equal(non_finite, 0),

@@ -269,9 +269,11 @@ def test_cli_export_tflite_int8_and_errors(tmp_path):
                                        "--verification-images", "8", "--output", output])
     assert result.exit_code == 0, result.output
     assert "| m.tflite | litert | int8 |" in result.output
-    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "tflite", "--quantize", "int8", "--output", output])
+    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "tflite", "--quantize", "int8", "--output",
+                                       str(tmp_path / "other.tflite")])
     assert result.exit_code != 0 and "calibration-data" in result.output
-    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "saved_model", "--trt", "--output", output])
+    result = CliRunner().invoke(main, ["export", "cifar10", "--format", "saved_model", "--trt", "--output",
+                                       str(tmp_path / "saved")])
     assert result.exit_code != 0 and "format='onnx'" in result.output
 
 

@@ -33,6 +33,7 @@ class ImageNetMaskerRecipe:
     decoder_filters: Tuple[int, ...] = (128, 64)
     mask_stride: int = 4
     decoder: str = "unet"
+    class_gate: str = "none"  # "classifier": mask x the classifier's per-location class evidence
     head: str = "abs_ratio"
     objective: str = "code"  # "simplified": SaliencyConfig.simplified() + masker_overrides
     # Extra training photos: the "train" part of a labelled flat folder's seeded split
@@ -120,6 +121,8 @@ def build_model(recipe, classifier):
         mask_stride=recipe.mask_stride,
         head=recipe.head,
         decoder=recipe.decoder,
+        class_gate=recipe.class_gate,
+        class_layer=recipe.class_layer,
         seed=recipe.seed,
     )
     init_selector_from_classifier(model, classifier, recipe.class_layer)

@@ -204,3 +204,96 @@ class MaskHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassEvidenceGate(keras.layers.Layer):
+    """The classifier's own per-location evidence for a class, as a gate and an "exists" logit.
+
+    For a classifier that ends in a 1x1 convolution to the classes followed by global average
+    pooling (class activation maps), `kernel` and `bias` are that convolution's weights (set
+    with `set_from_class_layer`; they stay frozen). At each location the class's log-odds
+    against all the other classes, `a_c - logsumexp_{k != c} a_k`, goes through
+    `sigmoid(scale * log_odds + offset)` (`scale`, `offset` trained): the gate is near 0 where
+    another class dominates, so a class that is not in the image gets an empty mask. The
+    "exists" logit is the classifier's own: `logit_c - logsumexp_{k != c} logit_k`, the
+    log-odds of its softmax probability, times `exists_scale` plus `exists_offset` (trained).
+
+    Call with `(features, class_ids)`; returns `(gate (batch, h, w, 1), exists_logit (batch,))`.
+
+    Args:
+        num_classes: the classifier's number of classes.
+        scale: initial scale of the per-location log-odds.
+        offset: initial offset of the per-location log-odds.
+
+    Example:
+
+    ```python
+    gate = ClassEvidenceGate(1000)
+    gate.set_from_class_layer(classifier.get_layer("conv2d_16"))
+    gates, exists = gate(deepest_features, class_ids)
+    ```
+    """
+
+    def __init__(self, num_classes, scale=0.5, offset=2.0, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if int(num_classes) < 2:
+            raise ValueError(f"Expected num_classes >= 2. Received: num_classes={num_classes}")
+        self.num_classes = int(num_classes)
+        self.initial_scale = float(scale)
+        self.initial_offset = float(offset)
+
+    def build(self, features_shape, class_ids_shape=None):
+        channels = features_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel", shape=(channels, self.num_classes), initializer="glorot_uniform", trainable=False
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros", trainable=False)
+        scalar = lambda name, value: self.add_weight(  # noqa: E731
+            name=name, shape=(), initializer=keras.initializers.Constant(value)
+        )
+        self.scale = scalar("scale", self.initial_scale)
+        self.offset = scalar("offset", self.initial_offset)
+        self.exists_scale = scalar("exists_scale", 1.0)
+        self.exists_offset = scalar("exists_offset", 0.0)
+
+    def set_from_class_layer(self, layer):
+        """Copies a 1x1 `Conv2D` (or `Dense`) layer's kernel and bias (classes last)."""
+        kernel = ops.convert_to_numpy(layer.kernel)
+        kernel = kernel.reshape(kernel.shape[-2], kernel.shape[-1])
+        if tuple(kernel.shape) != tuple(self.kernel.shape):
+            raise ValueError(
+                f"Expected a class layer with a kernel of {tuple(self.kernel.shape)} (channels, classes). "
+                f"Received: {tuple(kernel.shape)} from layer {layer.name!r}"
+            )
+        self.kernel.assign(kernel)
+        bias = layer.bias if getattr(layer, "use_bias", False) else None
+        self.bias.assign(ops.convert_to_numpy(bias) if bias is not None else ops.zeros((self.num_classes,)))
+
+    def call(self, features, class_ids):
+        class_ids = ops.reshape(ops.cast(class_ids, "int32"), (-1,))
+        scores = ops.matmul(ops.cast(features, "float32"), self.kernel) + self.bias  # (b, h, w, K)
+        chosen = ops.one_hot(class_ids, self.num_classes)[:, None, None, :]
+        local = _log_odds(scores, chosen)
+        gate = ops.sigmoid(self.scale * local + self.offset)
+        exists = _log_odds(ops.mean(scores, axis=(1, 2)), chosen[:, 0, 0, :])
+        return gate[..., None], self.exists_scale * exists + self.exists_offset
+
+    def compute_output_shape(self, features_shape, class_ids_shape=None):
+        return tuple(features_shape[:-1]) + (1,), (features_shape[0],)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "scale": self.initial_scale,
+            "offset": self.initial_offset,
+        }
+
+
+def _log_odds(scores, chosen):
+    """`s_c - logsumexp_{k != c} s_k` over the last axis; `chosen` one-hot of c."""
+    own = ops.sum(scores * chosen, axis=-1)
+    others = ops.logsumexp(scores - 1e9 * chosen, axis=-1)
+    return own - others

@@ -8,11 +8,19 @@ import keras
 from keras import ops
 
 from keras_saliency.encoders import feature_strides
-from keras_saliency.layers import PACKAGE, BottleneckBlock, ClassSelector, MaskHead, SubPixelUpsampling
+from keras_saliency.layers import (
+    PACKAGE,
+    BottleneckBlock,
+    ClassEvidenceGate,
+    ClassSelector,
+    MaskHead,
+    SubPixelUpsampling,
+)
 
 
 SELECTOR_LAYERS = ("selector_norm", "class_selector")
 DECODERS = ("unet", "fpn", "none")
+CLASS_GATES = ("none", "classifier")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -34,6 +42,13 @@ class Masker(keras.Model):
             class-gated features, one 3x3 convolution at the mask's resolution;
             `decoder_filters[0]` channels) or "none" (the mask head reads the class-gated deepest
             features: `mask_stride` must be the deepest stride).
+        class_gate: "none" (the paper's: the class only enters through the selector) or
+            "classifier" (the mask is multiplied by `ClassEvidenceGate`: the classifier's own
+            per-location log-odds of the class, read from the deepest features with the
+            classifier's last 1x1 convolution, set with `set_class_gate_from`; "exists" is the
+            classifier's log-odds of the class). For classifiers that end in a 1x1
+            convolution to the classes and global average pooling, with the deepest tapped
+            features as that convolution's input.
 
     Example:
 
@@ -53,8 +68,11 @@ class Masker(keras.Model):
         head="abs_ratio",
         confidence=0.0,
         decoder="unet",
+        class_gate="none",
         **kwargs,
     ):
+        if class_gate not in CLASS_GATES:
+            raise ValueError(f"Expected class_gate in {CLASS_GATES}. Received: class_gate={class_gate!r}")
         if decoder not in DECODERS:
             raise ValueError(f"Expected decoder in {DECODERS}. Received: decoder={decoder!r}")
         strides = feature_strides(encoder)
@@ -92,6 +110,13 @@ class Masker(keras.Model):
                 f"Received: mask_stride={mask_stride}, feature strides {strides}"
             )
         mask = MaskHead(head, name="mask_head")(x)
+        if class_gate == "classifier":
+            gate, exists = ClassEvidenceGate(num_classes, name="class_gate")(features[-1], class_id)
+            if deepest != mask_stride:
+                gate = keras.layers.UpSampling2D(
+                    deepest // mask_stride, interpolation="bilinear", dtype="float32", name="gate_up"
+                )(gate)
+            mask = keras.layers.Multiply(dtype="float32", name="gated_mask")([mask, gate])
         outputs = {"mask": mask, "exists": exists}
         super().__init__(inputs={"image": image, "class_id": class_id}, outputs=outputs, **kwargs)
 
@@ -101,11 +126,18 @@ class Masker(keras.Model):
         self.mask_stride = mask_stride
         self.head = head
         self.decoder = decoder
+        self.class_gate = class_gate
         self.image_size = image_size
 
     @property
     def selector(self):
         return self.get_layer("class_selector")
+
+    def set_class_gate_from(self, class_layer):
+        """Copies the classifier's last 1x1 convolution (a layer) into the class gate."""
+        if self.class_gate != "classifier":
+            raise ValueError(f"Expected a masker with class_gate='classifier'. Received: {self.class_gate!r}")
+        self.get_layer("class_gate").set_from_class_layer(class_layer)
 
     @property
     def confidence(self):
@@ -138,6 +170,7 @@ class Masker(keras.Model):
             "mask_stride": self.mask_stride,
             "head": self.head,
             "decoder": self.decoder,
+            "class_gate": self.class_gate,
             "confidence": self.selector.initial_confidence,
         }
 

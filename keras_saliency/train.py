@@ -69,6 +69,8 @@ def build_saliency_model(
     confidence=0.0,
     seed=None,
     decoder="unet",
+    class_gate="none",
+    class_layer=None,
 ):
     """Masker + frozen classifier, ready to compile and fit.
 
@@ -114,8 +116,16 @@ def build_saliency_model(
         head=head,
         confidence=confidence,
         decoder=decoder,
+        class_gate=class_gate,
         name="masker",
     )
+    if class_gate != "none":
+        if not class_layer:
+            raise ValueError(
+                "Expected class_layer (the classifier's last 1x1 convolution to the classes) with "
+                f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
+            )
+        masker.set_class_gate_from(classifier.get_layer(class_layer))
     return SaliencyModel(
         masker,
         classifier,

@@ -218,6 +218,10 @@ class ClassEvidenceGate(keras.layers.Layer):
     another class dominates, so a class that is not in the image gets an empty mask. The
     "exists" logit is the classifier's own: `logit_c - logsumexp_{k != c} logit_k`, the
     log-odds of its softmax probability, times `exists_scale` plus `exists_offset` (trained).
+    With `image_offset` set, the gate is also multiplied by `sigmoid(exists + image_offset)`
+    (the classifier's image-level evidence; `image_offset` trained): near 0 for a class the
+    classifier gives no chance, whatever the location. Thresholds relative to the mask's
+    maximum are unchanged by this factor.
 
     Call with `(features, class_ids)`; returns `(gate (batch, h, w, 1), exists_logit (batch,))`.
 
@@ -225,6 +229,8 @@ class ClassEvidenceGate(keras.layers.Layer):
         num_classes: the classifier's number of classes.
         scale: initial scale of the per-location log-odds.
         offset: initial offset of the per-location log-odds.
+        image_offset: None (no image-level factor) or the initial offset of the image-level
+            factor.
 
     Example:
 
@@ -235,7 +241,7 @@ class ClassEvidenceGate(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_classes, scale=0.5, offset=2.0, **kwargs):
+    def __init__(self, num_classes, scale=0.5, offset=2.0, image_offset=None, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_classes) < 2:
@@ -243,6 +249,7 @@ class ClassEvidenceGate(keras.layers.Layer):
         self.num_classes = int(num_classes)
         self.initial_scale = float(scale)
         self.initial_offset = float(offset)
+        self.initial_image_offset = None if image_offset is None else float(image_offset)
 
     def build(self, features_shape, class_ids_shape=None):
         channels = features_shape[-1]
@@ -257,6 +264,8 @@ class ClassEvidenceGate(keras.layers.Layer):
         self.offset = scalar("offset", self.initial_offset)
         self.exists_scale = scalar("exists_scale", 1.0)
         self.exists_offset = scalar("exists_offset", 0.0)
+        if self.initial_image_offset is not None:
+            self.image_offset = scalar("image_offset", self.initial_image_offset)
 
     def set_from_class_layer(self, layer):
         """Copies a 1x1 `Conv2D` (or `Dense`) layer's kernel and bias (classes last)."""
@@ -278,6 +287,8 @@ class ClassEvidenceGate(keras.layers.Layer):
         local = _log_odds(scores, chosen)
         gate = ops.sigmoid(self.scale * local + self.offset)
         exists = _log_odds(ops.mean(scores, axis=(1, 2)), chosen[:, 0, 0, :])
+        if self.initial_image_offset is not None:
+            gate = gate * ops.sigmoid(exists + self.image_offset)[:, None, None]
         return gate[..., None], self.exists_scale * exists + self.exists_offset
 
     def compute_output_shape(self, features_shape, class_ids_shape=None):
@@ -289,6 +300,7 @@ class ClassEvidenceGate(keras.layers.Layer):
             "num_classes": self.num_classes,
             "scale": self.initial_scale,
             "offset": self.initial_offset,
+            "image_offset": self.initial_image_offset,
         }
 
 

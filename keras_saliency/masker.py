@@ -20,7 +20,7 @@ from keras_saliency.layers import (
 
 SELECTOR_LAYERS = ("selector_norm", "class_selector")
 DECODERS = ("unet", "fpn", "none")
-CLASS_GATES = ("none", "classifier")
+CLASS_GATES = ("none", "classifier", "classifier_image")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -42,11 +42,13 @@ class Masker(keras.Model):
             class-gated features, one 3x3 convolution at the mask's resolution;
             `decoder_filters[0]` channels) or "none" (the mask head reads the class-gated deepest
             features: `mask_stride` must be the deepest stride).
-        class_gate: "none" (the paper's: the class only enters through the selector) or
+        class_gate: "none" (the paper's: the class only enters through the selector),
             "classifier" (the mask is multiplied by `ClassEvidenceGate`: the classifier's own
             per-location log-odds of the class, read from the deepest features with the
             classifier's last 1x1 convolution, set with `set_class_gate_from`; "exists" is the
-            classifier's log-odds of the class). For classifiers that end in a 1x1
+            classifier's log-odds of the class) or "classifier_image" (the same, times the
+            classifier's image-level evidence for the class, so that a class it gives no
+            chance gets an empty mask). For classifiers that end in a 1x1
             convolution to the classes and global average pooling, with the deepest tapped
             features as that convolution's input.
 
@@ -110,8 +112,10 @@ class Masker(keras.Model):
                 f"Received: mask_stride={mask_stride}, feature strides {strides}"
             )
         mask = MaskHead(head, name="mask_head")(x)
-        if class_gate == "classifier":
-            gate, exists = ClassEvidenceGate(num_classes, name="class_gate")(features[-1], class_id)
+        if class_gate != "none":
+            # With the image-level factor, a lenient local gate: sigmoid(0.25 x log-odds + 3).
+            options = dict(scale=0.25, offset=3.0, image_offset=3.0) if class_gate == "classifier_image" else {}
+            gate, exists = ClassEvidenceGate(num_classes, name="class_gate", **options)(features[-1], class_id)
             if deepest != mask_stride:
                 gate = keras.layers.UpSampling2D(
                     deepest // mask_stride, interpolation="bilinear", dtype="float32", name="gate_up"
@@ -135,8 +139,8 @@ class Masker(keras.Model):
 
     def set_class_gate_from(self, class_layer):
         """Copies the classifier's last 1x1 convolution (a layer) into the class gate."""
-        if self.class_gate != "classifier":
-            raise ValueError(f"Expected a masker with class_gate='classifier'. Received: {self.class_gate!r}")
+        if self.class_gate == "none":
+            raise ValueError(f"Expected a masker with a class gate (class_gate in {CLASS_GATES[1:]}). Received: {self.class_gate!r}")
         self.get_layer("class_gate").set_from_class_layer(class_layer)
 
     @property

@@ -21,6 +21,9 @@ def main():
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--split", default="docs/results/imagenet-val-dev/split.csv")
     parser.add_argument("--every", type=int, default=1, help="score every N-th snapshot")
+    parser.add_argument("--selection", action="store_true",
+                        help="for choosing a run or an epoch: score on the calibration part only "
+                             "(threshold on its even rows, figure on its odd rows); the test part is not read")
     args = parser.parse_args()
 
     import dataclasses
@@ -44,6 +47,8 @@ def main():
                                   boxes_csv=os.path.join(root, "boxes.csv"), subset_csv=args.split)
     parts = np.asarray(data.parts)
     cal, test = np.flatnonzero(parts == "calibration"), np.flatnonzero(parts == "test")
+    if args.selection:
+        cal, test = cal[::2], cal[1::2]
     classifier = keras.saving.load_model(os.path.join(imagenet_recipe.default_models_root(), recipe.classifier))
     model = imagenet_recipe.build_model(recipe, classifier)
     snapshots = sorted(glob.glob(os.path.join(args.run, "snapshots", "epoch-*.weights.h5")))[:: args.every]
@@ -81,7 +86,7 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(args.output, "curve.png"), dpi=120)
     with open(os.path.join(args.output, "curve_config.json"), "w") as f:
-        json.dump({**vars(args), "test_images": int(len(test)), "calibration_images": int(len(cal)),
+        json.dump({**vars(args), "scored_on": "calibration (odd rows)" if args.selection else "test", "test_images": int(len(test)), "calibration_images": int(len(cal)),
                    "threshold_rule": "largest component of mask > t x max, t in 0.1..0.9 chosen on calibration",
                    "selectivity_images": 300}, f, indent=2)
 

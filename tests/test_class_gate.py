@@ -80,3 +80,19 @@ def test_classifier_gate_needs_a_class_layer():
     with pytest.raises(ValueError, match="Expected class_layer"):
         build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
                              decoder_filters=(8,), mask_stride=2, class_gate="classifier")
+
+
+def test_image_level_factor_known_answer():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(1, 2, 2, 3)).astype("float32")
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    gate = ClassEvidenceGate(4, scale=0.25, offset=3.0, image_offset=1.5)
+    gate.build(features.shape)
+    gate.set_from_class_layer(layer)
+    gates, exists = gate(features, np.array([2]))
+    scores = np.asarray(features @ np.asarray(layer.kernel) + np.asarray(layer.bias))[0]
+    image = 1 / (1 + np.exp(-(_log_odds(scores.mean((0, 1)), 2) + 1.5)))
+    local = 1 / (1 + np.exp(-(0.25 * _log_odds(scores, 2) + 3.0)))
+    np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], local * image, rtol=1e-5)
+    assert ClassEvidenceGate.from_config(gate.get_config()).initial_image_offset == 1.5

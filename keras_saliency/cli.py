@@ -537,6 +537,7 @@ def _train(options, output):
             "keras_version": keras.__version__,
         }
         training.save_run_config(output, run_config)
+        model.set_class_names(splits.class_names)  # saved inside the .keras file
         training.fit_saliency_model(
             model,
             splits.train,
@@ -587,37 +588,13 @@ def convert_boxes(source, extension, output):
 
 
 def _load_saliency_model(name_or_path, confidence=None):
-    """A shipped model name or a .keras file -> (SaliencyModel, class names or None, info)."""
-    from keras_saliency import pretrained
-    from keras_saliency.model import SaliencyModel
+    """`explain.load_saliency_model`, its one-line errors as UserError."""
+    from keras_saliency.explain import load_saliency_model
 
-    if name_or_path in pretrained.available():
-        return pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path), pretrained.info(name_or_path)
-    if not os.path.exists(name_or_path):
-        raise UserError(f"Expected a shipped model name ({MODEL_NAMES}) or a masker's .keras file. "
-                        f"Received: {name_or_path!r}, which does not exist")
-    model = _load_keras_file(name_or_path, "masker")
-    if not isinstance(model, SaliencyModel):
-        raise UserError(
-            f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
-            f"{name_or_path} holds a {type(model).__name__} (to explain a classifier, train a masker for it: "
-            "keras-saliency train --classifier FILE)")
-    if confidence is not None:
-        model.masker.set_confidence(confidence)
-    names, info = None, {}
-    run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
-    if os.path.exists(run_config):
-        try:
-            with open(run_config) as f:
-                info = json.load(f)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise UserError(f"could not read {run_config} (the run's class names): {_first_line(error)}") from None
-        names = info.get("class_names") if isinstance(info, dict) else None
-        if not isinstance(info, dict) or not (names is None or (
-                isinstance(names, list) and all(isinstance(n, str) for n in names))):
-            raise UserError(f"Expected a JSON object with a list of class names in {run_config}. Received: "
-                            f"{type(info).__name__} with class_names={str(names)[:60]}")
-    return model, names, info
+    try:
+        return load_saliency_model(name_or_path, confidence)
+    except ValueError as error:
+        raise UserError(_first_line(error)) from None
 
 
 def _class_id(value, class_names, num_classes):
@@ -1008,16 +985,9 @@ def video(source, camera, model_name, runtime_path, class_name, batch_size, max_
     class_id = _class_id(class_name, [class_names, info.get("display_names")], model.num_classes)
     size = model.image_size
     if runtime_path:
-        from keras_saliency.deployment import load_runtime
-
         if class_id is None:
             raise click.BadParameter("an exported model has no classifier: give --class", param_hint="--class")
-        try:
-            model = load_runtime(runtime_path)
-        except ImportError as error:
-            raise UserError(f"{_first_line(error)}: {EXPORT_EXTRA}") from None
-        except Exception as error:  # the runtimes reject a bad file with their own error types
-            raise UserError(f"could not load the exported model {runtime_path}: {_first_line(error)}") from None
+        model = _load_runtime(runtime_path)
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     try:
@@ -1030,6 +1000,120 @@ def video(source, camera, model_name, runtime_path, class_name, batch_size, max_
                    "class": class_name, "batch_size": batch_size}, f, indent=2)
     click.echo(f"{result['frames']} frames -> {output}: {result['frames_per_s']:.1f} frames/s end to end, "
                f"{result['model_masks_per_s']:.1f} masks/s in the model")
+
+
+def _load_runtime(runtime_path):
+    """An exported model (`deployment.load_runtime`), or one line saying why not."""
+    from keras_saliency.deployment import load_runtime
+
+    try:
+        return load_runtime(runtime_path)
+    except ImportError as error:
+        raise UserError(f"{_first_line(error)}: {EXPORT_EXTRA}") from None
+    except Exception as error:  # the runtimes reject a bad file with their own error types
+        raise UserError(f"could not load the exported model {runtime_path}: {_first_line(error)}") from None
+
+
+def _require_app_extra(options):
+    from keras_saliency.app import APP_EXTRA
+
+    if _missing_modules(["gradio"]):
+        raise UserError(f"the web demo needs gradio: {APP_EXTRA}")
+
+
+@main.command()
+@click.option("--model", "model_name", default="imagenet-darknet-tiny", show_default=True, help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (with --runtime: the model that was exported; its classifier still ranks the classes).")
+@click.option("--runtime", "runtime_path", type=click.Path(exists=True), help="Masks from an exported model instead (.tflite, .onnx, .engine / .plan, or a SavedModel folder: load only SavedModels you trust).")
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1), help="How many of the classifier's best classes are scored.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: every network interface).")
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--share/--no-share", default=False, show_default=True, help="Also a public gradio.live link (needs internet).")
+@_command(before=_require_app_extra)
+def serve(model_name, runtime_path, top_k, host, port, share):
+    """A live web demo (Gradio): upload a photo or stream the webcam, pick the predicted class or
+    any other, and see the mask over the image, the preserved and destroyed images, the
+    classifier's top-k scores and the masks/s. Needs the app extra: pip install "keras-saliency[app]"."""
+    from keras_saliency.app import LiveExplainer, build_app, launch, wait
+
+    model, class_names, info = _load_saliency_model(model_name)
+    runtime = _load_runtime(runtime_path) if runtime_path else None
+    try:
+        explainer = LiveExplainer(model, info.get("display_names") or class_names, runtime=runtime, top_k=top_k)
+    except ValueError as error:  # class names that do not fit the model
+        raise click.ClickException(_first_line(error)) from error
+    source = f"{os.path.basename(runtime_path.rstrip('/'))} (exported from {model_name})" if runtime_path else model_name
+    app = build_app(explainer, title=f"keras-saliency: live masks of {source}")
+    url = launch(app, host, port, share, block=False)
+    public = f" and {app.share_url}" if share and getattr(app, "share_url", None) else ""
+    click.echo(f"Serving {source} at {url}{public} (Ctrl+C stops)")
+    wait(app)
+
+
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+BEAM_EXTRA = 'pip install "keras-saliency[beam]"'
+RUNTIME_MODULES = {".onnx": ("onnxruntime",), ".tflite": ("ai_edge_litert",)}
+
+
+def _require_beam_extra(options):
+    if _missing_modules(["apache_beam"]):
+        raise UserError(f"bulk explanations need apache-beam: {BEAM_EXTRA}")
+
+
+@main.command("explain-bulk", context_settings=dict(ignore_unknown_options=True, allow_extra_args=True))
+@click.argument("glob")
+@click.option("--output", required=True, help="Output folder (local, or any Beam file system: gs://bucket/run).")
+@click.option("--model", "model_name", default="cifar10", show_default=True, help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (with --runtime: the model that was exported, for its input size and class names).")
+@click.option("--runtime", "runtime_path", help="An exported masker (.tflite or .onnx) to run instead of the Keras model; needs --class.")
+@click.option("--class", "class_name", help="Class name or id to explain (default: each image's predicted class).")
+@click.option("--format", "formats", default="png", show_default=True, help="Mask files: png, npy or png,npy (empty: rows only).")
+@click.option("--rows", "row_format", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(min=1))
+@click.option("--runner", type=click.Choice(BEAM_RUNNERS), default="DirectRunner", show_default=True)
+@click.option("--direct-num-workers", default=1, show_default=True, type=click.IntRange(min=0), help="DirectRunner: parallel workers (0: one per CPU core).")
+@click.option("--direct-running-mode", type=click.Choice(["in_memory", "multi_threading", "multi_processing"]), help="DirectRunner (default: in_memory with one worker, multi_processing with more).")
+@_command(before=_require_beam_extra)
+def explain_bulk(glob, output, model_name, runtime_path, class_name, formats, row_format, batch_size, runner,
+                 direct_num_workers, direct_running_mode):
+    """Explain every image matched by GLOB (any Beam file system) with Apache Beam: the masks
+    (OUTPUT/masks/), one row per image (OUTPUT/rows.csv or .parquet) and the files that could
+    not be read, with the reason (OUTPUT/dead_letters.csv). Any other option (--project,
+    --region, --temp_location, --setup_file, ...) goes to Beam's pipeline options."""
+    from keras_saliency import beam as bulk
+
+    extra = list(click.get_current_context().args)
+    if glob.startswith("-"):
+        raise click.UsageError(f"Expected GLOB before the pipeline options. Received: {glob!r} first")
+    model, class_names, info = _load_saliency_model(model_name)
+    display = info.get("display_names") or class_names
+    class_id = _class_id(class_name, [class_names, display], model.num_classes)
+    summary = bulk.ModelSummary(model.image_size, model.num_classes, display)
+    del model  # the workers load their own
+    if runtime_path:
+        if class_id is None:
+            raise click.BadParameter("an exported masker has no classifier: give --class", param_hint="--class")
+        missing = _missing_modules(RUNTIME_MODULES.get(os.path.splitext(runtime_path)[1].lower(), ()))
+        if missing:
+            raise UserError(f"{runtime_path} needs {', '.join(missing)}: {EXPORT_EXTRA}")
+        if "://" not in runtime_path and not os.path.isfile(runtime_path):
+            raise UserError(f"Expected an exported masker file (.tflite or .onnx). Received: {runtime_path!r}, "
+                            "which is not a file")
+    options = [f"--runner={runner}"] + extra
+    if runner == "DirectRunner":
+        mode = direct_running_mode or ("in_memory" if direct_num_workers == 1 else "multi_processing")
+        options += [f"--direct_num_workers={direct_num_workers}", f"--direct_running_mode={mode}"]
+    try:
+        report = bulk.explain_bulk(
+            glob, output, model=model_name, runtime=runtime_path, class_id=class_id,
+            formats=[f.strip() for f in formats.split(",") if f.strip()], rows=row_format, batch_size=batch_size,
+            pipeline_options=options, summary=summary)
+    except ValueError as error:
+        raise click.ClickException(_first_line(error)) from error
+    except ImportError as error:  # a runner's own extra, e.g. apache-beam[gcp] for Dataflow
+        raise UserError(_first_line(error)) from None
+    explained, dead = report["explained"], report["dead_letters"]
+    rate = f", {explained / report['seconds']:.1f} images/s" if explained and report["seconds"] else ""
+    click.echo(f"Explained {explained} images, {dead} dead letters ({report['dead_letters_file']}) in "
+               f"{report['seconds']:.1f} s{rate}; rows: {report['rows_file']}, masks: {report['masks']}")
 
 
 if __name__ == "__main__":

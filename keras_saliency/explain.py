@@ -146,10 +146,29 @@ def explain_files(
 
 
 def load_saliency_model(name_or_path, confidence=None):
-    """A shipped model name (`keras_saliency.pretrained.available()`) or a `.keras` file, loaded
-    with `keras_saliency.model_files.load_model_file` (limits checked, Keras' safe mode on) ->
-    `(SaliencyModel, class names or None, info dict)`. The class names and info of a file come
-    from the `run_config.json` next to it, if any."""
+    """Loads a masker to explain with.
+
+    Args:
+        name_or_path: a shipped model name (`keras_saliency.pretrained.available()`) or a
+            `.keras` file, loaded with `keras_saliency.model_files.load_model_file` (limits
+            checked, Keras' safe mode on).
+        confidence: None, or the selector confidence to set.
+
+    Returns:
+        `(SaliencyModel, class names or None, info dict)`. A file's class names are the ones
+        saved in the model (`SaliencyModel.class_names`), else those of the `run_config.json`
+        next to it; its info is that run config (or `{}`).
+
+    Raises:
+        ValueError: with a one-line message, for a missing file, a file that holds no masker
+            or an unreadable run config.
+
+    Example:
+
+    ```python
+    model, class_names, info = load_saliency_model("cifar10")
+    ```
+    """
     from keras_saliency import pretrained
     from keras_saliency.model import SaliencyModel
     from keras_saliency.model_files import load_model_file
@@ -157,19 +176,35 @@ def load_saliency_model(name_or_path, confidence=None):
     if name_or_path in pretrained.available():
         return (pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path),
                 pretrained.info(name_or_path))
-    model = load_model_file(name_or_path)
+    if not os.path.exists(name_or_path):
+        raise ValueError(f"Expected a shipped model name ({', '.join(pretrained.available())}) or a masker's "
+                         f".keras file. Received: {name_or_path!r}, which does not exist")
+    try:
+        model = load_model_file(name_or_path)
+    except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
+        lines = str(error).strip().splitlines()
+        raise ValueError(f"could not load the masker {name_or_path}: "
+                         f"{lines[0] if lines else type(error).__name__}"[:400]) from None
     if not isinstance(model, SaliencyModel):
-        raise ValueError(f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
-                         f"{name_or_path} holds a {type(model).__name__}")
+        raise ValueError(
+            f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
+            f"{name_or_path} holds a {type(model).__name__} (to explain a classifier, train a masker for it: "
+            "keras-saliency train --classifier FILE)")
     if confidence is not None:
         model.masker.set_confidence(confidence)
-    names, info = None, {}
+    info = {}
     run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
     if os.path.isfile(run_config):
-        with open(run_config) as f:
-            info = json.load(f)
+        try:
+            with open(run_config) as f:
+                info = json.load(f)
+        except (ValueError, UnicodeDecodeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"could not read {run_config} (the run's class names): {first}") from None
         names = info.get("class_names") if isinstance(info, dict) else None
         if not isinstance(info, dict) or not (names is None or (
                 isinstance(names, list) and all(isinstance(n, str) for n in names))):
-            raise ValueError(f"Expected a run_config.json holding a list of class names. Received: {run_config}")
+            raise ValueError(f"Expected a JSON object with a list of class names in {run_config}. Received: "
+                             f"{type(info).__name__} with class_names={str(names)[:60]}")
+    names = model.class_names or (info.get("class_names") if isinstance(info, dict) else None)
     return model, names, info

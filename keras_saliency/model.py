@@ -208,6 +208,8 @@ class SaliencyModel(keras.Model):
             probability) instead of masks only.
         upsample: return masks at image resolution (default) or at the masker's resolution.
         seed: seed of the fake labels, alternatives and noise drawn during training.
+        class_names: None or one name per class of the classifier, saved in the model's
+            config, so that a loaded `.keras` file can name the class it explains.
     """
 
     def __init__(
@@ -220,6 +222,7 @@ class SaliencyModel(keras.Model):
         return_exists=False,
         upsample=True,
         seed=None,
+        class_names=None,
         **kwargs,
     ):
         clone_classifier = kwargs.pop("clone_classifier", True)
@@ -248,12 +251,27 @@ class SaliencyModel(keras.Model):
             )
         self.return_exists = bool(return_exists)
         self.upsample = bool(upsample)
+        self.class_names = self._checked_class_names(class_names)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.masker.set_phase(self.config.phase)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
         self.trackers["exists_accuracy"] = keras.metrics.Mean(name="exists_accuracy")
         self.built = True  # the masker and the classifier are built models
+
+    def _checked_class_names(self, names):
+        if names is None:
+            return None
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names) or len(names) != self.num_classes:
+            raise ValueError(
+                f"Expected class_names to be {self.num_classes} strings (one per class). "
+                f"Received: {str(names)[:80]}"
+            )
+        return [str(n) for n in names]
+
+    def set_class_names(self, names):
+        """Sets (or clears, with None) the class names saved with the model."""
+        self.class_names = self._checked_class_names(names)
 
     @property
     def metrics(self):
@@ -570,6 +588,7 @@ class SaliencyModel(keras.Model):
             "return_exists": self.return_exists,
             "upsample": self.upsample,
             "seed": self.seed,
+            "class_names": self.class_names,
         }
 
     @classmethod

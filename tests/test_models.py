@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -195,3 +197,22 @@ def test_frozen_copy_of_a_compiled_classifier_carries_no_optimizer(tmp_path, dat
     model = build_saliency_model(classifier, tap_layers=TINY_TAPS)
     assert classifier.compiled and not model.classifier.compiled
     assert not keras.saving.serialize_keras_object(model.classifier).get("compile_config")
+
+
+def test_class_names_travel_inside_the_keras_file(tmp_path):
+    from keras_saliency.explain import load_saliency_model
+    from keras_saliency.testing import TINY_TAPS, tiny_classifier
+    from keras_saliency.train import build_saliency_model
+
+    model = build_saliency_model(tiny_classifier(3), tap_layers=list(TINY_TAPS[:3]), decoder_filters=(8,),
+                                 mask_stride=4)
+    with pytest.raises(ValueError, match="Expected class_names to be 3 strings"):
+        model.set_class_names(["a", "b"])
+    model.set_class_names(["cat", "dog", "fox"])
+    path = str(tmp_path / "named" / "masker.keras")
+    os.makedirs(os.path.dirname(path))
+    model.save(path)
+    loaded, names, info = load_saliency_model(path)  # no run_config.json next to it
+    assert loaded.class_names == ["cat", "dog", "fox"] and names == ["cat", "dog", "fox"] and info == {}
+    with pytest.raises(ValueError, match="which does not exist"):
+        load_saliency_model(str(tmp_path / "missing.keras"))

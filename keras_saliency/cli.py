@@ -402,6 +402,7 @@ def _classifier(name_or_path, image_size, output, splits, epochs, weights="image
 @click.option("--objective", type=click.Choice(["code", "paper"]), default="code", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default: saliency-runs/DATASET-YYYYmmdd-HHMMSS); an existing one is resumed or continued, never overwritten.")
+@click.option("--tensorboard", type=click.Path(file_okay=False), help="TensorBoard log folder: the losses (keras.callbacks.TensorBoard) and, after every epoch, the masks of 8 fixed validation images (run 'masks'). View with: tensorboard --logdir DIR")
 @_command
 def train(**options):
     """Train a masker against a frozen classifier. Before training, a few steps are timed and
@@ -538,6 +539,13 @@ def _train(options, output):
         }
         training.save_run_config(output, run_config)
         model.set_class_names(splits.class_names)  # saved inside the .keras file
+        callbacks = []
+        if options["tensorboard"]:
+            from keras_saliency.callbacks import MaskImages
+
+            images, labels = _preview_batch(splits)
+            callbacks = [keras.callbacks.TensorBoard(options["tensorboard"]),
+                         MaskImages(images, options["tensorboard"], class_ids=labels, class_names=splits.class_names)]
         training.fit_saliency_model(
             model,
             splits.train,
@@ -546,13 +554,20 @@ def _train(options, output):
             output_dir=output,
             steps_per_epoch=splits.train_steps,
             validation_steps=splits.validation_steps,
+            callbacks=callbacks,
         )
-        images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
-        images, labels = images[:8], labels[:8]
+        images, labels = _preview_batch(splits)
         masks = model.predict((images, labels), verbose=0)
         titles = [splits.class_names[int(label)] for label in labels]
-        path = save_panels(os.path.join(output, "overlays.png"), images.numpy(), masks, titles=titles)
+        path = save_panels(os.path.join(output, "overlays.png"), images, masks, titles=titles)
         click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
+
+
+def _preview_batch(splits, count=8):
+    """`count` validation images (training images without validation data) and their labels,
+    as NumPy arrays: the masks shown in overlays.png and TensorBoard."""
+    images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
+    return images[:count].numpy(), labels[:count].numpy()
 
 
 def parse_assignments(items, param_hint):

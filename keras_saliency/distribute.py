@@ -6,7 +6,8 @@ STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 def make_strategy(name="default", tpu=None):
     """The strategy `name`: "default" (one device), "mirrored" (every GPU of this machine, or the
     CPU), "multi-worker" (`MultiWorkerMirroredStrategy`, cluster from the TF_CONFIG environment
-    variable) or "tpu" (`tpu`: the TPU's name or address; Colab / Cloud TPU VMs find it alone)."""
+    variable; `fix_keras_multi_worker` is applied) or "tpu" (`tpu`: the TPU's name or address;
+    Colab / Cloud TPU VMs find it alone)."""
     import tensorflow as tf
 
     if name not in STRATEGIES:
@@ -14,6 +15,7 @@ def make_strategy(name="default", tpu=None):
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":
+        fix_keras_multi_worker()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
@@ -21,3 +23,67 @@ def make_strategy(name="default", tpu=None):
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+def fix_keras_multi_worker():
+    """Lets Keras 3's TensorFlow `fit` / `evaluate` run under `MultiWorkerMirroredStrategy` with
+    two or more workers, which they cannot do unaided (keras-team/keras#20585,
+    tensorflow/tensorflow#72388). Two steps of Keras' TensorFlow trainer fail there:
+
+    - the build before the first step `strategy.reduce`s the whole first batch as one nest, which
+      the collective strategy refuses ("Attempt to convert a value (PerReplica...) to a
+      Tensor"): the build needs only shapes and dtypes, so it gets this worker's own batch;
+    - each step's logs (scalars) are averaged over the workers with `reduce("MEAN", axis=0)`,
+      which has no axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions"):
+      scalars are averaged with `axis=None`.
+
+    Only multi-worker runs take the changed paths; everything else calls Keras' own code.
+    Idempotent; does nothing on a Keras without these functions. Returns whether the fix is on.
+
+    Example:
+
+    ```python
+    fix_keras_multi_worker()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # TF_CONFIG: the cluster
+    ```
+    """
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    needed = ("TensorFlowTrainer", "reduce_per_replica", "_collective_all_reduce_multi_worker")
+    if not all(hasattr(trainer, name) for name in needed):
+        return False
+    if getattr(trainer.reduce_per_replica, "_keras_saliency_fix", False):
+        return True
+    multi_worker = trainer._collective_all_reduce_multi_worker
+    keras_build = trainer.TensorFlowTrainer._maybe_symbolic_build
+    keras_reduce = trainer.reduce_per_replica
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is None or strategy is None or not multi_worker(strategy):
+            return keras_build(self, iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            data_batch = tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues) else v,
+                next(batches))
+            break
+        return keras_build(self, data_batch=data_batch)
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not multi_worker(strategy):
+            return keras_reduce(values, strategy, reduction)
+
+        def _reduce(value):
+            if getattr(value, "shape", None) is not None and value.shape.rank == 0:
+                return strategy.reduce("MEAN", value, axis=None)
+            return keras_reduce(value, strategy, reduction)
+
+        return tree.map_structure(_reduce, values)
+
+    reduce_per_replica._keras_saliency_fix = True
+    trainer.TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_per_replica
+    return True

@@ -34,6 +34,7 @@ class ImageNetMaskerRecipe:
     mask_stride: int = 4
     decoder: str = "unet"
     class_gate: str = "none"  # "classifier": mask x the classifier's per-location class evidence
+    gate_options: dict = dataclasses.field(default_factory=dict)  # ClassEvidenceGate arguments
     head: str = "abs_ratio"
     objective: str = "code"  # "simplified": SaliencyConfig.simplified() + masker_overrides
     # Extra training photos: the "train" part of a labelled flat folder's seeded split
@@ -123,6 +124,7 @@ def build_model(recipe, classifier):
         decoder=recipe.decoder,
         class_gate=recipe.class_gate,
         class_layer=recipe.class_layer,
+        gate_options=recipe.gate_options,
         seed=recipe.seed,
     )
     init_selector_from_classifier(model, classifier, recipe.class_layer)

@@ -231,6 +231,8 @@ class ClassEvidenceGate(keras.layers.Layer):
         offset: initial offset of the per-location log-odds.
         image_offset: None (no image-level factor) or the initial offset of the image-level
             factor.
+        rate: a learning-rate multiplier for these few scalars: each is stored divided by
+            `rate` and used multiplied by it, so an optimizer step moves it `rate` times as far.
 
     Example:
 
@@ -241,7 +243,7 @@ class ClassEvidenceGate(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_classes, scale=0.5, offset=2.0, image_offset=None, **kwargs):
+    def __init__(self, num_classes, scale=0.5, offset=2.0, image_offset=None, rate=1.0, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_classes) < 2:
@@ -250,6 +252,9 @@ class ClassEvidenceGate(keras.layers.Layer):
         self.initial_scale = float(scale)
         self.initial_offset = float(offset)
         self.initial_image_offset = None if image_offset is None else float(image_offset)
+        if not float(rate) > 0:
+            raise ValueError(f"Expected rate > 0. Received: rate={rate}")
+        self.rate = float(rate)
 
     def build(self, features_shape, class_ids_shape=None):
         channels = features_shape[-1]
@@ -258,7 +263,7 @@ class ClassEvidenceGate(keras.layers.Layer):
         )
         self.bias = self.add_weight(name="bias", shape=(self.num_classes,), initializer="zeros", trainable=False)
         scalar = lambda name, value: self.add_weight(  # noqa: E731
-            name=name, shape=(), initializer=keras.initializers.Constant(value)
+            name=name, shape=(), initializer=keras.initializers.Constant(value / self.rate)
         )
         self.scale = scalar("scale", self.initial_scale)
         self.offset = scalar("offset", self.initial_offset)
@@ -285,11 +290,12 @@ class ClassEvidenceGate(keras.layers.Layer):
         scores = ops.matmul(ops.cast(features, "float32"), self.kernel) + self.bias  # (b, h, w, K)
         chosen = ops.one_hot(class_ids, self.num_classes)[:, None, None, :]
         local = _log_odds(scores, chosen)
-        gate = ops.sigmoid(self.scale * local + self.offset)
+        r = self.rate
+        gate = ops.sigmoid(r * self.scale * local + r * self.offset)
         exists = _log_odds(ops.mean(scores, axis=(1, 2)), chosen[:, 0, 0, :])
         if self.initial_image_offset is not None:
-            gate = gate * ops.sigmoid(exists + self.image_offset)[:, None, None]
-        return gate[..., None], self.exists_scale * exists + self.exists_offset
+            gate = gate * ops.sigmoid(exists + r * self.image_offset)[:, None, None]
+        return gate[..., None], r * self.exists_scale * exists + r * self.exists_offset
 
     def compute_output_shape(self, features_shape, class_ids_shape=None):
         return tuple(features_shape[:-1]) + (1,), (features_shape[0],)
@@ -301,6 +307,7 @@ class ClassEvidenceGate(keras.layers.Layer):
             "scale": self.initial_scale,
             "offset": self.initial_offset,
             "image_offset": self.initial_image_offset,
+            "rate": self.rate,
         }
 
 

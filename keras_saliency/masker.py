@@ -51,6 +51,7 @@ class Masker(keras.Model):
             chance gets an empty mask). For classifiers that end in a 1x1
             convolution to the classes and global average pooling, with the deepest tapped
             features as that convolution's input.
+        gate_options: extra arguments of `ClassEvidenceGate` (e.g. `{"rate": 10}`).
 
     Example:
 
@@ -71,6 +72,7 @@ class Masker(keras.Model):
         confidence=0.0,
         decoder="unet",
         class_gate="none",
+        gate_options=None,
         **kwargs,
     ):
         if class_gate not in CLASS_GATES:
@@ -115,6 +117,7 @@ class Masker(keras.Model):
         if class_gate != "none":
             # With the image-level factor, a lenient local gate: sigmoid(0.25 x log-odds + 3).
             options = dict(scale=0.25, offset=3.0, image_offset=3.0) if class_gate == "classifier_image" else {}
+            options.update(gate_options or {})
             gate, exists = ClassEvidenceGate(num_classes, name="class_gate", **options)(features[-1], class_id)
             if deepest != mask_stride:
                 gate = keras.layers.UpSampling2D(
@@ -131,6 +134,7 @@ class Masker(keras.Model):
         self.head = head
         self.decoder = decoder
         self.class_gate = class_gate
+        self.gate_options = dict(gate_options or {})
         self.image_size = image_size
 
     @property
@@ -175,6 +179,7 @@ class Masker(keras.Model):
             "head": self.head,
             "decoder": self.decoder,
             "class_gate": self.class_gate,
+            "gate_options": self.gate_options,
             "confidence": self.selector.initial_confidence,
         }
 

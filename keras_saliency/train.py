@@ -71,6 +71,7 @@ def build_saliency_model(
     decoder="unet",
     class_gate="none",
     class_layer=None,
+    gate_options=None,
 ):
     """Masker + frozen classifier, ready to compile and fit.
 
@@ -117,6 +118,7 @@ def build_saliency_model(
         confidence=confidence,
         decoder=decoder,
         class_gate=class_gate,
+        gate_options=gate_options,
         name="masker",
     )
     if class_gate != "none":

@@ -23,6 +23,20 @@ def overlay(images, masks, opacity=0.5, colormap="jet"):
     return np.clip(blended, 0, 255).astype(np.uint8)
 
 
+def preserved_and_destroyed(images, masks, alternatives=None):
+    """`(preserved, destroyed)` float32 images: `images * masks + alternatives * (1 - masks)`
+    (what the mask keeps) and `images * (1 - masks) + alternatives * masks` (what it removes).
+
+    `alternatives` (what replaces removed pixels, broadcast against `images`) defaults to a
+    flat grey; `0` gives black."""
+    images = np.asarray(images, dtype=np.float32)
+    masks = np.asarray(masks, dtype=np.float32)
+    if masks.ndim == images.ndim - 1:
+        masks = masks[..., None]
+    alternatives = np.float32(127.5) if alternatives is None else np.asarray(alternatives, np.float32)
+    return images * masks + alternatives * (1 - masks), images * (1 - masks) + alternatives * masks
+
+
 def panels(images, masks, alternatives=None):
     """Per image one row: image | overlay | preserved | destroyed (uint8, side by side).
 
@@ -31,10 +45,7 @@ def panels(images, masks, alternatives=None):
     masks = np.asarray(masks, dtype=np.float32)
     if masks.ndim == 3:
         masks = masks[..., None]
-    if alternatives is None:
-        alternatives = np.full_like(images, 127.5)
-    preserved = images * masks + alternatives * (1 - masks)
-    destroyed = images * (1 - masks) + alternatives * masks
+    preserved, destroyed = preserved_and_destroyed(images, masks, alternatives)
     columns = [images, overlay(images, masks), preserved, destroyed]
     columns = [np.clip(c, 0, 255).astype(np.uint8) for c in columns]
     return np.concatenate(columns, axis=2)

@@ -96,3 +96,20 @@ def test_image_level_factor_known_answer():
     local = 1 / (1 + np.exp(-(0.25 * _log_odds(scores, 2) + 3.0)))
     np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], local * image, rtol=1e-5)
     assert ClassEvidenceGate.from_config(gate.get_config()).initial_image_offset == 1.5
+
+
+def test_rate_changes_the_step_not_the_function():
+    features = np.random.default_rng(3).normal(size=(2, 2, 2, 3)).astype("float32")
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    outputs = []
+    for rate in (1.0, 10.0):
+        gate = ClassEvidenceGate(4, image_offset=1.0, rate=rate)
+        gate.build(features.shape)
+        gate.set_from_class_layer(layer)
+        outputs.append([np.asarray(o) for o in gate(features, np.array([0, 3]))])
+        assert float(gate.offset) == pytest.approx(2.0 / rate)
+    for slow, fast in zip(*outputs):
+        np.testing.assert_allclose(slow, fast, rtol=1e-5)
+    with pytest.raises(ValueError, match="Expected rate > 0"):
+        ClassEvidenceGate(4, rate=0)

@@ -9,6 +9,7 @@
 - `deletion_insertion` (Petsiuk et al. 2018): pixels removed (set to 0) / inserted (into the
   blurred image) from the most to the least salient; the area under the class probability curve.
   Deletion: lower is better; insertion: higher is better.
+- ROAD (Rong et al. 2022, MoRF / LeRF with noisy linear imputation): `keras_saliency.evaluation.road`.
 - `pointing_game` (Zhang et al. 2016): is the map's maximum inside a ground-truth box (with a
   tolerance of 15 px at 224 px, scaled to the image)?
 """
@@ -31,7 +32,8 @@ def boxes_from_maps(maps, threshold=0.5, rule="max"):
     return np.asarray(boxes, np.int32)
 
 
-def _probabilities(classifier, images, class_ids, batch_size=128):
+def class_probabilities(classifier, images, class_ids, batch_size=128):
+    """Softmax probability of `class_ids[i]` for `images[i]`, in batches: `(N,)`."""
     out = []
     for start in range(0, len(images), batch_size):
         out.append(
@@ -72,27 +74,34 @@ def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_si
         for i, (x0, y0, x1, y1) in enumerate(boxes):
             inside[i, y0 : y1 + 1, x0 : x1 + 1] = 1.0
         candidates = images * inside + blurred(images).numpy() * (1.0 - inside)
-    probabilities = _probabilities(classifier, candidates, np.asarray(class_ids), batch_size)
+    probabilities = class_probabilities(classifier, candidates, np.asarray(class_ids), batch_size)
     return np.log(np.maximum(areas, MIN_AREA)) - np.log(np.maximum(probabilities, 1e-12))
+
+
+def removal_ranks(maps):
+    """Rank of each pixel by decreasing saliency, `(N, H, W)`; ties in raster order."""
+    maps = np.asarray(maps)
+    n = len(maps)
+    order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
+    rank = np.empty_like(order)
+    rank[np.arange(n)[:, None], order] = np.arange(order.shape[1])[None, :]
+    return rank.reshape(maps.shape)
 
 
 def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size=128):
     """`(deletion_auc, insertion_auc)` per image, `steps` + 1 points from 0% to 100% of pixels."""
     images = np.asarray(images, np.float32)
     class_ids = np.asarray(class_ids, np.int32)
-    n, h, w = images.shape[:3]
+    h, w = images.shape[1:3]
     canvas_insert = blurred(images).numpy()
-    order = np.argsort(-np.asarray(maps).reshape(n, -1), axis=1, kind="stable")
-    rank = np.empty_like(order)
-    rank[np.arange(n)[:, None], order] = np.arange(h * w)[None, :]
-    rank = rank.reshape(n, h, w, 1)
+    rank = removal_ranks(maps)[..., None]
     deletion, insertion = [], []
     for k in range(steps + 1):
         count = int(round(k / steps * h * w))
         top = (rank < count).astype(np.float32)
-        deletion.append(_probabilities(classifier, images * (1.0 - top), class_ids, batch_size))
+        deletion.append(class_probabilities(classifier, images * (1.0 - top), class_ids, batch_size))
         insertion.append(
-            _probabilities(classifier, images * top + canvas_insert * (1.0 - top), class_ids, batch_size)
+            class_probabilities(classifier, images * top + canvas_insert * (1.0 - top), class_ids, batch_size)
         )
     deletion, insertion = np.stack(deletion, 1), np.stack(insertion, 1)
     auc = lambda curve: np.trapezoid(curve, dx=1.0 / steps, axis=1)  # noqa: E731

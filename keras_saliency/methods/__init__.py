@@ -8,6 +8,7 @@ from keras_saliency.methods.baselines import CentreBox, FullImage
 from keras_saliency.methods.gradcam import GradCAM
 from keras_saliency.methods.gradients import IntegratedGradients, SmoothGrad, VanillaGradient
 from keras_saliency.methods.learned import LearnedMasker
+from keras_saliency.methods.lrp import LRPEpsilonGammaBox, LRPEpsilonPlusFlat
 from keras_saliency.methods.optimisation import MaskOptimisation
 from keras_saliency.methods.perturbation import RISE, Occlusion
 
@@ -19,6 +20,8 @@ METHODS = {
         SmoothGrad,
         IntegratedGradients,
         GradCAM,
+        LRPEpsilonGammaBox,
+        LRPEpsilonPlusFlat,
         Occlusion,
         RISE,
         MaskOptimisation,

@@ -2,6 +2,8 @@ from setuptools import find_packages, setup
 
 # Export and deployment: ONNX (tf2onnx, onnx, onnxruntime), LiteRT, video (OpenCV).
 EXPORT = ["tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "opencv-python-headless"]
+# The live web demo (`keras-saliency serve`); its browser test drives Debian's chromium with Selenium.
+APP = ["gradio>=6,<7"]
 
 setup(
     name="keras-saliency",
@@ -24,10 +26,12 @@ setup(
         "pillow",
         "matplotlib",
         "click>=8",
+        "tensorboard",  # tf.summary (train --tensorboard, callbacks.MaskImages): TensorFlow >= 2.21 leaves it out
     ],
     extras_require={
-        "test": ["pytest>=8", "nbformat", "nbclient", "ipykernel"] + EXPORT,
+        "test": ["pytest>=8", "nbformat", "nbclient", "ipykernel", "selenium>=4.11"] + EXPORT + APP,
         "export": EXPORT,
+        "app": APP,
         "tensorrt": EXPORT + ["tensorrt", "torch"],  # engines: an NVIDIA GPU with CUDA
     },
     entry_points={"console_scripts": ["keras-saliency=keras_saliency.cli:main"]},

@@ -249,8 +249,9 @@ def build_app(explainer, title="keras-saliency: live saliency masks", descriptio
         outputs = [shown, preserved, destroyed, scores, speed]
         image.change(explain, [image, choice], outputs, concurrency_limit=1, trigger_mode="always_last")
         choice.change(explain, [image, choice], outputs, concurrency_limit=1, trigger_mode="always_last")
+        # (trigger_mode="always_last" would stop the stream after its first frame)
         camera.stream(explain, [camera, choice], outputs, stream_every=0.1, concurrency_limit=1,
-                      trigger_mode="always_last", show_progress="hidden")
+                      show_progress="hidden")
     return app
 
 

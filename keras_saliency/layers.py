@@ -231,6 +231,9 @@ class ClassEvidenceGate(keras.layers.Layer):
         offset: initial offset of the per-location log-odds.
         image_offset: None (no image-level factor) or the initial offset of the image-level
             factor.
+        local: the per-location evidence: "log_odds" (as above) or "cam": the class's score map
+            divided by its maximum absolute value in the image (in [-1, 1]; the class
+            activation map's shape, which localises more of the object than the log-odds).
         rate: a learning-rate multiplier for these few scalars: each is stored divided by
             `rate` and used multiplied by it, so an optimizer step moves it `rate` times as far.
 
@@ -243,7 +246,7 @@ class ClassEvidenceGate(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_classes, scale=0.5, offset=2.0, image_offset=None, rate=1.0, **kwargs):
+    def __init__(self, num_classes, scale=0.5, offset=2.0, image_offset=None, rate=1.0, local="log_odds", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_classes) < 2:
@@ -255,6 +258,9 @@ class ClassEvidenceGate(keras.layers.Layer):
         if not float(rate) > 0:
             raise ValueError(f"Expected rate > 0. Received: rate={rate}")
         self.rate = float(rate)
+        if local not in ("log_odds", "cam"):
+            raise ValueError(f"Expected local in ('log_odds', 'cam'). Received: local={local!r}")
+        self.local = local
 
     def build(self, features_shape, class_ids_shape=None):
         channels = features_shape[-1]
@@ -289,7 +295,11 @@ class ClassEvidenceGate(keras.layers.Layer):
         class_ids = ops.reshape(ops.cast(class_ids, "int32"), (-1,))
         scores = ops.matmul(ops.cast(features, "float32"), self.kernel) + self.bias  # (b, h, w, K)
         chosen = ops.one_hot(class_ids, self.num_classes)[:, None, None, :]
-        local = _log_odds(scores, chosen)
+        if self.local == "cam":
+            own = ops.sum(scores * chosen, axis=-1)
+            local = own / (ops.max(ops.abs(own), axis=(1, 2), keepdims=True) + 1e-6)
+        else:
+            local = _log_odds(scores, chosen)
         r = self.rate
         gate = ops.sigmoid(r * self.scale * local + r * self.offset)
         exists = _log_odds(ops.mean(scores, axis=(1, 2)), chosen[:, 0, 0, :])
@@ -308,6 +318,7 @@ class ClassEvidenceGate(keras.layers.Layer):
             "offset": self.initial_offset,
             "image_offset": self.initial_image_offset,
             "rate": self.rate,
+            "local": self.local,
         }
 
 

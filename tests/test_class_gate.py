@@ -113,3 +113,18 @@ def test_rate_changes_the_step_not_the_function():
         np.testing.assert_allclose(slow, fast, rtol=1e-5)
     with pytest.raises(ValueError, match="Expected rate > 0"):
         ClassEvidenceGate(4, rate=0)
+
+
+def test_cam_local_evidence_known_answer():
+    features = np.random.default_rng(4).normal(size=(1, 3, 3, 2)).astype("float32")
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    gate = ClassEvidenceGate(3, scale=6.0, offset=-1.0, local="cam")
+    gate.build(features.shape)
+    gate.set_from_class_layer(layer)
+    gates, _ = gate(features, np.array([1]))
+    cam = (features @ np.asarray(layer.kernel) + np.asarray(layer.bias))[0, ..., 1]
+    expected = 1 / (1 + np.exp(-(6.0 * cam / np.abs(cam).max() - 1.0)))
+    np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="Expected local in"):
+        ClassEvidenceGate(3, local="grad")

@@ -2,6 +2,9 @@ from setuptools import find_packages, setup
 
 # Export and deployment: ONNX (tf2onnx, onnx, onnxruntime), LiteRT, video (OpenCV).
 EXPORT = ["tf2onnx", "onnx", "onnxruntime", "ai-edge-litert", "opencv-python-headless"]
+# Bulk explanations on Apache Beam (DirectRunner, Dataflow, Flink, Spark); Parquet rows via pyarrow.
+# protobuf: the range both TensorFlow 2.21 (>=6.31.1,<8) and apache-beam 2.77 (<7) accept.
+BEAM = ["apache-beam>=2.77,<3", "protobuf>=6.31.1,<7", "pyarrow"]
 # The live web demo (`keras-saliency serve`); its browser test drives Debian's chromium with Selenium.
 APP = ["gradio>=6,<7"]
 
@@ -29,8 +32,9 @@ setup(
         "tensorboard",  # tf.summary (train --tensorboard, callbacks.MaskImages): TensorFlow >= 2.21 leaves it out
     ],
     extras_require={
-        "test": ["pytest>=8", "nbformat", "nbclient", "ipykernel", "selenium>=4.11"] + EXPORT + APP,
+        "test": ["pytest>=8", "nbformat", "nbclient", "ipykernel", "selenium>=4.11"] + EXPORT + BEAM + APP,
         "export": EXPORT,
+        "beam": BEAM,
         "app": APP,
         "tensorrt": EXPORT + ["tensorrt", "torch"],  # engines: an NVIDIA GPU with CUDA
     },

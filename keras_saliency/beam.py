@@ -121,17 +121,23 @@ def mask_stem(path):
 
 @dataclasses.dataclass
 class ModelSummary:
-    """What the pipeline needs to know of a model before it runs: its input size, number of
-    classes and class names (readable ones when the model has them, else None)."""
+    """What the pipeline needs to know of a model before it runs: its input size, its number of
+    classes, its class names as trained (e.g. folder names) and readable ones (each None when
+    unknown). Rows name classes with `row_names`: the readable names, else the trained ones."""
 
     image_size: int
     num_classes: int
     class_names: list = None
+    display_names: list = None
+
+    @property
+    def row_names(self):
+        return self.display_names or self.class_names
 
 
 def summarize_model(name_or_path):
-    """A `ModelSummary` of a shipped model (read from its metadata, nothing loaded) or of a
-    masker's `.keras` file (loaded with `explain.load_saliency_model`).
+    """A `ModelSummary` of a shipped model (read from its metadata: nothing is loaded) or of a
+    masker's `.keras` file on any Beam file system (loaded with `explain.load_saliency_model`).
 
     Example:
 
@@ -144,13 +150,13 @@ def summarize_model(name_or_path):
 
     if name_or_path in pretrained.available():
         info = pretrained.info(name_or_path)
-        names = pretrained.display_names(name_or_path)
-        return ModelSummary(int(info["image_size"]), len(names), names)
+        names = pretrained.class_names(name_or_path)
+        return ModelSummary(int(info["image_size"]), len(names), names, info.get("display_names"))
     from keras_saliency.explain import load_saliency_model
 
     with local_file(name_or_path) as local:
         model, names, info = load_saliency_model(local)
-    return ModelSummary(model.image_size, model.num_classes, info.get("display_names") or names)
+    return ModelSummary(model.image_size, model.num_classes, names, info.get("display_names"))
 
 
 class _MaskHandler(ModelHandler):
@@ -535,7 +541,7 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
     if not isinstance(pipeline_options, PipelineOptions):
         pipeline_options = PipelineOptions(list(pipeline_options or []))
     config = {"inputs": inputs, "output": output, "model": model, "runtime": runtime, "class_id": class_id,
-              "class_name": None if class_id is None or not summary.class_names else summary.class_names[class_id],
+              "class_name": None if class_id is None or not summary.row_names else summary.row_names[class_id],
               "formats": list(formats), "rows": rows, "batch_size": batch_size, "confidence": confidence,
               "image_size": summary.image_size, "mask_threshold": MASK_THRESHOLD,
               "pipeline_options": pipeline_options.get_all_options(drop_default=True)}
@@ -546,7 +552,7 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
     start = time.perf_counter()
     pipeline = beam.Pipeline(options=pipeline_options)
     outputs = _paths(pipeline, inputs) | "ExplainImages" >> ExplainImages(
-        handler, summary.image_size, output, formats, summary.class_names)
+        handler, summary.image_size, output, formats, summary.row_names)
     _write_rows(outputs["rows"], output, rows)
     (outputs["dead_letters"]
      | "DeadLetterLines" >> beam.Map(_csv_line)

@@ -1076,7 +1076,7 @@ def _require_beam_extra(options):
 
 @main.command("explain-bulk", context_settings=dict(ignore_unknown_options=True, allow_extra_args=True))
 @click.argument("glob")
-@click.option("--output", required=True, help="Output folder (local, or any Beam file system: gs://bucket/run).")
+@click.option("--output", default="saliency-bulk", show_default=True, help="Output folder (local, or any Beam file system: gs://bucket/run).")
 @click.option("--model", "model_name", default="cifar10", show_default=True, help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (with --runtime: the model that was exported, for its input size and class names).")
 @click.option("--runtime", "runtime_path", help="An exported masker (.tflite or .onnx) to run instead of the Keras model; needs --class.")
 @click.option("--class", "class_name", help="Class name or id to explain (default: each image's predicted class).")
@@ -1098,11 +1098,11 @@ def explain_bulk(glob, output, model_name, runtime_path, class_name, formats, ro
     extra = list(click.get_current_context().args)
     if glob.startswith("-"):
         raise click.UsageError(f"Expected GLOB before the pipeline options. Received: {glob!r} first")
-    model, class_names, info = _load_saliency_model(model_name)
-    display = info.get("display_names") or class_names
-    class_id = _class_id(class_name, [class_names, display], model.num_classes)
-    summary = bulk.ModelSummary(model.image_size, model.num_classes, display)
-    del model  # the workers load their own
+    try:  # a shipped model's metadata, or the .keras file loaded once (copied here from gs:// and the like)
+        summary = bulk.summarize_model(model_name)
+    except ValueError as error:
+        raise UserError(_first_line(error)) from None
+    class_id = _class_id(class_name, [summary.class_names, summary.display_names], summary.num_classes)
     if runtime_path:
         if class_id is None:
             raise click.BadParameter("an exported masker has no classifier: give --class", param_hint="--class")

@@ -37,6 +37,11 @@ def fix_keras_multi_worker():
       which has no axis 0 ("Invalid reduction dimension 0 for input with 0 dimensions"):
       scalars are averaged with `axis=None`.
 
+    And the model's `BatchNormalization` layers synchronize their batch statistics over the
+    workers (`synchronized=True`, kept in the saved model; it changes nothing on one device):
+    Keras 3 updates their moving statistics from each worker's own batches, so without it the
+    workers end with different models (the trainable weights agree, the moving statistics do not).
+
     Only multi-worker runs take the changed paths; everything else calls Keras' own code.
     Idempotent; does nothing on a Keras without these functions. Returns whether the fix is on.
 
@@ -47,6 +52,7 @@ def fix_keras_multi_worker():
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # TF_CONFIG: the cluster
     ```
     """
+    import keras
     import tensorflow as tf
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer
@@ -62,8 +68,16 @@ def fix_keras_multi_worker():
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
-        if iterator is None or strategy is None or not multi_worker(strategy):
+        if strategy is None or not multi_worker(strategy):
             return keras_build(self, iterator=iterator, data_batch=data_batch)
+        local = [layer for layer in self._flatten_layers(include_self=False)
+                 if isinstance(layer, keras.layers.BatchNormalization) and not layer.synchronized]
+        for layer in local:
+            layer.synchronized = True
+        if local:  # traced with local statistics: trace again
+            self.train_function = self.test_function = self.predict_function = None
+        if iterator is None:
+            return keras_build(self, data_batch=data_batch)
         for _, _, batches in iterator:
             data_batch = tree.map_structure(
                 lambda v: strategy.experimental_local_results(v)[0]

@@ -28,7 +28,8 @@ logger = logging.getLogger("keras_saliency")
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
 BACKBONE_NAMES = ("resnet50", "mobilenet_v2", "efficientnet_b0")  # keras_saliency.encoders.BACKBONES
 METHOD_NAMES = ("masker", "gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion", "rise",
-                "optimisation", "centre_box", "full_image")  # keras_saliency.methods.METHODS
+                "optimisation", "centre_box", "full_image", "lrp_epsilon_gamma_box",
+                "lrp_epsilon_plus_flat")  # keras_saliency.methods.METHODS
 MODEL_NAMES = ", ".join(pretrained.available())  # TensorFlow-free: the shipped files' names
 EXPORT_EXTRA = "install the export extra: pip install 'keras-saliency[export]'"
 
@@ -677,7 +678,7 @@ def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--model", "model_name", default="cifar10", show_default=True, help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file.")
 @click.option("--boxes", type=click.Path(exists=True), help="boxes.csv (path,xmin,ymin,xmax,ymax[,label]; paths relative to FOLDER), or ImageNet's own annotations (a folder of ILSVRC .xml files or LOC_val_solution.csv, converted to OUTPUT/boxes.csv), for localisation and the pointing game.")
-@click.option("--methods", help=f"Comma-separated method names: {', '.join(METHOD_NAMES)}. Default: all of them, the learned masker first.")
+@click.option("--methods", help=f"Comma-separated method names: {', '.join(METHOD_NAMES)}. Default: all but the LRP ones, the learned masker first.")
 @click.option("--limit", default=300, show_default=True, type=int, help="A seeded random subset of at most this many images (0: all).")
 @click.option("--split", type=click.Choice(["all", "validation"]), default="all", show_default=True, help="validation: only the held-out part of a class folder (the recipes' and `train`'s seeded 10% split).")
 @click.option("--calibration-fraction", default=0.3, show_default=True, type=float, help="Images used to choose each method's threshold; the rest are scored.")
@@ -688,13 +689,18 @@ def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch
 @click.option("--subset", type=click.Path(exists=True, dir_okay=False), help="A path,part CSV (a fixed split): thresholds are chosen on its 'calibration' images, figures measured on its 'test' images; other images are ignored.")
 @click.option("--faithfulness-limit", default=0, show_default=True, type=int, help="Saliency metrics and deletion/insertion on at most this many calibration and test images (0: all).")
 @click.option("--extra-masker", "extra_maskers", multiple=True, help="LABEL=PATH: another masker (.keras) for the same classifier, scored as one more row.")
+@click.option("--road-limit", default=32, show_default=True, type=int, help="ROAD (MoRF / LeRF with noisy linear imputation) on at most this many test images (0: all).")
+@click.option("--no-road", is_flag=True, help="Skip ROAD.")
+@click.option("--sanity", is_flag=True, help="Also run the sanity checks (cascading randomisation of the classifier, and of the masker's own layers): sanity.csv, sanity.md, sanity.png.")
+@click.option("--sanity-limit", default=16, show_default=True, type=int, help="Images of the sanity checks (0: all).")
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))
 @_command
 def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fraction, slow_limit, options, seed,
-             labels, subset, faithfulness_limit, extra_maskers, output):
+             labels, subset, faithfulness_limit, extra_maskers, road_limit, no_road, sanity, sanity_limit, output):
     """Compare the learned masker with classic saliency methods on the same classifier: saliency
     metric (and the variant without rescaling), localisation error, pointing game, deletion /
-    insertion AUC and masks/s, written as CSV, Markdown and a PNG grid."""
+    insertion AUC, ROAD and masks/s, written as CSV, Markdown and a PNG grid; with --sanity, the
+    sanity checks of every method."""
 
     from keras_saliency.evaluation import (
         DEFAULT_METHODS,
@@ -731,6 +737,13 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
         )
     except ValueError as error:
         raise click.ClickException(str(error)) from error
+    from keras_saliency.methods import build_method
+
+    for name in (n for n in names if n.startswith("lrp_")):  # an unsupported layer: one line, before the run
+        try:
+            build_method(name, model, **method_options.get(name, {}))
+        except (ValueError, TypeError) as error:
+            raise click.BadParameter(f"{name}: {error}", param_hint="--methods") from None
     click.echo(
         f"Evaluating {len(names)} methods on {len(data)} images from {folder} "
         f"({'with' if data.boxes is not None else 'without'} boxes, "
@@ -742,6 +755,7 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
         faithfulness_limit=faithfulness_limit or None,
         extra_maskers={label: _load_saliency_model(path)[0]
                        for label, path in parse_assignments(extra_maskers, "--extra-masker").items()},
+        road_limit=road_limit or None, road_enabled=not no_road,
     )
     with open(os.path.join(output, "evaluation_config.json")) as f:
         config = json.load(f)
@@ -751,6 +765,12 @@ def evaluate(folder, model_name, boxes, methods, limit, split, calibration_fract
         json.dump(config, f, indent=2, default=str)
     click.echo(markdown_table(results))
     click.echo(f"Saved results.csv, results.md, examples.png and evaluation_config.json in {output}")
+    if sanity:
+        from keras_saliency.evaluation.sanity import run_sanity_checks
+
+        summary = run_sanity_checks(model, data, names, output, method_options, seed=seed, limit=sanity_limit or None)
+        click.echo(summary)
+        click.echo(f"Saved sanity.csv, sanity.md, sanity.png and sanity_curves.png in {output}")
 
 
 EXPORT_MODULES = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "tflite": ("ai_edge_litert",), "saved_model": ()}

@@ -114,6 +114,7 @@ def test_evaluate_methods_end_to_end(tmp_path):
         assert r["masks_per_s"] > 0 and r["images"] == 6
         assert 0.0 <= r["localisation_error"] <= 1.0 and 0.0 <= r["pointing_game"] <= 1.0
         assert np.isfinite(r["saliency_metric"]) and np.isfinite(r["saliency_metric_in_place"])
-    for name in ("results.csv", "results.md", "examples.png", "evaluation_config.json"):
+        assert 0.0 <= r["road_morf"] <= 1.0 and 0.0 <= r["road_lerf"] <= 1.0 and r["road_images"] == 6
+    for name in ("results.csv", "results.md", "examples.png", "evaluation_config.json", "road_curves.csv"):
         assert (tmp_path / name).exists()
     assert "| masker |" in (tmp_path / "results.md").read_text()

@@ -4,7 +4,8 @@ The images are split (seeded) into a calibration part, where each method's thres
 (localisation: best hit rate; saliency metrics: lowest mean), and a test part, where every
 figure is measured. Speed is measured in the same run: masks/s over the test images after one
 warm-up batch (tracing excluded). Results: `results.csv`, `results.md`, `examples.png`,
-`evaluation_config.json`.
+`evaluation_config.json`, and with ROAD `road_curves.csv` (mean class probability per removed
+fraction).
 """
 
 import json
@@ -15,7 +16,7 @@ import time
 import numpy as np
 
 from keras_saliency import tables
-from keras_saliency.evaluation import metrics
+from keras_saliency.evaluation import metrics, road
 from keras_saliency.localization import choose_threshold, localization_hits, max_box_accuracy
 
 logger = logging.getLogger("keras_saliency")
@@ -47,6 +48,9 @@ COLUMNS = (
     ("saliency_metric_in_place_threshold", "threshold", "{:.1f}"),
     ("deletion_auc", "deletion AUC (lower better)", "{:.3f}"),
     ("insertion_auc", "insertion AUC", "{:.3f}"),
+    ("road_morf", "ROAD MoRF (lower better)", "{:.3f}"),
+    ("road_lerf", "ROAD LeRF", "{:.3f}"),
+    ("road_images", "ROAD images", "{}"),
     ("mean_mask_true", "mean mask, true class", "{:.3f}"),
     ("mean_mask_absent", "mean mask, absent class", "{:.3f}"),
     ("mask_ratio", "absent / true", "{:.2f}"),
@@ -104,6 +108,8 @@ def evaluate_methods(
     slow_limit=None,
     faithfulness_limit=None,
     extra_maskers=None,
+    road_limit=None,
+    road_enabled=True,
 ):
     """Scores `methods` (names in `keras_saliency.methods.METHODS`) for `model` (a
     `SaliencyModel`; the classic methods use its classifier) on `data` (`EvaluationImages`).
@@ -118,7 +124,10 @@ def evaluate_methods(
     its "test" images are scored; otherwise a seeded `calibration_fraction` of the images
     calibrates. Class selectivity (`metrics.class_selectivity`) is reported for the masker.
     `extra_maskers`: `{row name: SaliencyModel}` scored as more "masker" rows (e.g. other
-    maskers trained for the same classifier), after the methods."""
+    maskers trained for the same classifier), after the methods.
+    ROAD (`keras_saliency.evaluation.road`, MoRF and LeRF with noisy linear imputation) is
+    measured on the first `road_limit` of those images (None: all of them) unless
+    `road_enabled` is False."""
     from keras_saliency.methods import ClassifierFunction, build_method
 
     method_options = method_options or {}
@@ -143,7 +152,7 @@ def evaluate_methods(
         )
     cal, test = np.sort(order[:n_cal]), np.sort(order[n_cal:])
     has_boxes = data.boxes is not None
-    results, example_maps = [], {}
+    results, example_maps, road_rows = [], {}, []
     all_cal, all_test = cal, test
     runs = [(name, name, model) for name in methods]
     runs += [(label, "masker", other) for label, other in (extra_maskers or {}).items()]
@@ -166,6 +175,15 @@ def evaluate_methods(
             row[f"{key}_threshold"] = threshold
         deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps[:fl], deletion_steps)
         row["deletion_auc"], row["insertion_auc"] = float(deletion.mean()), float(insertion.mean())
+        if road_enabled:
+            rl = road_limit or len(images)
+            curves = road.road_curves(classifier, images[:rl], ids[:rl], test_maps[:fl][:rl], seed=seed)
+            row["road_morf"], row["road_lerf"] = float(curves["morf"].mean()), float(curves["lerf"].mean())
+            row["road_images"] = int(len(curves["morf"]))
+            road_rows += [
+                {"method": name, "order": order, "fraction": float(f), "probability": float(p)}
+                for order in ("morf", "lerf") for f, p in zip(road.FRACTIONS, curves[order].mean(0))
+            ]
         if has_boxes:
             cal_boxes = [data.boxes[i] for i in cal]
             test_boxes = [data.boxes[i] for i in test]
@@ -186,6 +204,7 @@ def evaluate_methods(
             results,
             data.subset(all_test[:examples]),
             example_maps,
+            road_rows,
             {
                 "methods": list(methods) + list(extra_maskers or {}),
                 "calibration_fraction": calibration_fraction,
@@ -195,6 +214,10 @@ def evaluate_methods(
                 "slow_methods": list(slow_methods),
                 "slow_limit": slow_limit,
                 "faithfulness_limit": faithfulness_limit,
+                "road": "Rong et al. 2022: MoRF / LeRF, noisy linear imputation (neighbour weights 1/6 direct, "
+                f"1/12 diagonal, noise std {road.NOISE_STD} pixel levels), mean class probability over the removed "
+                f"fractions {list(road.FRACTIONS)}" if road_enabled else "not measured",
+                "road_limit": road_limit,
                 "split": "fixed parts (data.parts)" if data.parts is not None else "seeded calibration_fraction",
                 "pointing_game": "maximum of the map (a flat maximum: its maximal pixel nearest the centre of "
                 "mass of all maximal pixels) within 15 px at 224 px of a ground-truth box",
@@ -216,7 +239,7 @@ def markdown_table(results):
     return tables.markdown_table(results, tables.present_columns(results, COLUMNS))
 
 
-def write_results(output, results, examples, example_maps, config):
+def write_results(output, results, examples, example_maps, road_rows, config):
     from keras_saliency.visualize import save_method_grid
 
     os.makedirs(output, exist_ok=True)
@@ -225,6 +248,9 @@ def write_results(output, results, examples, example_maps, config):
         f.write(markdown_table(results) + "\n")
     with open(os.path.join(output, "evaluation_config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
+    if road_rows:
+        road_columns = [(k, k, "{}") for k in ("method", "order", "fraction", "probability")]
+        tables.write_csv(os.path.join(output, "road_curves.csv"), road_rows, road_columns)
     rows = min([len(examples)] + [len(m) for m in example_maps.values()])
     save_method_grid(
         os.path.join(output, "examples.png"),

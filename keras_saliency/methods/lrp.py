@@ -455,7 +455,7 @@ class LayerwiseRelevance:
                     tape.watch(inputs)
                     z = step.call(inputs)
                 upstream = r / stabilize(z, stab) if step.kind == "norm" else r
-                grads = tape.gradient(z, inputs, output_gradients=upstream)
+                grads = tape.gradient(z, inputs, output_gradients=upstream, unconnected_gradients=tf.UnconnectedGradients.ZERO)
                 out = [x * g for x, g in zip(inputs, grads)] if step.kind == "norm" else grads
             for k, value in zip(step.inputs, out):
                 relevances[k] = relevances[k] + value if k in relevances else value

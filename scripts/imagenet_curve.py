@@ -21,6 +21,9 @@ def main():
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--split", default="docs/results/imagenet-val-dev/split.csv")
     parser.add_argument("--every", type=int, default=1, help="score every N-th snapshot")
+    parser.add_argument("--epoch", type=int, action="append", help="score only these epochs (repeatable)")
+    parser.add_argument("--method", default="masker", help="a method of keras_saliency.methods (the masker's "
+                        "classifier explained by it), for a reference on the same images")
     parser.add_argument("--selection", action="store_true",
                         help="for choosing a run or an epoch: score on the calibration part only "
                              "(threshold on its even rows, figure on its odd rows); the test part is not read")
@@ -34,6 +37,7 @@ def main():
     from keras_saliency import imagenet_recipe
     from keras_saliency.evaluation import load_evaluation_images
     from keras_saliency.evaluation.metrics import class_selectivity
+    from keras_saliency.evaluation.runner import LOCALISATION_THRESHOLDS
     from keras_saliency.localization import choose_threshold, localization_hits
     from keras_saliency.methods import build_method
     from keras_saliency.recipes import default_data_root
@@ -52,17 +56,20 @@ def main():
     classifier = keras.saving.load_model(os.path.join(imagenet_recipe.default_models_root(), recipe.classifier))
     model = imagenet_recipe.build_model(recipe, classifier)
     snapshots = sorted(glob.glob(os.path.join(args.run, "snapshots", "epoch-*.weights.h5")))[:: args.every]
+    if args.epoch:
+        snapshots = [p for p in snapshots if int(os.path.basename(p)[6:9]) in args.epoch]
     steps = recipe.steps_per_epoch
     rows = []
     for path in snapshots:
         epoch = int(os.path.basename(path)[len("epoch-"): -len(".weights.h5")])
         model.load_weights(path)
-        method = build_method("masker", model, batch_size=32)
+        method = build_method(args.method, model, batch_size=32)
         maps = method(data.images, data.class_ids)
         threshold, _ = choose_threshold(maps[cal], [data.boxes[i] for i in cal], rule="max",
-                                        candidates=np.round(np.arange(0.1, 0.91, 0.1), 2))
+                                        candidates=np.asarray(LOCALISATION_THRESHOLDS))
         hits = localization_hits(maps[test], [data.boxes[i] for i in test], threshold, rule="max")
-        selectivity = class_selectivity(model, data.images[test[:300]], data.class_ids[test[:300]])
+        selectivity = (class_selectivity(model, data.images[test[:300]], data.class_ids[test[:300]])
+                       if args.method == "masker" else {})
         rows.append({"epoch": epoch, "image_passes": epoch * steps * recipe.batch_size,
                      "localisation_error": 1.0 - float(hits.mean()), "threshold": threshold,
                      **selectivity})
@@ -87,7 +94,7 @@ def main():
     fig.savefig(os.path.join(args.output, "curve.png"), dpi=120)
     with open(os.path.join(args.output, "curve_config.json"), "w") as f:
         json.dump({**vars(args), "scored_on": "calibration (odd rows)" if args.selection else "test", "test_images": int(len(test)), "calibration_images": int(len(cal)),
-                   "threshold_rule": "largest component of mask > t x max, t in 0.1..0.9 chosen on calibration",
+                   "threshold_rule": "largest component of mask > t x max, t in 0.05..0.95 (step 0.05) chosen on calibration",
                    "selectivity_images": 300}, f, indent=2)
 
 

@@ -28,6 +28,7 @@ def main():
     from keras_saliency.deployment import converters, verification
     from keras_saliency.deployment.runtimes import load_runtime
     from keras_saliency.evaluation import load_evaluation_images
+    from keras_saliency.evaluation.runner import LOCALISATION_THRESHOLDS
     from keras_saliency.localization import choose_threshold, localization_hits
     from keras_saliency.masker import upsample_masks
     from keras_saliency.recipes import default_data_root
@@ -59,7 +60,7 @@ def main():
     for name, raw in (("float", float_raw["mask"]), ("int8", int8_raw["mask"])):
         maps = np.asarray(upsample_masks(raw, model.image_size))[..., 0]
         threshold, _ = choose_threshold(maps[cal], [data.boxes[i] for i in cal], rule="max",
-                                        candidates=np.round(np.arange(0.1, 0.91, 0.1), 2))
+                                        candidates=np.asarray(LOCALISATION_THRESHOLDS))
         hits = localization_hits(maps[test], [data.boxes[i] for i in test], threshold, rule="max")
         results[name] = {"localisation_error": 1.0 - float(hits.mean()), "threshold": threshold}
     results["parity"] = verification.parity(float_raw, int8_raw)

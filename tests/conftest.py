@@ -43,3 +43,22 @@ def image_folder(tmp_path_factory):
         folder.mkdir(exist_ok=True)
         Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory):
+    """A small untrained masker for 3 classes at 32 x 32 (the square task's), with its class
+    names in a run_config.json next to it."""
+    import json
+
+    from keras_saliency.classifiers import cifar_classifier, scale_taps
+    from keras_saliency.testing import SQUARE_CLASS_NAMES
+    from keras_saliency.train import build_saliency_model
+
+    root = tmp_path_factory.mktemp("model")
+    classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
+    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
+    path = root / "model.keras"
+    model.save(path)
+    (root / "run_config.json").write_text(json.dumps({"class_names": list(SQUARE_CLASS_NAMES)}))
+    return str(path)

@@ -26,21 +26,6 @@ CORRUPT = {"truncated.jpg": "truncated", "notes.png": "not a JPEG/PNG/GIF/BMP/WE
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    """A small untrained masker for 3 classes at 32 x 32, with its class names."""
-    from keras_saliency.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.train import build_saliency_model
-
-    root = tmp_path_factory.mktemp("model")
-    classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
-    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
-    path = root / "model.keras"
-    model.save(path)
-    (root / "run_config.json").write_text(json.dumps({"class_names": list(SQUARE_CLASS_NAMES)}))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def photo_folder(tmp_path_factory):
     """8 real ImageNet photos (synthetic squares without the shared data), a truncated JPEG and
     a text file named .png."""

@@ -15,20 +15,6 @@ from keras_saliency.testing import SQUARE_CLASS_NAMES, square_images
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    from keras_saliency.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.train import build_saliency_model
-
-    root = tmp_path_factory.mktemp("model")
-    classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
-    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
-    path = root / "model.keras"
-    model.save(path)
-    (root / "run_config.json").write_text(json.dumps({"class_names": list(SQUARE_CLASS_NAMES)}))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def square_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("squares")
     images, labels, boxes = square_images(12, seed=4)

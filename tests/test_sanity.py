@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_saliency.evaluation import sanity
-from tests.test_cli_explain_evaluate import model_file, square_folder  # noqa: F401 (fixtures)
+from tests.test_cli_explain_evaluate import square_folder  # noqa: F401 (a fixture)
 
 
 def test_spearman_known_answers():

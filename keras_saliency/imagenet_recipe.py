@@ -207,7 +207,14 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
     destination = destination or PRETRAINED_DIR
     with open(os.path.join(output, RECIPE_FILE)) as f:
         saved = json.load(f)
-    ship_model(os.path.join(output, MODEL_FILE), os.path.join(destination, f"{recipe.name}.keras"))
+    ship_model(os.path.join(output, MODEL_FILE), os.path.join(destination, f"{recipe.name}.keras"),
+               class_names=saved.get("display_names") or saved["class_names"])
+    trained_on = f"../shared/data/{recipe.data} (1,000 ImageNet photos, one per class)"
+    if recipe.dev_data:
+        trained_on += f" and the 'train' part of ../shared/data/{recipe.dev_data} ({recipe.dev_split})"
+    defaults = ImageNetMaskerRecipe().to_dict()
+    flags = " ".join(f"--set {key}='{json.dumps(value)}'" for key, value in recipe.to_dict().items()
+                     if value != defaults[key] and key != "name")
     meta = {
         "name": recipe.name,
         "class_names": saved["class_names"],
@@ -218,12 +225,12 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
         "classifier_accuracy": classifier_accuracy,
         "accuracy_split": f"top-1 on ../shared/data/{recipe.data} (whole image squashed to "
         f"{recipe.image_size}, Pillow bilinear); the masker was trained on these images",
-        "trained_on": f"../shared/data/{recipe.data} (1,000 ImageNet photos, one per class)",
+        "trained_on": trained_on,
         "recipe": recipe.to_dict(),
         "measured": measured or {},
         "keras_version": keras.__version__,
-        "commands": [f"python scripts/train_imagenet_masker.py --output runs/{recipe.name}",
-                     f"python scripts/train_imagenet_masker.py --output runs/{recipe.name} --package"],
+        "commands": [f"python scripts/train_imagenet_masker.py --output runs/{recipe.name} {flags}".strip(),
+                     f"python scripts/train_imagenet_masker.py --output runs/{recipe.name} {flags} --package".strip()],
     }
     with open(os.path.join(destination, f"{recipe.name}.json"), "w") as f:
         json.dump(meta, f, indent=2)

@@ -218,13 +218,16 @@ def readable_class_names(recipe, class_names, data_root=None):
 PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
 
 
-def ship_model(model_path, shipped_path):
+def ship_model(model_path, shipped_path, class_names=None):
     """Saves the trained model at `model_path` to `shipped_path` rebuilt from its config with the
-    same weights: the shipped file holds no optimizer state."""
+    same weights: the shipped file holds no optimizer state. `class_names`: saved in the model."""
     import keras
 
     trained = keras.saving.load_model(model_path, safe_mode=True)
-    shipped = type(trained).from_config(trained.get_config())
+    config = trained.get_config()
+    if class_names is not None:
+        config["class_names"] = list(class_names)
+    shipped = type(trained).from_config(config)
     shipped.set_weights(trained.get_weights())
     from keras_saliency.run_files import atomic_save_model
 

@@ -2,7 +2,7 @@
 process in alternating rounds (median of the rounds), so the ratios hold on a noisy machine.
 
     python scripts/masker_speed.py --masker shipped=imagenet-darknet-tiny --masker fpn=runs/x/model.keras \
-        [--batch-size 32] [--images 256] [--rounds 3] [--output speed.json]
+        [--runtime int8=masker.int8.tflite] [--batch-size 32] [--images 256] [--rounds 3] [--output speed.json]
 """
 
 import argparse
@@ -17,6 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--masker", action="append", default=[], help="LABEL=NAME_OR_PATH")
+    parser.add_argument("--runtime", action="append", default=[],
+                        help="LABEL=EXPORTED (.tflite / .onnx masker, e.g. int8 LiteRT), timed beside them")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
@@ -43,6 +45,11 @@ def main():
         candidates[f"masker:{label}"] = build_method("masker", model, batch_size=args.batch_size)
         encoder = tf.function(lambda x, e=model.masker.encoder: e(x, training=False))
         candidates[f"encoder:{label}"] = lambda x, i, f=encoder: f(tf.constant(x))
+    from keras_saliency.deployment.runtimes import load_runtime
+
+    for label, path in (r.split("=", 1) for r in args.runtime):
+        runtime = load_runtime(path)
+        candidates[f"runtime:{label}"] = lambda x, i, r=runtime: r(x, i)["mask"]
     candidates["gradcam"] = build_method("gradcam", first, batch_size=args.batch_size)
     classifier = tf.function(lambda x: first.classifier(x, training=False))
     candidates["classifier"] = lambda x, i: classifier(tf.constant(x))
@@ -69,7 +76,8 @@ def main():
     if args.output:
         with open(args.output, "w") as f:
             json.dump({"batch_size": args.batch_size, "images": args.images, "rounds": args.rounds,
-                       "maskers": dict(m.split("=", 1) for m in args.masker), "results": rows}, f, indent=2)
+                       "maskers": dict(m.split("=", 1) for m in args.masker),
+                       "runtimes": dict(r.split("=", 1) for r in args.runtime), "results": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 """keras-saliency: real-time saliency masks for Keras classifiers (Dabkowski & Gal, 2017).
 
 Importing the package registers every custom object, so `keras.saving.load_model` can load
-saved models after `import keras_saliency`. The `keras-saliency` command is the exception: it
-imports what each command needs (its --help and --version load no TensorFlow), and
-`keras_saliency.Masker` and the like resolve on first use (PEP 562).
+saved models after `import keras_saliency`. Two exceptions, where `keras_saliency.Masker` and the
+like resolve on first use (PEP 562) instead:
+
+- the `keras-saliency` command imports what each command needs (its --help and --version load
+  no TensorFlow);
+- without Keras and TensorFlow installed, nothing is registered and `keras_saliency.runtime`
+  (the LiteRT / ONNX Runtime / TensorRT runners, which need neither) still imports.
 """
 
 import importlib
@@ -19,7 +23,7 @@ _ATTRIBUTES = {
     "SaliencyModel": "keras_saliency.model",
     "upsample_masks": "keras_saliency.masker",
 }
-_SUBMODULES = ("classifiers", "layers", "masker", "model", "pretrained")
+_SUBMODULES = ("classifiers", "deployment", "layers", "masker", "model", "pretrained", "runtime")
 
 
 def __getattr__(name):
@@ -30,7 +34,16 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] != "keras-saliency":
+def _keras_installed():
+    try:
+        import keras  # noqa: F401
+    except ImportError:  # a runtime-only install: keras_saliency.runtime needs no Keras
+        return False
+    return True
+
+
+if (os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] != "keras-saliency"
+        and _keras_installed()):
     from keras_saliency import classifiers, layers, masker, model  # noqa: E402,F401 (registration)
     from keras_saliency import pretrained  # noqa: E402
     from keras_saliency.config import SaliencyConfig  # noqa: E402

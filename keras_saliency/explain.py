@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 
-from keras_saliency.data.folder import (
-    IMAGE_EXTENSIONS,
+from keras_saliency.runtime.images import (  # noqa: F401 (find_images: re-exported)
     UnreadableImageError,
+    find_images,
     read_image,
     report_skipped,
     skipped_summary,
@@ -20,23 +20,6 @@ from keras_saliency.data.folder import (
 logger = logging.getLogger("keras_saliency")
 
 SUMMARY_FILE = "explanations.csv"
-
-
-def find_images(inputs):
-    """Image files among `inputs` (files, or folders searched recursively, symlinked folders not
-    followed), sorted per input: every name with an image extension (`IMAGE_EXTENSIONS`), FIFOs
-    and broken links included; the reader skips and reports those without opening them."""
-    files = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = []
-            for root, dirs, names in os.walk(item):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [os.path.join(root, n) for n in names if n.lower().endswith(IMAGE_EXTENSIONS)]
-            files += sorted(found)
-        elif item.lower().endswith(IMAGE_EXTENSIONS):
-            files.append(item)
-    return files
 
 
 def _output_stem(path, output, used):

@@ -1,5 +1,5 @@
-"""The standalone runners in export/ run exported models without TensorFlow or this package,
-on images, folders and videos; `keras-saliency video` writes overlay videos."""
+"""The runners in export/ (over `keras_saliency.runtime`) run exported models without TensorFlow
+or Keras, on images, folders and videos; `keras-saliency video` writes overlay videos."""
 
 import os
 import re
@@ -21,7 +21,7 @@ pytest.importorskip("ai_edge_litert")
 
 EXPORT_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "export")
 # Any import of these inside the runner fails: proves the runners do without them.
-BLOCKED = "import sys; [sys.modules.__setitem__(m, None) for m in ('tensorflow', 'keras', 'keras_saliency', 'tf_keras')]"
+BLOCKED = "import sys; [sys.modules.__setitem__(m, None) for m in ('tensorflow', 'keras', 'tf_keras', 'matplotlib')]"
 
 
 def run_runner(script, *args):
@@ -87,12 +87,44 @@ def test_onnx_runner_on_a_video(models, inputs, tmp_path):
     assert ok and frame.shape == (48, 64, 3)
 
 
-def test_runners_import_neither_tensorflow_nor_the_package():
-    for name in ("common.py", "litert_runner.py", "onnx_runner.py", "trt_runner.py"):
-        source = open(os.path.join(EXPORT_DIR, name)).read()
-        assert not re.search(r"^\s*(import|from)\s+(tensorflow|keras|keras_saliency)\b", source, re.M), name
+def test_runners_import_neither_tensorflow_nor_keras():
+    runtime_dir = os.path.join(os.path.dirname(EXPORT_DIR), "keras_saliency", "runtime")
+    sources = [os.path.join(EXPORT_DIR, f"{name}_runner.py") for name in ("litert", "onnx", "trt")]
+    sources += [os.path.join(runtime_dir, name) for name in os.listdir(runtime_dir) if name.endswith(".py")]
+    for path in sources:
+        source = open(path).read()
+        assert not re.search(r"^\s*(import|from)\s+(tensorflow|keras|matplotlib)\b", source, re.M), path
+        # Inside the package, the runtime only imports itself (the rest needs Keras).
+        for module in re.findall(r"^\s*(?:import|from)\s+(keras_saliency[\w.]*)", source, re.M):
+            assert module.startswith("keras_saliency.runtime"), (path, module)
     for name in ("litert", "onnx", "trt"):
         assert os.path.exists(os.path.join(EXPORT_DIR, f"requirements-{name}.txt"))
+    assert not os.path.exists(os.path.join(EXPORT_DIR, "common.py"))  # one copy: keras_saliency.runtime
+
+
+def test_the_runtime_imports_and_runs_without_tensorflow_or_keras(models, inputs):
+    code = f"""{BLOCKED}
+import numpy as np
+import keras_saliency
+import keras_saliency.runtime as rt
+runtime = rt.load_runtime({models["masker.onnx"]!r}, batch_size=2)
+files = rt.find_images([{inputs["folder"]!r}])
+images = np.stack([rt.read_image(f, runtime.image_size)[1] for f in files])
+outputs = runtime(images, [rt.resolve_class("cat", rt.load_metadata({models["masker.onnx"]!r})["class_names"])] * 5)
+assert outputs["mask"].shape == (5, 16, 16, 1) and outputs["exists"].shape == (5,), outputs
+assert rt.overlay(images[0], outputs["mask"][0, ..., 0]).shape == images[0].shape
+assert not [m for m in sys.modules if m.startswith("keras_saliency.") and not m.startswith("keras_saliency.runtime")]
+try:
+    keras_saliency.SaliencyModel
+except ImportError:
+    pass
+else:
+    raise AssertionError("SaliencyModel without Keras")
+print("ok", rt.load_runtime({models["int8.tflite"]!r}).image_size)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["ok", "32"]
 
 
 def test_cli_video_with_keras_and_an_export(models, inputs, tmp_path):

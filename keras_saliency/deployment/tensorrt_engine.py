@@ -1,7 +1,7 @@
 """TensorRT engines from the exported ONNX model, with the `tensorrt` Python API.
 
-This module imports neither TensorFlow nor the rest of the package, so it also runs on GPU
-machines that only have TensorRT (and PyTorch for the runner's GPU buffers).
+This module imports neither TensorFlow nor Keras, so it also runs on GPU machines that only
+have TensorRT; running an engine is `keras_saliency.runtime.tensorrt.EngineRunner`.
 
 TensorRT <= 10 builds "weakly typed" networks: FP16 / INT8 are builder flags (INT8 from the
 Q/DQ nodes of an explicitly quantized ONNX model). TensorRT 11 removed those flags: networks
@@ -12,22 +12,13 @@ asked precision (`keras_saliency.deployment.onnx_precision`).
 
 import os
 
+from keras_saliency.runtime.tensorrt import (  # noqa: F401 (re-exported)
+    EngineRunner,
+    TensorRTUnavailable,
+    import_tensorrt,
+)
+
 PRECISIONS = ("float32", "float16", "int8")
-
-
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT or a CUDA GPU is missing: the message says which."""
-
-
-def import_tensorrt():
-    try:
-        import tensorrt
-    except ImportError as error:
-        raise TensorRTUnavailable(
-            "the `tensorrt` Python package is not installed (pip install tensorrt; it needs an "
-            f"NVIDIA GPU with a CUDA driver): {error}"
-        ) from None
-    return tensorrt
 
 
 def major_version(trt):
@@ -111,49 +102,3 @@ def build_engine(onnx_path, engine_path, precision="float16", max_batch_size=32,
         "strongly_typed": typed,
         "input_shapes": {name: [list(s) for s in value] for name, value in shapes.items()},
     }
-
-
-class EngineRunner:
-    """Runs a serialized engine: `runner(images, class_ids) -> {"mask", "exists"}` (numpy).
-    GPU buffers are PyTorch CUDA tensors."""
-
-    def __init__(self, engine_path, trt=None):
-        import torch
-
-        self.torch = torch
-        self.trt = trt = trt or import_tensorrt()
-        logger = trt.Logger(trt.Logger.WARNING)
-        with open(engine_path, "rb") as f:
-            self.engine = trt.Runtime(logger).deserialize_cuda_engine(f.read())
-        if self.engine is None:
-            raise RuntimeError(f"Expected a TensorRT engine built by this TensorRT version. Received: {engine_path!r}")
-        self.context = self.engine.create_execution_context()
-        self.names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.inputs = [n for n in self.names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.outputs = [n for n in self.names if n not in self.inputs]
-
-    def _torch_dtype(self, name):
-        trt, torch = self.trt, self.torch
-        table = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
-                 trt.int8: torch.int8, trt.uint8: torch.uint8}
-        return table[self.engine.get_tensor_dtype(name)]
-
-    def __call__(self, images, class_ids):
-        torch = self.torch
-        feeds = {"image": images, "class_id": class_ids}
-        keep = []
-        for name in self.inputs:
-            tensor = torch.from_numpy(feeds[name].copy()).to("cuda", self._torch_dtype(name)).contiguous()
-            keep.append(tensor)
-            self.context.set_input_shape(name, tuple(tensor.shape))
-            self.context.set_tensor_address(name, tensor.data_ptr())
-        results = {}
-        for name in self.outputs:
-            shape = tuple(self.context.get_tensor_shape(name))
-            results[name] = torch.empty(shape, dtype=self._torch_dtype(name), device="cuda")
-            self.context.set_tensor_address(name, results[name].data_ptr())
-        stream = torch.cuda.current_stream()
-        if not self.context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError("TensorRT execution failed")
-        stream.synchronize()
-        return {name: value.float().cpu().numpy() for name, value in results.items()}

@@ -1,0 +1,64 @@
+"""Class names for an exported masker: read from the export report written next to it
+(`MODEL.report.json`), and `--class` values (an id or a name) resolved against them."""
+
+import json
+import os
+
+AUTO = "auto"
+
+
+def load_metadata(model_path):
+    """The export report next to the model (`MODEL.report.json`; for an engine or a float16 /
+    int8 ONNX model, that of the ONNX model it came from) as a dict, `{}` when there is none.
+
+    Raises:
+        ValueError: the report is not readable JSON.
+    """
+    model_path = os.fspath(model_path).rstrip("/")
+    stem = os.path.splitext(model_path)[0]
+    for suffix in (".float16", ".int8"):
+        stem = stem[: -len(suffix)] if stem.endswith(suffix) else stem
+    for path in (model_path + ".report.json", stem + ".onnx.report.json"):
+        if os.path.exists(path):
+            try:
+                with open(path) as f:
+                    metadata = json.load(f)
+            except (OSError, ValueError) as error:
+                raise ValueError(f"Expected a readable JSON report in {path}. Received: {error}") from None
+            return metadata if isinstance(metadata, dict) else {}
+    return {}
+
+
+def resolve_class(value, class_names=None, num_classes=None):
+    """A `--class` value as a class id: "auto" stays "auto"; digits are an id (checked against
+    `num_classes` or the number of names); a name matches exactly, then ignoring case, then the
+    first name of a "goldfish, Carassius auratus" list.
+
+    Raises:
+        ValueError: an id out of range or an unknown name (the message gives examples).
+
+    Example:
+
+    ```python
+    resolve_class("Cat", ["airplane", "automobile", "bird", "cat"])  # 3
+    ```
+    """
+    value = str(value)
+    if value == AUTO:
+        return value
+    names = [str(n) for n in class_names or []]
+    count = num_classes or len(names) or None
+    if value.isdigit():
+        if count and int(value) >= count:
+            raise ValueError(f"Expected a class id in [0, {count}). Received: --class {value}")
+        return int(value)
+    for same in (lambda n: n == value, lambda n: n.lower() == value.lower(),
+                 lambda n: n.split(",")[0].strip().lower() == value.lower()):
+        matches = [i for i, n in enumerate(names) if same(n)]
+        if matches:
+            return matches[0]
+    if not names:
+        raise ValueError(f"Expected a class id (this model has no class names: no MODEL.report.json next "
+                         f"to it). Received: --class {value}")
+    raise ValueError(f"Expected a class id or one of the model's {len(names)} class names (e.g. "
+                     f"{', '.join(names[:3])}). Received: --class {value}")

@@ -198,7 +198,6 @@ class _KerasExplainer:
         import tensorflow as tf
 
         self.model = model
-        model.return_exists = True
         size = model.image_size
         signature = [tf.TensorSpec([None, size, size, 3], tf.float32), tf.TensorSpec([None], tf.int32)]
 
@@ -207,7 +206,7 @@ class _KerasExplainer:
             logits = model.classifier_logits(images)
             predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
             class_ids = tf.where(class_ids < 0, predicted, class_ids)
-            outputs = model((images, class_ids), training=False)
+            outputs = model.masks_and_exists((images, class_ids))
             probabilities = tf.gather(tf.nn.softmax(logits), class_ids, batch_dims=1)
             return class_ids, probabilities, outputs["mask"][..., 0], tf.reshape(outputs["exists"], [-1])
 

@@ -6,17 +6,14 @@ start-up lines (oneDNN, CUDA drivers, cuInit) are kept off the terminal unless
 TF_CPP_MIN_LOG_LEVEL is set by the user. Errors a user can cause (a bad file, a full or
 read-only disk, no internet) end the command with one line, never a traceback."""
 
-import dataclasses
 import errno
 import functools
 import json
 import logging
-import math
 import os
 import re
 import sys
 import tempfile
-import time
 import warnings
 
 import click
@@ -189,195 +186,9 @@ def demo(output, quick, seed):
     click.echo(f"Overlays: {results['overlays']}")
 
 
-@dataclasses.dataclass
-class _Splits:
-    """Training and validation data with the number of batches each epoch reads (None: the
-    whole dataset, whose size tf.data knows)."""
-
-    train: object
-    validation: object
-    class_names: list
-    train_steps: int = None
-    validation_steps: int = None
-
-
-def _load_data(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch):
-    """The CLI's datasets as `_Splits`.
-
-    Folder datasets drop files that fail to decode, so tf.data cannot know their length:
-    they repeat and each epoch reads ceil(files / batch) batches, which keeps progress bars
-    and learning-rate schedules exact. `steps_per_epoch` caps the epochs of every dataset."""
-    from keras_saliency import data
-
-    train_steps = validation_steps = None
-    if dataset == "folder":
-        if not data_dir:
-            raise click.UsageError("--dataset folder needs --data-dir (a folder of class subfolders).")
-        scan = data.scan_image_folder(data_dir)  # logs its summary (skipped files included)
-        train_pairs, validation_pairs = scan.split(validation_split, seed)
-        train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed)
-        validation = (
-            data.folder_dataset(validation_pairs, image_size, batch_size) if validation_pairs else None
-        )
-        class_names = scan.class_names
-        train_steps = math.ceil(len(train_pairs) / batch_size)
-        validation_steps = math.ceil(len(validation_pairs) / batch_size) if validation_pairs else None
-    else:
-        from keras_saliency.data.tfds_sources import TITLES, DatasetUnavailable
-
-        manual_dir = data_dir if dataset == "imagenet2012" else None
-        tfds_dir = None if dataset == "imagenet2012" else data_dir
-        try:
-            train, class_names = data.tfds_dataset(
-                dataset, image_size, batch_size, True, data_dir=tfds_dir, manual_dir=manual_dir, seed=seed
-            )
-            validation, _ = data.tfds_dataset(
-                dataset, image_size, batch_size, False, data_dir=tfds_dir, manual_dir=manual_dir
-            )
-        except DatasetUnavailable as error:
-            if dataset == "imagenet2012":
-                raise UserError(f"could not prepare {TITLES[dataset]}: {error.reason}; give --data-dir with "
-                                "the ILSVRC2012 archives (see docs/IMAGENET.md)") from None
-            raise UserError(
-                f"could not download {TITLES[dataset]}: {error.reason}; use --dataset folder --data-dir DIR, "
-                "or --data-dir with a prepared tensorflow-datasets folder") from None
-        train_steps, validation_steps = int(train.cardinality()), int(validation.cardinality())
-        if not steps_per_epoch:  # tf.data knows these lengths: no repeat needed
-            train_steps = validation_steps = None
-    if steps_per_epoch:  # a known length (> 0) caps the limit; an unknown one (< 0) does not
-        train_steps = min(steps_per_epoch, train_steps if train_steps and train_steps > 0 else steps_per_epoch)
-        validation_steps = min(
-            steps_per_epoch,
-            validation_steps if validation_steps and validation_steps > 0 else steps_per_epoch,
-        )
-    if train_steps:  # fixed-length epochs: never run out of data
-        train = train.repeat()
-    if validation_steps and validation is not None:
-        validation = validation.repeat()
-    return _Splits(train, validation, class_names, train_steps, validation_steps)
-
-
 def _first_line(error):
     text = str(error).strip().splitlines()
     return (text[0] if text else type(error).__name__)[:300]
-
-
-def _load_keras_file(path, what="model"):
-    """A .keras file (size limits, Keras' safe mode) -> the model, or one line saying why not."""
-    from keras_saliency.model_files import load_model_file
-
-    try:
-        return load_model_file(path)
-    except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
-        raise UserError(f"could not load the {what} {path}: {_first_line(error)}") from None
-
-
-def _duration(seconds):
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _seconds_per_step(model, dataset, max_steps=5, budget=3.0):
-    """Mean time of a training step of the compiled `model` on `dataset`, timed on up to
-    `max_steps` steps (at most about `budget` seconds) after two untimed ones (the first traces
-    the step, which `fit` then reuses). Every variable of the model and its optimizer is put back."""
-    import keras
-
-    optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    variables = {id(v): v for v in list(model.variables) + list(optimizer.variables)}
-    saved = [(v, v.numpy()) for v in variables.values()]
-    try:
-        model.make_train_function()
-        iterator = iter(dataset)
-        for _ in range(2):  # traces, then warms up
-            keras.tree.flatten(model.train_function(iterator))[0].numpy()
-        steps, start = 0, time.perf_counter()
-        while steps < max_steps and (steps == 0 or time.perf_counter() - start < budget):
-            keras.tree.flatten(model.train_function(iterator))[0].numpy()
-            steps += 1
-        return (time.perf_counter() - start) / steps
-    finally:
-        for variable, value in saved:
-            variable.assign(value)
-        model.reset_metrics()
-
-
-def _print_estimate(what, model, dataset, steps_per_epoch, epochs, batch_size, strategy_name, after=""):
-    """Times a few steps and prints one line: how long `epochs` x `steps_per_epoch` steps should
-    take on this machine (an estimate). Short runs (under 20 steps) are not timed."""
-    total = (steps_per_epoch or 0) * epochs
-    if total < 20:
-        return
-    if strategy_name != "default":
-        click.echo(f"{what}: {epochs} epochs x {steps_per_epoch:,} steps (no time estimate under a "
-                   f"tf.distribute strategy){after}")
-        return
-    try:
-        seconds = _seconds_per_step(model, dataset)
-    except Exception as error:  # an estimate never stops a run
-        click.echo(f"{what}: {epochs} epochs x {steps_per_epoch:,} steps (could not time a step: "
-                   f"{_first_line(error)}){after}")
-        return
-    click.echo(
-        f"{what}: about {_duration(seconds * total)} on this machine (an estimate: {seconds:.3g} s per step, "
-        f"timed on a few steps here, x {total:,} steps = {epochs} epochs x {steps_per_epoch:,} steps of "
-        f"{batch_size} images; validation not included){after}"
-    )
-
-
-def _steps_per_epoch(splits):
-    steps = splits.train_steps or int(splits.train.cardinality())
-    return steps if steps > 0 else None
-
-
-def _classifier(name_or_path, image_size, output, splits, epochs, weights="imagenet", batch_size=None,
-                strategy_name="default"):
-    """Returns (classifier, preprocessing mode, encoder taps or None)."""
-    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
-    from keras_saliency.encoders import BACKBONES, application_classifier
-
-    if name_or_path in BACKBONES:
-        model, preprocessing = application_classifier(
-            name_or_path, image_size, weights=weights, num_classes=len(splits.class_names)
-        )
-        return model, preprocessing, None
-    if name_or_path:
-        if not os.path.exists(name_or_path):
-            raise click.BadParameter(
-                f"expected a backbone name in {sorted(BACKBONES)} or a .keras file; received "
-                f"{name_or_path!r}, which does not exist",
-                param_hint="--classifier",
-            )
-        return _load_keras_file(name_or_path, "classifier"), None, None
-    path = os.path.join(output, "classifier.keras")
-    if os.path.exists(path):
-        click.echo(f"Using the classifier trained by an earlier run: {path}")
-        return _load_keras_file(path, "classifier"), "none", CIFAR_TAPS
-    click.echo(
-        f"No --classifier given: training the small CIFAR-style classifier first ({epochs} epochs), "
-        f"saved to {path}."
-    )
-    model = cifar_classifier(len(splits.class_names), image_size)
-    batches = splits.train_steps or int(splits.train.cardinality())
-    compile_classifier(model, 3e-3, steps=epochs * batches)
-    _print_estimate("Classifier training", model, splits.train, _steps_per_epoch(splits), epochs, batch_size,
-                    strategy_name, after="; the masker's estimate follows once it is built")
-    fit_classifier(
-        model,
-        splits.train,
-        splits.validation,
-        epochs,
-        output,
-        steps_per_epoch=splits.train_steps,
-        validation_steps=splits.validation_steps,
-    )
-    return model, "none", CIFAR_TAPS
 
 
 @main.command()
@@ -408,167 +219,20 @@ def _classifier(name_or_path, image_size, output, splits, epochs, weights="image
 def train(**options):
     """Train a masker against a frozen classifier. Before training, a few steps are timed and
     an estimate of the run's length on this machine is printed."""
-    given = options["output"]
-    if given:
-        output = given
-    elif options["dry_run"]:
-        output = tempfile.mkdtemp(prefix="saliency-dry-run-")
-    else:
-        output = os.path.join("saliency-runs", f"{options['dataset']}-{time.strftime('%Y%m%d-%H%M%S')}")
-    options["output"] = output
-    if options["dry_run"] and not options["steps_per_epoch"]:
-        options["steps_per_epoch"] = 2
-    created = not os.path.exists(output)
+    from keras_saliency.training import TrainError, TrainSpec, train_masker
+
+    options["classifier"] = options.pop("classifier_name")
     try:
-        _train(options, output)
-    finally:  # a failed start leaves no empty run folder behind, a dry run no temporary one
-        if os.path.isdir(output) and (
-            (options["dry_run"] and not given) or (created and not any(f != ".lock" for _, _, files in os.walk(output) for f in files))
-        ):
-            import shutil
-
-            shutil.rmtree(output, ignore_errors=True)
-
-
-def _train(options, output):
-    import keras
-
-    from keras_saliency import train as training
-    from keras_saliency.config import SaliencyConfig
-    from keras_saliency.distribute import make_strategy
-    from keras_saliency.visualize import save_panels
-
-    dry_run = options["dry_run"]
-    training.set_seed(options["seed"])
-    if options["mixed_precision"]:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = make_strategy(options["strategy"])
-    schedule = options["schedule"]
-    if schedule == "auto":
-        schedule = "two-phase" if options["dataset"] == "imagenet2012" else "single"
-    image_size = options["image_size"] or (32 if options["dataset"] in ("cifar10", "folder") else 224)
-    try:
-        splits = _load_data(
-            options["dataset"],
-            options["data_dir"],
-            image_size,
-            options["batch_size"],
-            options["validation_split"],
-            options["seed"],
-            options["steps_per_epoch"],
-        )
-    except UserError:
-        raise
-    except ValueError as error:  # a user error (empty folder, missing manual dir): no traceback
+        train_masker(TrainSpec(**options), log=click.echo)
+    except TrainError as error:  # one line, as the command line's own errors
+        flag = f"--{error.field.replace('_', '-')}" if error.field else None
+        if error.kind == "usage":
+            raise click.UsageError(str(error)) from None
+        if error.kind == "parameter":
+            raise click.BadParameter(str(error), param_hint=flag) from None
+        if error.kind == "refused":
+            raise UserError(str(error)) from None
         raise click.ClickException(str(error)) from error
-    os.makedirs(output, exist_ok=True)  # only once the data has loaded
-    from keras_saliency.run_files import output_lock
-
-    with output_lock(output):  # a second run on the same folder is refused
-        if not dry_run:
-            click.echo(f"Run folder: {output}")
-        click.echo(f"{strategy.num_replicas_in_sync} replica(s) ({options['strategy']} strategy), {schedule} schedule")
-        model_path = os.path.join(output, training.MODEL_FILE)
-        continuing = os.path.exists(model_path) and not dry_run
-        if continuing:
-            model = _load_keras_file(model_path, "model of the earlier run")
-            click.echo(
-                f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
-                f"for {options['epochs']} more epochs."
-            )
-            if not model.compiled:
-                training.compile_saliency_model(model, options["learning_rate"])
-        else:
-            weights = None if options["weights"] == "none" else options["weights"]
-            try:
-                classifier, preprocessing, taps = _classifier(
-                    options["classifier_name"], image_size, output, splits, options["classifier_epochs"], weights,
-                    batch_size=options["batch_size"], strategy_name=options["strategy"],
-                )
-                if options["tap_layers"]:
-                    taps = [t.strip() for t in options["tap_layers"].split(",") if t.strip()]
-                encoder = None if options["encoder"] == "classifier" else options["encoder"]
-                with strategy.scope():
-                    model = training.build_saliency_model(
-                        classifier,
-                        encoder=encoder,
-                        tap_layers=taps,
-                        classifier_preprocessing=options["classifier_preprocessing"] or preprocessing or "none",
-                        encoder_weights=weights,
-                        config=SaliencyConfig(objective=options["objective"]),
-                        seed=options["seed"],
-                    )
-                    training.compile_saliency_model(model, options["learning_rate"])
-            except click.ClickException:
-                raise
-            except ValueError as error:  # a bad --tap-layers, --encoder or classifier: one line
-                raise click.ClickException(_first_line(error)) from error
-            except Exception as error:  # Keras' get_file: a plain Exception when a download fails
-                if "URL fetch failure" in str(error):
-                    raise UserError(f"could not download the Keras Applications weights: {_first_line(error)}; "
-                                    "use --weights none, or run once with internet access") from None
-                raise
-        if dry_run:
-            with strategy.scope():
-                histories = training.train_two_phase(
-                    model, splits.train, 1 if schedule == "two-phase" else 0, 1,
-                    learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps, verbose=2,
-                )
-            loss = histories[-1].history["loss"][-1]
-            click.echo(
-                f"Dry run passed: {strategy.num_replicas_in_sync} replica(s), {schedule} schedule, "
-                f"{splits.train_steps} steps per phase, last loss {loss:.4f}. Nothing was saved."
-            )
-            return
-        two_phase = schedule == "two-phase" and not os.path.exists(model_path)
-        epochs = options["epochs"] + (options["selector_epochs"] if two_phase else 0)
-        _print_estimate("Masker training", model, splits.train, _steps_per_epoch(splits), epochs, options["batch_size"],
-                        options["strategy"])
-        if two_phase:
-            click.echo(f"Phase 1: the class selector alone for {options['selector_epochs']} epoch(s)")
-            with strategy.scope():
-                training.train_two_phase(
-                    model, splits.train, options["selector_epochs"], 0,
-                    learning_rate=options["learning_rate"], steps_per_epoch=splits.train_steps,
-                )
-                training.start_phase(model, "all", options["learning_rate"])
-        run_config = {
-            **options,
-            "image_size": image_size,
-            "class_names": splits.class_names,
-            "keras_version": keras.__version__,
-        }
-        training.save_run_config(output, run_config)
-        model.set_class_names(splits.class_names)  # saved inside the .keras file
-        callbacks = []
-        if options["tensorboard"]:
-            from keras_saliency.callbacks import MaskImages
-
-            images, labels = _preview_batch(splits)
-            callbacks = [keras.callbacks.TensorBoard(options["tensorboard"]),
-                         MaskImages(images, options["tensorboard"], class_ids=labels, class_names=splits.class_names)]
-        training.fit_saliency_model(
-            model,
-            splits.train,
-            splits.validation,
-            epochs=options["epochs"],
-            output_dir=output,
-            steps_per_epoch=splits.train_steps,
-            validation_steps=splits.validation_steps,
-            callbacks=callbacks,
-        )
-        images, labels = _preview_batch(splits)
-        masks = model.predict((images, labels), verbose=0)
-        titles = [splits.class_names[int(label)] for label in labels]
-        path = save_panels(os.path.join(output, "overlays.png"), images, masks, titles=titles)
-        click.echo(f"Saved {model_path}, {path} and the run's config and log in {output}")
-
-
-def _preview_batch(splits, count=8):
-    """`count` validation images (training images without validation data) and their labels,
-    as NumPy arrays: the masks shown in overlays.png and TensorBoard."""
-    images, labels = next(iter(splits.validation if splits.validation is not None else splits.train))
-    return images[:count].numpy(), labels[:count].numpy()
 
 
 def parse_assignments(items, param_hint):

@@ -85,10 +85,8 @@ def run_demo(output_dir=None, config=None, verbose=0):
     masks = model.predict((xt, yt), batch_size=256, verbose=0)
     hits = localization_hits(masks, bt, threshold=threshold, rule=config.threshold_rule)
     # A class that is absent from the image (the next pattern): the mask should be empty.
-    model.return_exists = True
-    present = model.predict((xt, yt), batch_size=256, verbose=0)
-    absent = model.predict((xt, (yt + 1) % len(PATCH_CLASS_NAMES)), batch_size=256, verbose=0)
-    model.return_exists = False
+    present = model.explain(xt, yt, batch_size=256)
+    absent = model.explain(xt, (yt + 1) % len(PATCH_CLASS_NAMES), batch_size=256)
     results = {
         "classifier_accuracy": classifier_accuracy,
         "hit_rate": float(hits.mean()),

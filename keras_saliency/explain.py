@@ -56,7 +56,6 @@ def explain_files(
 
     os.makedirs(output, exist_ok=True)
     size = model.image_size
-    model.return_exists = True
     rows, used, skipped = [], set(), []
     bar = keras.utils.Progbar(len(files), unit_name="image") if progress else None
     for start in range(0, len(files), batch_size):
@@ -80,7 +79,7 @@ def explain_files(
                 ranked = np.full((len(images), 1), class_id)
             masks, exists = [], []
             for rank in range(ranked.shape[1]):
-                outputs = model.predict((images, ranked[:, rank].astype(np.int32)), verbose=0)
+                outputs = model.explain(images, ranked[:, rank].astype(np.int32), batch_size=batch_size)
                 masks.append(np.asarray(outputs["mask"]))
                 exists.append(np.asarray(outputs["exists"]).reshape(-1))
             masks, exists = np.stack(masks, 1), np.stack(exists, 1)  # (N, k, S, S, 1), (N, k)
@@ -112,7 +111,6 @@ def explain_files(
                     )
         if bar is not None:
             bar.update(min(start + batch_size, len(files)))
-    model.return_exists = False
     if rows:
         with open(os.path.join(output, SUMMARY_FILE), "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))

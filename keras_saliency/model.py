@@ -1,8 +1,10 @@
 """`SaliencyModel`: a masker trained against a frozen classifier.
 
-`model.fit(dataset_of_(images, labels))` trains the masker with the masking objective;
-`model.predict((images, class_ids))` returns masks at image resolution. Images are RGB
-pixels in [0, 255].
+`SaliencyModel.from_classifier(classifier, tap_layers=...)` builds one, `compile()` gives it
+the recipe's optimizer, `model.fit(dataset_of_(images, labels))` trains the masker with the
+masking objective; `model.predict((images, class_ids))` returns masks at image resolution and
+`model.explain(images, class_ids)` masks and "exists" probabilities. Images are RGB pixels in
+[0, 255].
 """
 
 import numpy as np
@@ -19,6 +21,23 @@ from keras_saliency.masker import upsample_masks
 
 CLASSIFIER_OUTPUTS = ("logits", "probabilities")
 TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "exists")
+
+
+def default_mask_stride(image_size):
+    """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images."""
+    return 4 if image_size >= 96 else 2
+
+
+def default_decoder_filters(image_size):
+    return (256, 128, 64) if image_size >= 96 else (64, 32)
+
+
+class _Functions:
+    """Traced functions kept out of Keras' and TensorFlow's tracking (a plain object: a
+    SavedModel export never saves them)."""
+
+    def __init__(self):
+        self.explain = {}
 
 
 def classifier_output_kind(classifier):
@@ -205,11 +224,24 @@ class SaliencyModel(keras.Model):
         classifier_output: "logits", "probabilities" (log is taken) or "auto" (softmax last
             layer means probabilities).
         return_exists: `call`/`predict` return `{"mask", "exists"}` (exists as a
-            probability) instead of masks only.
+            probability) instead of masks only. Kept for the files that saved it; use
+            `explain` for masks and "exists" without changing the model.
         upsample: return masks at image resolution (default) or at the masker's resolution.
         seed: seed of the fake labels, alternatives and noise drawn during training.
         class_names: None or one name per class of the classifier, saved in the model's
             config, so that a loaded `.keras` file can name the class it explains.
+
+    Example:
+
+    ```python
+    import keras_saliency
+    from keras_saliency.testing import tiny_classifier, TINY_TAPS
+
+    model = keras_saliency.SaliencyModel.from_classifier(tiny_classifier(), tap_layers=TINY_TAPS)
+    model.compile()  # Adam, learning rate 1e-3
+    model.fit(images, labels, epochs=10)
+    out = model.explain(images[:8], labels[:8])  # {"mask": (8, S, S, 1), "exists": (8,)}
+    ```
     """
 
     def __init__(
@@ -257,7 +289,159 @@ class SaliencyModel(keras.Model):
         self.masker.set_phase(self.config.phase)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
         self.trackers["exists_accuracy"] = keras.metrics.Mean(name="exists_accuracy")
+        self._functions = _Functions()
         self.built = True  # the masker and the classifier are built models
+
+    @classmethod
+    def from_classifier(
+        cls,
+        classifier,
+        encoder=None,
+        tap_layers=None,
+        encoder_preprocessing=None,
+        classifier_preprocessing="none",
+        encoder_weights="imagenet",
+        config=None,
+        decoder_filters=None,
+        mask_stride=None,
+        head="abs_ratio",
+        confidence=0.0,
+        seed=None,
+        decoder="unet",
+        class_gate="none",
+        class_layer=None,
+        gate_options=None,
+        class_names=None,
+    ):
+        """A masker for `classifier` (frozen, never modified) and the model that trains it.
+
+        Args:
+            classifier: the Keras classifier to explain, with a fixed input size.
+            encoder: None or "classifier" (the classifier's own layers `tap_layers` are the
+                encoder), a backbone name in `encoders.BACKBONES` (when the classifier is that
+                same application, its own layers are tapped; otherwise a separate backbone with
+                `encoder_weights` is built), or an encoder model from `encoders.build_encoder`.
+            tap_layers: the classifier's layer names used as features, shallow to deep (with
+                `encoder=None`).
+            encoder_preprocessing: how [0, 255] pixels become the tapped encoder's input
+                (default: `classifier_preprocessing`).
+            classifier_preprocessing: how [0, 255] pixels become the classifier's input
+                (`layers.PREPROCESSING_MODES`).
+            encoder_weights: weights of a separate backbone encoder ("imagenet" or None).
+            config: a `SaliencyConfig` (or dict) with the objective's hyper-parameters.
+            decoder_filters: the decoder's widths (default: by image size, 64,32 below 96 px).
+            mask_stride: image side / mask side (default: 4, or 2 below 96 px).
+            head, confidence, decoder, class_gate, gate_options: the `Masker`'s options.
+            class_layer: the classifier's last 1x1 convolution (with a `class_gate`).
+            seed: seed of the fake labels, alternatives and noise drawn during training.
+            class_names: None or one name per class, saved with the model.
+
+        Returns:
+            A `SaliencyModel`, ready to `compile()` and `fit`.
+
+        Example:
+
+        ```python
+        from keras_saliency import SaliencyModel
+        from keras_saliency.testing import tiny_classifier, TINY_TAPS
+
+        model = SaliencyModel.from_classifier(tiny_classifier(), tap_layers=TINY_TAPS)
+        model.compile()
+        ```
+        """
+        from keras_saliency.encoders import BACKBONES, build_encoder, feature_strides
+        from keras_saliency.masker import Masker
+
+        image_size = classifier.input_shape[1]
+        if image_size is None:
+            raise ValueError(
+                f"Expected a classifier with a fixed input size. Received input shape {classifier.input_shape}"
+            )
+        if isinstance(encoder, keras.Model):
+            encoder_model = encoder
+        elif encoder is None or encoder == "classifier":
+            if not tap_layers:
+                raise ValueError(
+                    "Expected tap_layers (the classifier's layers to use as the encoder's features, "
+                    "shallow to deep) or an encoder backbone name. Received: neither"
+                )
+            encoder_model = build_encoder(
+                classifier, tap_layers, preprocessing=encoder_preprocessing or classifier_preprocessing
+            )
+        elif encoder in BACKBONES:
+            spec = BACKBONES[encoder]
+            layer_names = {layer.name for layer in classifier.layers}
+            if set(spec.tap_layers) <= layer_names:  # the classifier is that application
+                encoder_model = build_encoder(classifier, spec.tap_layers, preprocessing=spec.preprocessing)
+            else:
+                encoder_model = build_encoder(encoder, image_size=image_size, weights=encoder_weights)
+        else:
+            raise ValueError(
+                f"Expected encoder in {sorted(BACKBONES) + ['classifier']} or a model. Received: {encoder!r}"
+            )
+        num_classes = int(classifier.outputs[0].shape[-1])
+        masker = Masker(
+            encoder_model,
+            num_classes,
+            decoder_filters=tuple(decoder_filters or default_decoder_filters(image_size)),
+            mask_stride=mask_stride
+            or min(default_mask_stride(image_size), feature_strides(encoder_model)[-1]),
+            head=head,
+            confidence=confidence,
+            decoder=decoder,
+            class_gate=class_gate,
+            gate_options=gate_options,
+            name="masker",
+        )
+        if class_gate != "none":
+            if not class_layer:
+                raise ValueError(
+                    "Expected class_layer (the classifier's last 1x1 convolution to the classes) with "
+                    f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
+                )
+            masker.set_class_gate_from(classifier.get_layer(class_layer))
+        return cls(
+            masker,
+            classifier,
+            config=as_config(config),
+            classifier_preprocessing=classifier_preprocessing,
+            seed=seed,
+            class_names=class_names,
+        )
+
+    def compile(self, optimizer="auto", learning_rate=1e-3, weight_decay=None, **kwargs):
+        """`Model.compile` with the recipe's optimizer by default.
+
+        The loss is the masking objective of `train_step`: give no `loss`.
+
+        Args:
+            optimizer: "auto" (Adam, or AdamW when `weight_decay` is given, as in the authors'
+                code), or any Keras optimizer (or its name).
+            learning_rate: the "auto" optimizer's learning rate.
+            weight_decay: the "auto" optimizer's weight decay (None: Adam).
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`, `steps_per_execution`).
+
+        Example:
+
+        ```python
+        model.compile()  # Adam(1e-3)
+        model.compile(learning_rate=1e-4, weight_decay=1e-4)  # AdamW, phase 2 of the schedule
+        ```
+        """
+        if isinstance(optimizer, str) and optimizer == "auto":
+            if weight_decay:
+                optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+            else:
+                optimizer = keras.optimizers.Adam(learning_rate)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override `compile`: the saved optimizer (and, once
+        # built, its state) is restored as `Model.compile_from_config` does.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def _checked_class_names(self, names):
         if names is None:
@@ -453,6 +637,12 @@ class SaliencyModel(keras.Model):
         return tf.cast(images, "float32"), class_ids, valid
 
     def call(self, inputs, training=False):
+        outputs = self.masks_and_exists(inputs, training=training)
+        return outputs if self.return_exists else outputs["mask"]
+
+    def masks_and_exists(self, inputs, training=False):
+        """`{"mask", "exists"}` for `inputs` as `call` takes them, whatever `return_exists`:
+        the traceable form of `explain` (use it inside a `tf.function`)."""
         images, class_ids, valid = self._validate(*split_inputs(inputs))
         if class_ids is None:
             class_ids = ops.argmax(self.classifier_logits(images), axis=-1)
@@ -466,9 +656,57 @@ class SaliencyModel(keras.Model):
         if valid is not None:  # XLA: invalid inputs give NaN
             poison = ops.where(valid, 0.0, float("nan"))
             masks, exists = masks + poison, exists + poison
-        if self.return_exists:
-            return {"mask": masks, "exists": exists}
-        return masks
+        return {"mask": masks, "exists": exists}
+
+    def explain(self, images, class_ids=None, batch_size=None):
+        """Masks and "exists" probabilities, without changing the model.
+
+        Args:
+            images: (N, S, S, 3) RGB pixels in [0, 255] (NumPy array or eager tensor).
+            class_ids: (N,) integer class ids to explain, or None for each image's predicted
+                class.
+            batch_size: images per model call (default 32).
+
+        Returns:
+            `{"mask": (N, S, S, 1) float32 in [0, 1], "exists": (N,) float32}` as NumPy arrays
+            (masks at image resolution unless the model was built with `upsample=False`).
+            Bad inputs raise `ValueError("Expected ... Received ...")` before anything runs.
+
+        Example:
+
+        ```python
+        out = model.explain(images, class_ids)
+        out["mask"].shape, out["exists"].shape  # (N, S, S, 1), (N,)
+        ```
+        """
+        import tensorflow as tf
+
+        images, class_ids = self.check_inputs(images, class_ids)
+        batch_size = int(batch_size or 32)
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
+        with_ids = class_ids is not None
+        function = self._functions.explain.get(with_ids)
+        if function is None:
+            size = self.image_size
+            image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+            if with_ids:
+                function = tf.function(
+                    lambda x, ids: self.masks_and_exists((x, ids)),
+                    input_signature=[image_spec, tf.TensorSpec([None], tf.int32)],
+                )
+            else:
+                function = tf.function(lambda x: self.masks_and_exists(x), input_signature=[image_spec])
+            self._functions.explain[with_ids] = function
+        masks, exists = [], []
+        for start in range(0, len(images), batch_size):
+            batch = [tf.constant(np.asarray(images[start : start + batch_size], np.float32))]
+            if with_ids:
+                batch.append(tf.constant(class_ids[start : start + batch_size]))
+            outputs = function(*batch)
+            masks.append(np.asarray(outputs["mask"]))
+            exists.append(np.asarray(outputs["exists"]).reshape(-1))
+        return {"mask": np.concatenate(masks), "exists": np.concatenate(exists)}
 
     def make_predict_function(self, force=False):
         # `predict` is never XLA-compiled (even with jit_compile "auto" on a GPU): its input

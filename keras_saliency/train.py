@@ -22,10 +22,7 @@ import shutil
 
 import keras
 
-from keras_saliency.config import as_config
-from keras_saliency.encoders import BACKBONES, build_encoder, feature_strides
-from keras_saliency.masker import Masker
-from keras_saliency.model import SaliencyModel
+from keras_saliency.model import SaliencyModel, default_decoder_filters, default_mask_stride  # noqa: F401
 from keras_saliency.run_files import (
     RunFilesError,
     atomic_save_model,
@@ -46,104 +43,40 @@ BACKUP_DIR = "backup"
 FIT_STATE_FILE = "fit_state.json"  # the epochs of a run in progress, removed when it ends
 
 
-def default_mask_stride(image_size):
-    """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images."""
-    return 4 if image_size >= 96 else 2
+def build_saliency_model(classifier, encoder=None, tap_layers=None, **options):
+    """`SaliencyModel.from_classifier` (kept under this name for existing code).
 
+    Args:
+        classifier: the Keras classifier to explain.
+        encoder: None / "classifier", a backbone name or an encoder model.
+        tap_layers: the classifier's layer names used as features, shallow to deep.
+        **options: the other arguments of `SaliencyModel.from_classifier`.
 
-def default_decoder_filters(image_size):
-    return (256, 128, 64) if image_size >= 96 else (64, 32)
+    Example:
 
-
-def build_saliency_model(
-    classifier,
-    encoder=None,
-    tap_layers=None,
-    encoder_preprocessing=None,
-    classifier_preprocessing="none",
-    encoder_weights="imagenet",
-    config=None,
-    decoder_filters=None,
-    mask_stride=None,
-    head="abs_ratio",
-    confidence=0.0,
-    seed=None,
-    decoder="unet",
-    class_gate="none",
-    class_layer=None,
-    gate_options=None,
-):
-    """Masker + frozen classifier, ready to compile and fit.
-
-    `encoder`: None (the classifier is its own encoder, `tap_layers` required), a backbone
-    name in `BACKBONES` (when the classifier is that same application, its own layers are
-    tapped; otherwise a separate backbone with `encoder_weights` is built), or an encoder
-    model from `build_encoder`.
+    ```python
+    model = build_saliency_model(classifier, tap_layers=["conv_0", "conv_1"])
+    ```
     """
-    image_size = classifier.input_shape[1]
-    if image_size is None:
-        raise ValueError(
-            f"Expected a classifier with a fixed input size. Received input shape {classifier.input_shape}"
-        )
-    if isinstance(encoder, keras.Model):
-        encoder_model = encoder
-    elif encoder is None or encoder == "classifier":
-        if not tap_layers:
-            raise ValueError(
-                "Expected tap_layers (the classifier's layers to use as the encoder's features, "
-                "shallow to deep) or an encoder backbone name. Received: neither"
-            )
-        encoder_model = build_encoder(
-            classifier, tap_layers, preprocessing=encoder_preprocessing or classifier_preprocessing
-        )
-    elif encoder in BACKBONES:
-        spec = BACKBONES[encoder]
-        layer_names = {layer.name for layer in classifier.layers}
-        if set(spec.tap_layers) <= layer_names:  # the classifier is that application
-            encoder_model = build_encoder(classifier, spec.tap_layers, preprocessing=spec.preprocessing)
-        else:
-            encoder_model = build_encoder(encoder, image_size=image_size, weights=encoder_weights)
-    else:
-        raise ValueError(
-            f"Expected encoder in {sorted(BACKBONES) + ['classifier']} or a model. Received: {encoder!r}"
-        )
-    num_classes = int(classifier.outputs[0].shape[-1])
-    masker = Masker(
-        encoder_model,
-        num_classes,
-        decoder_filters=tuple(decoder_filters or default_decoder_filters(image_size)),
-        mask_stride=mask_stride
-        or min(default_mask_stride(image_size), feature_strides(encoder_model)[-1]),
-        head=head,
-        confidence=confidence,
-        decoder=decoder,
-        class_gate=class_gate,
-        gate_options=gate_options,
-        name="masker",
-    )
-    if class_gate != "none":
-        if not class_layer:
-            raise ValueError(
-                "Expected class_layer (the classifier's last 1x1 convolution to the classes) with "
-                f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
-            )
-        masker.set_class_gate_from(classifier.get_layer(class_layer))
-    return SaliencyModel(
-        masker,
-        classifier,
-        config=as_config(config),
-        classifier_preprocessing=classifier_preprocessing,
-        seed=seed,
-    )
+    return SaliencyModel.from_classifier(classifier, encoder=encoder, tap_layers=tap_layers, **options)
 
 
 def compile_saliency_model(model, learning_rate=1e-3, weight_decay=None):
-    """Adam (AdamW when `weight_decay` is given), as in the authors' code."""
-    if weight_decay:
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-    else:
-        optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer)
+    """`model.compile()` with the recipe's optimizer: Adam (AdamW when `weight_decay` is
+    given), as in the authors' code. Returns the model.
+
+    Args:
+        model: a `SaliencyModel`.
+        learning_rate: the optimizer's learning rate.
+        weight_decay: None (Adam) or AdamW's weight decay.
+
+    Example:
+
+    ```python
+    compile_saliency_model(model, 1e-3)  # same as model.compile(learning_rate=1e-3)
+    ```
+    """
+    model.compile(optimizer="auto", learning_rate=learning_rate, weight_decay=weight_decay)
     return model
 
 

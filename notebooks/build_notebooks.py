@@ -107,10 +107,8 @@ plt.show()'''),
     md("## A class that is not in the image\n\nAsk for the class the classifier finds least likely: the mask "
        "should be nearly empty and the \"exists\" probability low."),
     code('''absent = probabilities.argmin(-1)
-model.return_exists = True                     # predict now returns {"mask", "exists"}
-present_out = model.predict((images, predicted), verbose=0)
-absent_out = model.predict((images, absent), verbose=0)
-model.return_exists = False
+present_out = model.explain(images, predicted)  # {"mask", "exists"}
+absent_out = model.explain(images, absent)
 print(f"{'':<20}{'mean mask':>10}{'exists':>8}")
 print(f"{'predicted class':<20}{present_out['mask'].mean():>10.3f}{present_out['exists'].mean():>8.2f}")
 print(f"{'least likely class':<20}{absent_out['mask'].mean():>10.3f}{absent_out['exists'].mean():>8.2f}")

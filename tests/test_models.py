@@ -216,3 +216,36 @@ def test_class_names_travel_inside_the_keras_file(tmp_path):
     assert loaded.class_names == ["cat", "dog", "fox"] and names == ["cat", "dog", "fox"] and info == {}
     with pytest.raises(ValueError, match="which does not exist"):
         load_saliency_model(str(tmp_path / "missing.keras"))
+
+
+def test_from_classifier_compile_auto_and_explain(tmp_path, data):
+    images, labels, _ = data
+    keras.utils.set_random_seed(0)
+    model = SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0,
+                                          class_names=["a", "b", "c", "d"])
+    assert model.class_names == ["a", "b", "c", "d"]
+    model.compile()  # "auto": the recipe's Adam(1e-3)
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert np.isclose(float(model.optimizer.learning_rate), 1e-3)
+    model.compile(learning_rate=1e-4, weight_decay=1e-4)  # phase 2: AdamW
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    compile_saliency_model(model, 1e-3)  # the function is model.compile's recipe
+    assert type(model.optimizer) is keras.optimizers.Adam
+    model.fit(images[:16], labels[:16], batch_size=8, epochs=1, verbose=0)
+
+    out = model.explain(images[:5], labels[:5], batch_size=2)  # never changes the model
+    assert set(out) == {"mask", "exists"} and not model.return_exists
+    assert out["mask"].shape == (5, 32, 32, 1) and out["exists"].shape == (5,)
+    assert 0 <= out["exists"].min() and out["exists"].max() <= 1
+    np.testing.assert_allclose(out["mask"], model.predict((images[:5], labels[:5]), verbose=0), atol=1e-5)
+    predicted = np.argmax(model.classifier(images[:5]), axis=-1).astype("int32")
+    np.testing.assert_allclose(model.explain(images[:5])["mask"], model.explain(images[:5], predicted)["mask"],
+                               atol=1e-5)
+    with pytest.raises(ValueError, match=r"Expected class_ids in \[0, 4\)"):
+        model.explain(images[:2], np.array([1, 7]))
+
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # the optimizer comes back with the model
+    assert isinstance(loaded.optimizer, keras.optimizers.Adam) and loaded.class_names == ["a", "b", "c", "d"]
+    np.testing.assert_allclose(loaded.explain(images[:5], labels[:5])["mask"], out["mask"], atol=1e-5)

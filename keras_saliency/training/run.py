@@ -1,0 +1,572 @@
+"""`train_masker(TrainSpec(...))`: one training run, exactly what `keras-saliency train` does.
+
+Data loading, the small classifier trained first when none is given, the dry run, the
+single or two-phase schedule, continuing or resuming a run folder, the run config and the
+overlays all happen here; the command line only turns its flags into a `TrainSpec`. The run
+folder's files and their resume rules are `keras_saliency.train.fit_saliency_model`'s.
+"""
+
+import dataclasses
+import math
+import os
+import tempfile
+import time
+import typing
+
+DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
+SCHEDULES = ("auto", "single", "two-phase")
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+
+
+class TrainError(ValueError):
+    """A run refused or stopped for a reason the user can fix, in one line.
+
+    Args:
+        message: the line.
+        kind: "usage" (a missing option), "parameter" (a bad value of `field`), "refused" (an
+            input that cannot be used: a file, a download) or "failed" (anything else).
+        field: the `TrainSpec` field at fault, if any.
+
+    Example:
+
+    ```python
+    try:
+        train_masker(spec)
+    except TrainError as error:
+        print(error)
+    ```
+    """
+
+    def __init__(self, message, kind="failed", field=None):
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+@dataclasses.dataclass
+class TrainSpec:
+    """Everything a training run takes: the options of `keras-saliency train`, same names,
+    same defaults.
+
+    Args:
+        dataset: "cifar10", "imagenet2012", "imagenette" or "folder" (a folder of class
+            subfolders, `data_dir`).
+        data_dir: the image folder (folder), the manual download folder (imagenet2012) or a
+            tensorflow-datasets folder.
+        classifier: a backbone name ("resnet50", "mobilenet_v2", "efficientnet_b0"), a
+            `.keras` file, a Keras model, or None: train a small CIFAR-style classifier first
+            (saved as OUTPUT/classifier.keras and reused by later runs on the same folder).
+        classifier_preprocessing: how [0, 255] pixels become the classifier's input (a
+            `.keras` classifier: default "none").
+        encoder: "classifier" (tap the classifier's own layers) or a backbone name.
+        tap_layers: the classifier's layer names used as features, shallow to deep (a list or
+            a comma-separated string).
+        epochs: how many MORE epochs this call trains: a new run trains `epochs`; a finished
+            run on the same `output` is continued for `epochs` more (its log and model
+            continue); an interrupted run resumes its own epoch range.
+        classifier_epochs: epochs of the small classifier trained first.
+        steps_per_epoch: limit each epoch (None: the whole dataset).
+        batch_size: images per step.
+        image_size: None: 32 for cifar10 and folders, 224 otherwise.
+        learning_rate: Adam's (phase 2 of the two-phase schedule: AdamW's) learning rate.
+        validation_split: held out from a folder (seeded, per class).
+        mixed_precision: the mixed_float16 policy (for GPUs).
+        weights: "imagenet" or "none": Keras Applications weights of a named classifier or
+            encoder.
+        strategy: tf.distribute strategy: "default", "mirrored", "multi-worker" or "tpu".
+        schedule: "auto" (two-phase for imagenet2012, single otherwise), "single" or
+            "two-phase" (the class selector alone first, then everything).
+        selector_epochs: phase 1 of the two-phase schedule.
+        dry_run: build everything and train a few steps (`steps_per_epoch`, default 2) per
+            phase, 1 epoch; nothing is saved.
+        objective: "code" or "paper".
+        seed: seeds Python, NumPy, TensorFlow and Keras, with op determinism.
+        output: the run folder (None: saliency-runs/DATASET-YYYYmmdd-HHMMSS, or a temporary
+            folder for a dry run); an existing one is resumed or continued, never overwritten.
+        tensorboard: a TensorBoard log folder (the losses and the masks of 8 fixed validation
+            images after every epoch), or None.
+
+    Example:
+
+    ```python
+    from keras_saliency.training import TrainSpec, train_masker
+
+    result = train_masker(TrainSpec(dataset="folder", data_dir="photos", epochs=5, output="run"))
+    result.model.explain(images, class_ids)
+    ```
+    """
+
+    dataset: str = "cifar10"
+    data_dir: typing.Optional[str] = None
+    classifier: typing.Any = None
+    classifier_preprocessing: typing.Optional[str] = None
+    encoder: str = "classifier"
+    tap_layers: typing.Any = None
+    epochs: int = 10
+    classifier_epochs: int = 15
+    steps_per_epoch: typing.Optional[int] = None
+    batch_size: int = 64
+    image_size: typing.Optional[int] = None
+    learning_rate: float = 1e-3
+    validation_split: float = 0.1
+    mixed_precision: bool = False
+    weights: str = "imagenet"
+    strategy: str = "default"
+    schedule: str = "auto"
+    selector_epochs: int = 1
+    dry_run: bool = False
+    objective: str = "code"
+    seed: int = 0
+    output: typing.Optional[str] = None
+    tensorboard: typing.Optional[str] = None
+
+    def resolved_image_size(self):
+        return self.image_size or (32 if self.dataset in ("cifar10", "folder") else 224)
+
+    def resolved_schedule(self):
+        if self.schedule == "auto":
+            return "two-phase" if self.dataset == "imagenet2012" else "single"
+        return self.schedule
+
+    def taps(self):
+        if not self.tap_layers:
+            return None
+        if isinstance(self.tap_layers, str):
+            return [t.strip() for t in self.tap_layers.split(",") if t.strip()]
+        return list(self.tap_layers)
+
+    def options(self):
+        """The run's options under the command line's names (as run_config.json records them)."""
+        classifier = self.classifier
+        if classifier is not None and not isinstance(classifier, str):
+            classifier = getattr(classifier, "name", str(classifier))
+        tap_layers = self.tap_layers
+        if tap_layers is not None and not isinstance(tap_layers, str):
+            tap_layers = ",".join(tap_layers)
+        options = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        options.update(tap_layers=tap_layers)
+        return {("classifier_name" if k == "classifier" else k): (classifier if k == "classifier" else v)
+                for k, v in options.items()}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train_masker` returns.
+
+    Args:
+        model: the trained `SaliencyModel` (class names set; saved as OUTPUT/model.keras).
+        output: the run folder (None after a dry run, whose folder is removed unless given).
+        histories: the Keras `History` of each `fit` call of this run (phase 1, then the
+            masker's epochs), in order.
+        class_names: the dataset's class names.
+        overlays: the overlays picture (OUTPUT/overlays.png), None after a dry run.
+        continued: whether a finished run in `output` was continued.
+        dry_run_loss: the last loss of a dry run, else None.
+
+    Example:
+
+    ```python
+    result = train_masker(spec)
+    print(result.output, result.histories[-1].history["loss"])
+    ```
+    """
+
+    model: typing.Any
+    output: typing.Optional[str]
+    histories: list
+    class_names: list
+    overlays: typing.Optional[str] = None
+    continued: bool = False
+    dry_run_loss: typing.Optional[float] = None
+
+
+@dataclasses.dataclass
+class Splits:
+    """Training and validation data with the number of batches each epoch reads (None: the
+    whole dataset, whose size tf.data knows)."""
+
+    train: object
+    validation: object
+    class_names: list
+    train_steps: int = None
+    validation_steps: int = None
+
+    def steps_per_epoch(self):
+        steps = self.train_steps or int(self.train.cardinality())
+        return steps if steps > 0 else None
+
+    def preview_batch(self, count=8):
+        """`count` validation images (training images without validation data) and their
+        labels, as NumPy arrays: the masks shown in overlays.png and TensorBoard."""
+        images, labels = next(iter(self.validation if self.validation is not None else self.train))
+        return images[:count].numpy(), labels[:count].numpy()
+
+
+def load_splits(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch):
+    """A run's datasets as `Splits`.
+
+    Folder datasets drop files that fail to decode, so tf.data cannot know their length:
+    they repeat and each epoch reads ceil(files / batch) batches, which keeps progress bars
+    and learning-rate schedules exact. `steps_per_epoch` caps the epochs of every dataset.
+
+    Args:
+        dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch:
+            as in `TrainSpec`.
+
+    Example:
+
+    ```python
+    splits = load_splits("folder", "photos", 32, 64, 0.1, 0, None)
+    ```
+    """
+    from keras_saliency import data
+
+    train_steps = validation_steps = None
+    if dataset == "folder":
+        if not data_dir:
+            raise TrainError("--dataset folder needs --data-dir (a folder of class subfolders).", "usage", "data_dir")
+        scan = data.scan_image_folder(data_dir)  # logs its summary (skipped files included)
+        train_pairs, validation_pairs = scan.split(validation_split, seed)
+        train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed)
+        validation = (
+            data.folder_dataset(validation_pairs, image_size, batch_size) if validation_pairs else None
+        )
+        class_names = scan.class_names
+        train_steps = math.ceil(len(train_pairs) / batch_size)
+        validation_steps = math.ceil(len(validation_pairs) / batch_size) if validation_pairs else None
+    else:
+        from keras_saliency.data.tfds_sources import TITLES, DatasetUnavailable
+
+        manual_dir = data_dir if dataset == "imagenet2012" else None
+        tfds_dir = None if dataset == "imagenet2012" else data_dir
+        try:
+            train, class_names = data.tfds_dataset(
+                dataset, image_size, batch_size, True, data_dir=tfds_dir, manual_dir=manual_dir, seed=seed
+            )
+            validation, _ = data.tfds_dataset(
+                dataset, image_size, batch_size, False, data_dir=tfds_dir, manual_dir=manual_dir
+            )
+        except DatasetUnavailable as error:
+            if dataset == "imagenet2012":
+                raise TrainError(f"could not prepare {TITLES[dataset]}: {error.reason}; give --data-dir with "
+                                 "the ILSVRC2012 archives (see docs/IMAGENET.md)", "refused", "data_dir") from None
+            raise TrainError(
+                f"could not download {TITLES[dataset]}: {error.reason}; use --dataset folder --data-dir DIR, "
+                "or --data-dir with a prepared tensorflow-datasets folder", "refused", "data_dir") from None
+        train_steps, validation_steps = int(train.cardinality()), int(validation.cardinality())
+        if not steps_per_epoch:  # tf.data knows these lengths: no repeat needed
+            train_steps = validation_steps = None
+    if steps_per_epoch:  # a known length (> 0) caps the limit; an unknown one (< 0) does not
+        train_steps = min(steps_per_epoch, train_steps if train_steps and train_steps > 0 else steps_per_epoch)
+        validation_steps = min(
+            steps_per_epoch,
+            validation_steps if validation_steps and validation_steps > 0 else steps_per_epoch,
+        )
+    if train_steps:  # fixed-length epochs: never run out of data
+        train = train.repeat()
+    if validation_steps and validation is not None:
+        validation = validation.repeat()
+    return Splits(train, validation, class_names, train_steps, validation_steps)
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
+def _load_keras_file(path, what="model"):
+    """A .keras file (size limits, Keras' safe mode) -> the model, or a one-line TrainError."""
+    from keras_saliency.model_files import load_model_file
+
+    try:
+        return load_model_file(path)
+    except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
+        raise TrainError(f"could not load the {what} {path}: {_first_line(error)}", "refused") from None
+
+
+def duration(seconds):
+    """`12 s`, `5 min`, `2 h 05 min`."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def seconds_per_step(model, dataset, max_steps=5, budget=3.0):
+    """Mean time of a training step of the compiled `model` on `dataset`, timed on up to
+    `max_steps` steps (at most about `budget` seconds) after two untimed ones (the first traces
+    the step, which `fit` then reuses). Every variable of the model and its optimizer is put back."""
+    import keras
+
+    optimizer = model.optimizer
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    variables = {id(v): v for v in list(model.variables) + list(optimizer.variables)}
+    saved = [(v, v.numpy()) for v in variables.values()]
+    try:
+        model.make_train_function()
+        iterator = iter(dataset)
+        for _ in range(2):  # traces, then warms up
+            keras.tree.flatten(model.train_function(iterator))[0].numpy()
+        steps, start = 0, time.perf_counter()
+        while steps < max_steps and (steps == 0 or time.perf_counter() - start < budget):
+            keras.tree.flatten(model.train_function(iterator))[0].numpy()
+            steps += 1
+        return (time.perf_counter() - start) / steps
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
+        model.reset_metrics()
+
+
+def print_estimate(what, model, dataset, steps_per_epoch, epochs, batch_size, strategy_name, after="", log=print):
+    """Times a few steps and logs one line: how long `epochs` x `steps_per_epoch` steps should
+    take on this machine (an estimate). Short runs (under 20 steps) are not timed."""
+    total = (steps_per_epoch or 0) * epochs
+    if total < 20:
+        return
+    if strategy_name != "default":
+        log(f"{what}: {epochs} epochs x {steps_per_epoch:,} steps (no time estimate under a "
+            f"tf.distribute strategy){after}")
+        return
+    try:
+        seconds = seconds_per_step(model, dataset)
+    except Exception as error:  # an estimate never stops a run
+        log(f"{what}: {epochs} epochs x {steps_per_epoch:,} steps (could not time a step: "
+            f"{_first_line(error)}){after}")
+        return
+    log(
+        f"{what}: about {duration(seconds * total)} on this machine (an estimate: {seconds:.3g} s per step, "
+        f"timed on a few steps here, x {total:,} steps = {epochs} epochs x {steps_per_epoch:,} steps of "
+        f"{batch_size} images; validation not included){after}"
+    )
+
+
+def _classifier(spec, image_size, output, splits, weights, log):
+    """Returns (classifier, preprocessing mode, encoder taps or None)."""
+    import keras
+
+    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
+    from keras_saliency.encoders import BACKBONES, application_classifier
+
+    name_or_path = spec.classifier
+    if isinstance(name_or_path, keras.Model):
+        return name_or_path, None, None
+    if name_or_path in BACKBONES:
+        model, preprocessing = application_classifier(
+            name_or_path, image_size, weights=weights, num_classes=len(splits.class_names)
+        )
+        return model, preprocessing, None
+    if name_or_path:
+        if not os.path.exists(name_or_path):
+            raise TrainError(
+                f"expected a backbone name in {sorted(BACKBONES)} or a .keras file; received "
+                f"{name_or_path!r}, which does not exist", "parameter", "classifier",
+            )
+        return _load_keras_file(name_or_path, "classifier"), None, None
+    path = os.path.join(output, "classifier.keras")
+    if os.path.exists(path):
+        log(f"Using the classifier trained by an earlier run: {path}")
+        return _load_keras_file(path, "classifier"), "none", CIFAR_TAPS
+    epochs = spec.classifier_epochs
+    log(f"No --classifier given: training the small CIFAR-style classifier first ({epochs} epochs), saved to {path}.")
+    model = cifar_classifier(len(splits.class_names), image_size)
+    batches = splits.train_steps or int(splits.train.cardinality())
+    compile_classifier(model, 3e-3, steps=epochs * batches)
+    print_estimate("Classifier training", model, splits.train, splits.steps_per_epoch(), epochs, spec.batch_size,
+                   spec.strategy, after="; the masker's estimate follows once it is built", log=log)
+    fit_classifier(
+        model, splits.train, splits.validation, epochs, output,
+        steps_per_epoch=splits.train_steps, validation_steps=splits.validation_steps,
+    )
+    return model, "none", CIFAR_TAPS
+
+
+def default_output(spec):
+    """The run folder when `spec.output` is None."""
+    if spec.dry_run:
+        return tempfile.mkdtemp(prefix="saliency-dry-run-")
+    return os.path.join("saliency-runs", f"{spec.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def train_masker(spec, log=print):
+    """Trains a masker as `keras-saliency train` does, into the run folder `spec.output`.
+
+    A new folder gets a new model (and first a small classifier when `spec.classifier` is
+    None); a folder holding a finished model.keras is continued for `spec.epochs` more epochs;
+    an interrupted run resumes where it stopped. A run that fails before writing anything
+    leaves no empty folder behind, and a dry run without a given `output` no temporary one.
+
+    Args:
+        spec: a `TrainSpec`.
+        log: called with each progress line (the command line's echo; `print` by default).
+            The data loaders' own summaries go to the "keras_saliency" logger.
+
+    Returns:
+        A `TrainResult`: the model, the run folder, the histories and the class names.
+
+    Raises:
+        TrainError: a one-line reason the run was refused (a missing data folder, a bad
+            classifier file, unknown tap layers, a failed download...).
+        OSError: a write that failed (a full or read-only disk), in one line.
+
+    Example:
+
+    ```python
+    from keras_saliency.training import TrainSpec, train_masker
+
+    spec = TrainSpec(dataset="folder", data_dir="photos", classifier="classifier.keras",
+                     tap_layers="conv_0,conv_1,conv_2,conv_3", epochs=5, output="run")
+    result = train_masker(spec)
+    ```
+    """
+    spec = dataclasses.replace(spec)
+    given = spec.output
+    output = given or default_output(spec)
+    spec.output = output
+    if spec.dry_run and not spec.steps_per_epoch:
+        spec.steps_per_epoch = 2
+    created = not os.path.exists(output)
+    try:
+        result = _train(spec, output, log)
+        if spec.dry_run and not given:
+            result.output = None
+        return result
+    finally:  # a failed start leaves no empty run folder behind, a dry run no temporary one
+        if os.path.isdir(output) and (
+            (spec.dry_run and not given)
+            or (created and not any(f != ".lock" for _, _, files in os.walk(output) for f in files))
+        ):
+            import shutil
+
+            shutil.rmtree(output, ignore_errors=True)
+
+
+def _train(spec, output, log):
+    import keras
+
+    from keras_saliency import train as training
+    from keras_saliency.distribute import make_strategy
+    from keras_saliency.run_files import output_lock
+    from keras_saliency.visualize import save_panels
+
+    dry_run = spec.dry_run
+    training.set_seed(spec.seed)
+    if spec.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = make_strategy(spec.strategy)
+    schedule = spec.resolved_schedule()
+    image_size = spec.resolved_image_size()
+    try:
+        splits = load_splits(spec.dataset, spec.data_dir, image_size, spec.batch_size, spec.validation_split,
+                             spec.seed, spec.steps_per_epoch)
+    except TrainError:
+        raise
+    except ValueError as error:  # a user error (empty folder, missing manual dir): one line
+        raise TrainError(str(error)) from error
+    os.makedirs(output, exist_ok=True)  # only once the data has loaded
+    histories = []
+    with output_lock(output):  # a second run on the same folder is refused
+        if not dry_run:
+            log(f"Run folder: {output}")
+        log(f"{strategy.num_replicas_in_sync} replica(s) ({spec.strategy} strategy), {schedule} schedule")
+        model_path = os.path.join(output, training.MODEL_FILE)
+        continuing = os.path.exists(model_path) and not dry_run
+        if continuing:
+            model = _load_keras_file(model_path, "model of the earlier run")
+            log(f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
+                f"for {spec.epochs} more epochs.")
+            if not model.compiled:
+                training.compile_saliency_model(model, spec.learning_rate)
+        else:
+            model = _build(spec, image_size, output, splits, strategy, log)
+        if dry_run:
+            with strategy.scope():
+                histories = training.train_two_phase(
+                    model, splits.train, 1 if schedule == "two-phase" else 0, 1,
+                    learning_rate=spec.learning_rate, steps_per_epoch=splits.train_steps, verbose=2,
+                )
+            loss = histories[-1].history["loss"][-1]
+            log(f"Dry run passed: {strategy.num_replicas_in_sync} replica(s), {schedule} schedule, "
+                f"{splits.train_steps} steps per phase, last loss {loss:.4f}. Nothing was saved.")
+            return TrainResult(model, output, histories, splits.class_names, dry_run_loss=float(loss))
+        two_phase = schedule == "two-phase" and not os.path.exists(model_path)
+        epochs = spec.epochs + (spec.selector_epochs if two_phase else 0)
+        print_estimate("Masker training", model, splits.train, splits.steps_per_epoch(), epochs, spec.batch_size,
+                       spec.strategy, log=log)
+        if two_phase:
+            log(f"Phase 1: the class selector alone for {spec.selector_epochs} epoch(s)")
+            with strategy.scope():
+                histories += training.train_two_phase(
+                    model, splits.train, spec.selector_epochs, 0,
+                    learning_rate=spec.learning_rate, steps_per_epoch=splits.train_steps,
+                )
+                training.start_phase(model, "all", spec.learning_rate)
+        run_config = {
+            **spec.options(),
+            "image_size": image_size,
+            "class_names": splits.class_names,
+            "keras_version": keras.__version__,
+        }
+        training.save_run_config(output, run_config)
+        model.set_class_names(splits.class_names)  # saved inside the .keras file
+        callbacks = []
+        if spec.tensorboard:
+            from keras_saliency.callbacks import MaskImages
+
+            images, labels = splits.preview_batch()
+            callbacks = [keras.callbacks.TensorBoard(spec.tensorboard),
+                         MaskImages(images, spec.tensorboard, class_ids=labels, class_names=splits.class_names)]
+        histories.append(training.fit_saliency_model(
+            model,
+            splits.train,
+            splits.validation,
+            epochs=spec.epochs,
+            output_dir=output,
+            steps_per_epoch=splits.train_steps,
+            validation_steps=splits.validation_steps,
+            callbacks=callbacks,
+        ))
+        images, labels = splits.preview_batch()
+        masks = model.predict((images, labels), verbose=0)
+        titles = [splits.class_names[int(label)] for label in labels]
+        path = save_panels(os.path.join(output, "overlays.png"), images, masks, titles=titles)
+        log(f"Saved {model_path}, {path} and the run's config and log in {output}")
+    return TrainResult(model, output, histories, splits.class_names, overlays=path, continued=continuing)
+
+
+def _build(spec, image_size, output, splits, strategy, log):
+    """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
+    from keras_saliency import train as training
+    from keras_saliency.config import SaliencyConfig
+    from keras_saliency.model import SaliencyModel
+
+    weights = None if spec.weights == "none" else spec.weights
+    try:
+        classifier, preprocessing, taps = _classifier(spec, image_size, output, splits, weights, log)
+        if spec.tap_layers:
+            taps = spec.taps()
+        encoder = None if spec.encoder == "classifier" else spec.encoder
+        with strategy.scope():
+            model = SaliencyModel.from_classifier(
+                classifier,
+                encoder=encoder,
+                tap_layers=taps,
+                classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "none",
+                encoder_weights=weights,
+                config=SaliencyConfig(objective=spec.objective),
+                seed=spec.seed,
+            )
+            training.compile_saliency_model(model, spec.learning_rate)
+    except TrainError:
+        raise
+    except ValueError as error:  # a bad tap layer, encoder or classifier: one line
+        raise TrainError(_first_line(error)) from error
+    except Exception as error:  # Keras' get_file: a plain Exception when a download fails
+        if "URL fetch failure" in str(error):
+            raise TrainError(f"could not download the Keras Applications weights: {_first_line(error)}; "
+                             "use --weights none, or run once with internet access", "refused") from None
+        raise
+    return model

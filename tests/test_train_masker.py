@@ -1,0 +1,84 @@
+"""`train_masker(TrainSpec(...))` and `keras-saliency train` are the same run."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import keras
+
+import keras_saliency  # noqa: F401 (registers the custom objects for load_model)
+from keras_saliency.cli import main
+from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, tiny_classifier
+from keras_saliency.training import TrainError, TrainSpec, train_masker
+
+TIME_DEPENDENT = ("output", "keras_version")  # the folder differs; the rest must not
+
+
+def _files(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+
+
+def _comparable(run_config):
+    record = {k: v for k, v in run_config.items() if k not in TIME_DEPENDENT + ("runs",)}
+    record["runs"] = [{k: v for k, v in run.items() if k not in TIME_DEPENDENT} for run in run_config["runs"]]
+    return record
+
+
+@pytest.fixture(scope="module")
+def classifier_file(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("clf") / "clf.keras")
+    tiny_classifier(width=8).save(path)
+    return path
+
+
+def test_train_masker_and_the_cli_make_the_same_run_folder(tmp_path, image_folder, classifier_file):
+    spec = TrainSpec(dataset="folder", data_dir=image_folder, classifier=classifier_file,
+                     tap_layers=",".join(TINY_TAPS), epochs=1, batch_size=8, steps_per_epoch=2,
+                     output=str(tmp_path / "library"))
+    lines = []
+    result = train_masker(spec, log=lines.append)
+    assert result.output == spec.output and result.class_names == sorted(PATCH_CLASS_NAMES)
+    assert len(result.histories) == 1 and len(result.histories[0].history["loss"]) == 1
+    assert f"Run folder: {spec.output}" in lines and lines[-1].startswith("Saved ")
+
+    cli_output = str(tmp_path / "cli")
+    args = ["train", "--dataset", "folder", "--data-dir", image_folder, "--classifier", classifier_file,
+            "--tap-layers", ",".join(TINY_TAPS), "--epochs", "1", "--batch-size", "8",
+            "--steps-per-epoch", "2", "--output", cli_output]
+    cli = CliRunner().invoke(main, args)
+    assert cli.exit_code == 0, cli.output
+    for line in lines:  # the same progress lines (in the CLI's folder)
+        assert line.replace(spec.output, cli_output) in cli.output
+
+    assert _files(spec.output) == _files(cli_output)
+    library_config = json.load(open(os.path.join(spec.output, "run_config.json")))
+    cli_config = json.load(open(os.path.join(cli_output, "run_config.json")))
+    assert _comparable(library_config) == _comparable(cli_config)
+    assert library_config["class_names"] == sorted(PATCH_CLASS_NAMES)
+
+    # the saved model names its classes, with no run_config.json beside it
+    loaded = keras.saving.load_model(os.path.join(spec.output, "model.keras"))
+    assert loaded.class_names == sorted(PATCH_CLASS_NAMES)
+    out = loaded.explain(np.zeros((2, 32, 32, 3), np.float32), np.array([0, 3]))
+    assert out["mask"].shape == (2, 32, 32, 1) and out["exists"].shape == (2,)
+
+    # the same spec again continues the run: "epochs" means that many more
+    result = train_masker(spec, log=lines.append)
+    assert result.continued and any(line.startswith("Continuing the model") for line in lines)
+    with open(os.path.join(spec.output, "training_log.csv")) as f:
+        assert [row.split(",")[0] for row in f.read().split()[1:]] == ["0", "1"]
+
+
+def test_train_masker_errors_are_one_line_train_errors(tmp_path, image_folder):
+    with pytest.raises(TrainError, match="--dataset folder needs --data-dir") as caught:
+        train_masker(TrainSpec(dataset="folder", output=str(tmp_path / "a")), log=lambda line: None)
+    assert caught.value.kind == "usage"
+    with pytest.raises(TrainError, match="which does not exist") as caught:
+        train_masker(TrainSpec(dataset="folder", data_dir=image_folder, classifier=str(tmp_path / "none.keras"),
+                               output=str(tmp_path / "b")), log=lambda line: None)
+    assert caught.value.kind == "parameter" and caught.value.field == "classifier"
+    assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")

@@ -138,7 +138,7 @@ import tensorflow as tf
 
 from keras_saliency.classifiers import cifar_classifier, compile_classifier, scale_taps
 from keras_saliency.data import tfds_dataset
-from keras_saliency.train import build_saliency_model, compile_saliency_model
+from keras_saliency import SaliencyModel
 from keras_saliency.visualize import plot_panels
 
 keras.utils.set_random_seed(0)
@@ -157,8 +157,8 @@ classifier.fit(train, epochs=classifier_epochs, steps_per_epoch=STEPS, validatio
     md("## Part 1b: the masker\n\nThe classifier is its own encoder (its layers at strides 1, 2, 4, 8). It "
        "stays frozen: only the decoder and the class selector train, with the masking objective as "
        "`train_step`."),
-    code('''model = build_saliency_model(classifier, tap_layers=scale_taps(4), seed=0)
-compile_saliency_model(model, learning_rate=1e-3)
+    code('''model = SaliencyModel.from_classifier(classifier, tap_layers=scale_taps(4), seed=0, class_names=class_names)
+model.compile()                      # "auto": the recipe's Adam, learning rate 1e-3
 history = model.fit(train, epochs=1 if FAST else 5, steps_per_epoch=STEPS, verbose=2)
 print({k: round(v[-1], 3) for k, v in history.history.items()})'''),
     code('''images, labels = next(iter(test))
@@ -204,8 +204,9 @@ except DatasetUnavailable as error:   # no ImageNet here: "Run all" goes on with
 if imagenet is not None:
     with strategy.scope():
         resnet, preprocessing = application_classifier("resnet50", IMAGE, weights=None if FAST else "imagenet")
-        imagenet_model = build_saliency_model(resnet, encoder="resnet50", classifier_preprocessing=preprocessing, seed=0)
-        compile_saliency_model(imagenet_model, learning_rate=1e-3)
+        imagenet_model = SaliencyModel.from_classifier(resnet, encoder="resnet50",
+                                                       classifier_preprocessing=preprocessing, seed=0)
+        imagenet_model.compile()
     imagenet_model.fit(imagenet, epochs=1, steps_per_epoch=2 if FAST else 5000, verbose=2)
 keras.mixed_precision.set_global_policy("float32")'''),
     md("From a shell, the same runs: `keras-saliency train --dataset cifar10 --output runs/cifar10` and "

@@ -411,10 +411,10 @@ def test_notebook_imagenet_cell_skips_without_imagenet(tmp_path, monkeypatch, ca
     import tensorflow as tf
 
     from keras_saliency.data import tfds_dataset
-    from keras_saliency.train import build_saliency_model, compile_saliency_model
+    from keras_saliency import SaliencyModel
 
     scope = {"os": os, "keras": keras, "tf": tf, "tfds_dataset": tfds_dataset, "FAST": True,
-             "build_saliency_model": build_saliency_model, "compile_saliency_model": compile_saliency_model}
+             "SaliencyModel": SaliencyModel}
     exec(cell.source, scope)
     assert "Skipping part 2 (no ImageNet data): no ILSVRC2012 archives" in capsys.readouterr().out
     assert scope["imagenet"] is None and "imagenet_model" not in scope

@@ -130,3 +130,26 @@ def test_imagenet_masker_on_the_sample_photos(tmp_path):
     assert {r["class_name"] for r in top3["coffee.jpg"]} & {"espresso", "cup", "coffee mug"}
     for picks in top3.values():
         assert 0.05 < float(picks[0]["mask_mean"]) < 0.95
+
+
+def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class():
+    """On the cat sample photo, a class that is not in it ("tench", a fish) gets a mask at most
+    a tenth of the cat's, and "exists" below 0.2 (the class gate reads the classifier's evidence)."""
+    import os
+
+    from keras_saliency import samples
+    from keras_saliency.data.folder import read_image
+
+    model = pretrained.load("imagenet-darknet-tiny")
+    names = pretrained.info("imagenet-darknet-tiny")["display_names"]
+    image = read_image(os.path.join(os.path.dirname(samples.__file__), "cat.jpg"), 224)[1].astype("float32")
+    images = np.stack([image, image])
+    top = int(np.argmax(model.classifier_logits(images[:1]).numpy()))
+    model.return_exists = True
+    try:
+        outputs = model.predict((images, np.array([top, names.index("tench")], "int32")), verbose=0)
+    finally:
+        model.return_exists = False
+    masks, exists = np.asarray(outputs["mask"]), np.asarray(outputs["exists"]).reshape(-1)
+    assert masks[1].mean() <= 0.1 * masks[0].mean()
+    assert exists[1] < 0.2 < exists[0]

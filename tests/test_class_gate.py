@@ -128,3 +128,25 @@ def test_cam_local_evidence_known_answer():
     np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], expected, rtol=1e-4)
     with pytest.raises(ValueError, match="Expected local in"):
         ClassEvidenceGate(3, local="grad")
+
+
+def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
+    from scipy.stats import spearmanr
+
+    from keras_saliency.deployment.converters import export_tflite, int8_float_layers
+    from keras_saliency.deployment.runtimes import load_runtime
+
+    model = build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                 decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                 class_gate="classifier_image", class_layer="class_conv")
+    assert {"class_gate", "gate_up", "gated_mask", "mask_head"} <= set(int8_float_layers(model.masker))
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    path = str(tmp_path / "gated.int8.tflite")
+    export_tflite(model.masker, path, "int8", images[:16], labels[:16])
+    int8 = np.asarray(load_runtime(path)(images[16:], labels[16:])["mask"])
+    reference = np.asarray(model.masker({"image": images[16:], "class_id": labels[16:]})["mask"])
+    assert int8.shape == reference.shape
+    correlations = [spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(int8, reference)]
+    assert np.mean(correlations) > 0.9

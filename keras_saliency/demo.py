@@ -19,7 +19,7 @@ from keras_saliency.classifiers import compile_classifier
 from keras_saliency.config import SaliencyConfig
 from keras_saliency.localization import choose_threshold, localization_hits
 from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency.train import build_saliency_model, compile_saliency_model
+from keras_saliency.model import SaliencyModel
 
 logger = logging.getLogger("keras_saliency")
 
@@ -71,14 +71,14 @@ def run_demo(output_dir=None, config=None, verbose=0):
     classifier.fit(x, y, batch_size=32, epochs=config.classifier_epochs, verbose=verbose)
     classifier_accuracy = float(classifier.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"])
 
-    model = build_saliency_model(
+    model = SaliencyModel.from_classifier(
         classifier,
         tap_layers=TINY_TAPS,
         config=SaliencyConfig(smoothness_weight=0.5),  # what the known-answer figures used
         mask_stride=config.mask_stride,
         seed=config.seed,
     )
-    compile_saliency_model(model, config.learning_rate)
+    model.compile(learning_rate=config.learning_rate)
     model.fit(x, y, batch_size=config.batch_size, epochs=config.masker_epochs, verbose=verbose)
     validation_masks = model.predict((xv, yv), batch_size=256, verbose=0)
     threshold, validation_rate = choose_threshold(validation_masks, bv, config.threshold_rule)

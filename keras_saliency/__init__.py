@@ -15,15 +15,17 @@ import os
 import sys
 
 __version__ = "0.1.0"
-__all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "pretrained", "upsample_masks"]
+__all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "TrainSpec", "pretrained", "train_masker", "upsample_masks"]
 
 _ATTRIBUTES = {
     "Masker": "keras_saliency.masker",
     "SaliencyConfig": "keras_saliency.config",
     "SaliencyModel": "keras_saliency.model",
     "upsample_masks": "keras_saliency.masker",
+    "TrainSpec": "keras_saliency.training",
+    "train_masker": "keras_saliency.training",
 }
-_SUBMODULES = ("classifiers", "deployment", "layers", "masker", "model", "pretrained", "runtime")
+_SUBMODULES = ("classifiers", "deployment", "layers", "masker", "model", "pretrained", "runtime", "training")
 
 
 def __getattr__(name):

@@ -42,7 +42,7 @@ COLUMNS = (
     ("images", "test images", "{}"),
     ("masks_per_s", "masks/s", "{:.1f}"),
     ("localisation_error", "loc. error (IoU>=0.5)", "{:.1%}"),
-    ("localisation_threshold", "loc. threshold (x max)", "{:.1f}"),
+    ("localisation_threshold", "loc. threshold (x max)", "{:.2f}"),
     ("max_box_acc_v2", "MaxBoxAccV2", "{:.1%}"),
     ("pointing_game", "pointing game", "{:.1%}"),
     ("saliency_metric", "saliency metric", "{:.3f}"),

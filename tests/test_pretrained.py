@@ -145,11 +145,7 @@ def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class():
     image = read_image(os.path.join(os.path.dirname(samples.__file__), "cat.jpg"), 224)[1].astype("float32")
     images = np.stack([image, image])
     top = int(np.argmax(model.classifier_logits(images[:1]).numpy()))
-    model.return_exists = True
-    try:
-        outputs = model.predict((images, np.array([top, names.index("tench")], "int32")), verbose=0)
-    finally:
-        model.return_exists = False
+    outputs = model.explain(images, np.array([top, names.index("tench")], "int32"))
     masks, exists = np.asarray(outputs["mask"]), np.asarray(outputs["exists"]).reshape(-1)
     assert masks[1].mean() <= 0.1 * masks[0].mean()
     assert exists[1] < 0.2 < exists[0]

@@ -18,14 +18,14 @@ __version__ = "0.1.0"
 __all__ = ["Masker", "SaliencyConfig", "SaliencyModel", "TrainSpec", "pretrained", "train_masker", "upsample_masks"]
 
 _ATTRIBUTES = {
-    "Masker": "keras_saliency.masker",
-    "SaliencyConfig": "keras_saliency.config",
-    "SaliencyModel": "keras_saliency.model",
-    "upsample_masks": "keras_saliency.masker",
+    "Masker": "keras_saliency.models.masker",
+    "SaliencyConfig": "keras_saliency.models.config",
+    "SaliencyModel": "keras_saliency.models.model",
+    "upsample_masks": "keras_saliency.models.masker",
     "TrainSpec": "keras_saliency.training",
     "train_masker": "keras_saliency.training",
 }
-_SUBMODULES = ("classifiers", "deployment", "layers", "masker", "model", "pretrained", "runtime", "training")
+_SUBMODULES = ("data", "deployment", "evaluation", "explain", "methods", "models", "pretrained", "runtime", "training")
 
 
 def __getattr__(name):
@@ -46,8 +46,9 @@ def _keras_installed():
 
 if (os.path.splitext(os.path.basename(sys.argv[0] if sys.argv else ""))[0] != "keras-saliency"
         and _keras_installed()):
-    from keras_saliency import classifiers, layers, masker, model  # noqa: E402,F401 (registration)
+    from keras_saliency.models import classifiers, layers, masker, model  # noqa: E402,F401 (registration)
+    from keras_saliency import models  # noqa: E402,F401
     from keras_saliency import pretrained  # noqa: E402
-    from keras_saliency.config import SaliencyConfig  # noqa: E402
-    from keras_saliency.masker import Masker, upsample_masks  # noqa: E402
-    from keras_saliency.model import SaliencyModel  # noqa: E402
+    from keras_saliency.models.config import SaliencyConfig  # noqa: E402
+    from keras_saliency.models.masker import Masker, upsample_masks  # noqa: E402
+    from keras_saliency.models.model import SaliencyModel  # noqa: E402

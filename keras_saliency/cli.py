@@ -23,7 +23,7 @@ from keras_saliency import pretrained
 logger = logging.getLogger("keras_saliency")
 
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
-BACKBONE_NAMES = ("resnet50", "mobilenet_v2", "efficientnet_b0")  # keras_saliency.encoders.BACKBONES
+BACKBONE_NAMES = ("resnet50", "mobilenet_v2", "efficientnet_b0")  # keras_saliency.models.encoders.BACKBONES
 METHOD_NAMES = ("masker", "gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion", "rise",
                 "optimisation", "centre_box", "full_image", "lrp_epsilon_gamma_box",
                 "lrp_epsilon_plus_flat")  # keras_saliency.methods.METHODS
@@ -95,7 +95,7 @@ def _load_tensorflow():
             absl_logging.set_verbosity(absl_logging.ERROR)
         except ImportError:
             pass
-    from keras_saliency import classifiers, layers, masker, model  # noqa: F401 (registration)
+    from keras_saliency.models import classifiers, layers, masker, model  # noqa: F401 (registration)
 
 
 _OS_ERROR_ADVICE = {
@@ -162,7 +162,7 @@ def main():
 @_command
 def demo(output, quick, seed):
     """Train a masker on a built-in synthetic task and write overlay PNGs (no download)."""
-    from keras_saliency.demo import DemoConfig, run_demo
+    from keras_saliency.training.demo import DemoConfig, run_demo
 
     config = DemoConfig(seed=seed)
     if quick:
@@ -269,7 +269,7 @@ def convert_boxes(source, extension, output):
 
 def _load_saliency_model(name_or_path, confidence=None):
     """`explain.load_saliency_model`, its one-line errors as UserError."""
-    from keras_saliency.explain import load_saliency_model
+    from keras_saliency.explain.files import load_saliency_model
 
     try:
         return load_saliency_model(name_or_path, confidence)
@@ -314,7 +314,7 @@ def explain(inputs, model_name, class_name, confidence, top_k, save_masks, batch
     with the package): one PNG per image (image | mask heat-map | preserved | destroyed) and a
     CSV of the explained classes."""
     from keras_saliency import samples
-    from keras_saliency.explain import explain_files, find_images
+    from keras_saliency.explain.files import explain_files, find_images
 
     if not inputs:
         inputs = tuple(samples.paths())
@@ -635,8 +635,8 @@ def benchmark(model_name, encoder, image_size, decoder_filters, mask_stride, bat
         model, _, _ = _load_saliency_model(model_name)
         described = model_name
     else:
-        from keras_saliency.encoders import application_classifier
-        from keras_saliency.train import build_saliency_model
+        from keras_saliency.models.encoders import application_classifier
+        from keras_saliency.training.fit import build_saliency_model
 
         classifier, preprocessing = application_classifier(encoder, image_size, weights=None)
         model = build_saliency_model(
@@ -676,7 +676,7 @@ def benchmark(model_name, encoder, image_size, decoder_filters, mask_stride, bat
 def video(source, camera, model_name, runtime_path, class_name, batch_size, max_frames, output):
     """Overlay video: the mask of every frame of SOURCE (or a camera) as a heat map; reports
     frames per second end to end and masks/s in the model."""
-    from keras_saliency.video import explain_video
+    from keras_saliency.explain.video import explain_video
 
     if (source is None) == (camera is None):
         raise click.UsageError("Expected a video file or --camera N (one of them).")
@@ -714,7 +714,7 @@ def _load_runtime(runtime_path):
 
 
 def _require_app_extra(options):
-    from keras_saliency.app import APP_EXTRA
+    from keras_saliency.explain.app import APP_EXTRA
 
     if _missing_modules(["gradio"]):
         raise UserError(f"the web demo needs gradio: {APP_EXTRA}")
@@ -732,7 +732,7 @@ def serve(model_name, runtime_path, top_k, host, port, share):
     """A live web demo (Gradio): upload a photo or stream the webcam, pick the predicted class or
     any other, and see the mask over the image, the preserved and destroyed images, the
     classifier's top-k scores and the masks/s. Needs the app extra: pip install "keras-saliency[app]"."""
-    from keras_saliency.app import LiveExplainer, build_app, launch, wait
+    from keras_saliency.explain.app import LiveExplainer, build_app, launch, wait
 
     model, class_names, info = _load_saliency_model(model_name)
     runtime = _load_runtime(runtime_path) if runtime_path else None
@@ -777,7 +777,7 @@ def explain_bulk(glob, output, model_name, runtime_path, class_name, formats, ro
     (OUTPUT/masks/), one row per image (OUTPUT/rows.csv or .parquet) and the files that could
     not be read, with the reason (OUTPUT/dead_letters.csv). Any other option (--project,
     --region, --temp_location, --setup_file, ...) goes to Beam's pipeline options."""
-    from keras_saliency import beam as bulk
+    from keras_saliency.explain import bulk
 
     extra = list(click.get_current_context().args)
     if glob.startswith("-"):

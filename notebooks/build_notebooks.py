@@ -48,8 +48,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 import keras_saliency
-from keras_saliency.alternatives import blurred
-from keras_saliency.visualize import plot_panels
+from keras_saliency.models.alternatives import blurred
+from keras_saliency.explain.pictures import plot_panels
 
 model = keras_saliency.pretrained.load("cifar10")          # masker + its frozen classifier
 names = keras_saliency.pretrained.display_names("cifar10")
@@ -136,10 +136,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-from keras_saliency.classifiers import cifar_classifier, compile_classifier, scale_taps
+from keras_saliency.models.classifiers import cifar_classifier, compile_classifier, scale_taps
 from keras_saliency.data import tfds_dataset
 from keras_saliency import SaliencyModel
-from keras_saliency.visualize import plot_panels
+from keras_saliency.explain.pictures import plot_panels
 
 keras.utils.set_random_seed(0)
 BATCH = 16 if FAST else 128
@@ -184,7 +184,7 @@ precision and halve the batch on an out-of-memory error.
 In fast mode this runs with random weights, 64x64 images, mocked data and two steps on the CPU: the same
 code.'''),
     code('''from keras_saliency.data.tfds_sources import DatasetUnavailable
-from keras_saliency.encoders import application_classifier
+from keras_saliency.models.encoders import application_classifier
 
 gpus = tf.config.list_physical_devices("GPU")
 if gpus and not FAST:

@@ -4,10 +4,15 @@ recipe against the same recipe trained on permuted labels.
     python scripts/data_randomisation.py --recipe cifar10 --output runs/cifar10-random-labels
 
 Trains (resumable) a classifier on permuted labels and a masker against it
-(`keras_saliency.evaluation.sanity.data_randomisation_models`; hours on a CPU for CIFAR-10), then
+(`tools.recipes.data_randomisation_models`; hours on a CPU for CIFAR-10), then
 compares every method's maps for the shipped model and the random-label model on images of the
 recipe's validation split: `data_randomisation.csv` and `.md` in the output folder.
 """
+
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
 
 import argparse
 import os
@@ -26,13 +31,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from keras_saliency import pretrained, tables
+    from keras_saliency import pretrained
+    from keras_saliency.evaluation import tables
     from keras_saliency.evaluation import sanity
-    from keras_saliency.recipes import get_recipe, recipe_splits
+    from tools.recipes import data_randomisation_models, get_recipe, recipe_splits
 
     splits = recipe_splits(get_recipe(args.recipe), args.data_root)
     overrides = {} if args.classifier_epochs is None else {"classifier_epochs": args.classifier_epochs}
-    random_model = sanity.data_randomisation_models(args.output, args.recipe, args.data_root, args.seed, splits, **overrides)
+    random_model = data_randomisation_models(args.output, args.recipe, args.data_root, args.seed, splits, **overrides)
     (val_x, val_y) = splits[1]
     images, labels = val_x[: args.images].astype(np.float32), np.asarray(val_y[: args.images], np.int32)
     rows = sanity.data_randomisation_check(pretrained.load(args.recipe), random_model, images, labels, args.methods.split(","))

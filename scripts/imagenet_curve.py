@@ -5,6 +5,11 @@ snapshot of a `train_imagenet_masker.py` run, scored on the dev split's calibrat
     python scripts/imagenet_curve.py --run runs/arch-fpn --output docs/results/imagenet-darknet-tiny/curve
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import argparse
 import csv
 import glob
@@ -34,13 +39,13 @@ def main():
     import keras
     import numpy as np
 
-    from keras_saliency import imagenet_recipe
+    from tools import imagenet_recipe
     from keras_saliency.evaluation import load_evaluation_images
     from keras_saliency.evaluation.metrics import class_selectivity
     from keras_saliency.evaluation.runner import LOCALISATION_THRESHOLDS
-    from keras_saliency.localization import choose_threshold, localization_hits
+    from keras_saliency.evaluation.localization import choose_threshold, localization_hits
     from keras_saliency.methods import build_method
-    from keras_saliency.recipes import default_data_root
+    from tools.recipes import default_data_root
 
     with open(os.path.join(args.run, imagenet_recipe.RECIPE_FILE)) as f:
         saved = json.load(f)

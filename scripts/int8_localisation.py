@@ -4,6 +4,11 @@ ImageNet dev split (threshold on the calibration part, figure on the test part).
     python scripts/int8_localisation.py --model imagenet-darknet-tiny --output docs/results/imagenet-darknet-tiny/int8
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import argparse
 import json
 import os
@@ -29,9 +34,9 @@ def main():
     from keras_saliency.deployment.runtimes import load_runtime
     from keras_saliency.evaluation import load_evaluation_images
     from keras_saliency.evaluation.runner import LOCALISATION_THRESHOLDS
-    from keras_saliency.localization import choose_threshold, localization_hits
-    from keras_saliency.masker import upsample_masks
-    from keras_saliency.recipes import default_data_root
+    from keras_saliency.evaluation.localization import choose_threshold, localization_hits
+    from keras_saliency.models.masker import upsample_masks
+    from tools.recipes import default_data_root
 
     model = pretrained.load(args.model) if args.model in pretrained.available() else keras.saving.load_model(args.model)
     root = default_data_root()

@@ -9,6 +9,11 @@ images. Appends a JSON line to `--log`. This is how the smoothness weight defaul
 (docs/RESULTS.md, "Training the maskers").
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import json
 import time
 
@@ -27,13 +32,13 @@ def main(classifier_path, overrides, steps, learning_rate, data_root, log):
     import numpy as np
     import tensorflow as tf
 
-    from keras_saliency import recipes
+    from tools import recipes
     from keras_saliency.cli import parse_assignments
-    from keras_saliency.alternatives import apply_mask, blurred
-    from keras_saliency.classifiers import CIFAR_TAPS
+    from keras_saliency.models.alternatives import apply_mask, blurred
+    from keras_saliency.models.classifiers import CIFAR_TAPS
     from keras_saliency.data.arrays import array_dataset
-    from keras_saliency.masker import upsample_masks
-    from keras_saliency.train import build_saliency_model, compile_saliency_model
+    from keras_saliency.models.masker import upsample_masks
+    from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
 
     changes = parse_assignments(overrides, "--set")
     keras.utils.set_random_seed(0)

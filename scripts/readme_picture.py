@@ -4,6 +4,11 @@ images (each recipe's seeded validation split), for the classifier's predicted c
     python scripts/readme_picture.py [--data ../shared/data] [--rows 5] [--output docs/real-masks.png]
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import argparse
 import os
 
@@ -20,10 +25,11 @@ def main():
     import keras
     from PIL import Image, ImageDraw
 
-    from keras_saliency import pretrained, recipes
-    from keras_saliency.alternatives import blurred
+    from keras_saliency import pretrained
+    from tools import recipes
+    from keras_saliency.models.alternatives import blurred
     from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
-    from keras_saliency.visualize import panels
+    from keras_saliency.explain.pictures import panels
 
     columns = []
     for name in ("cifar10", "tiny-imagenet-100"):

@@ -4,6 +4,11 @@
     python scripts/train_imagenet_masker.py --output runs/imagenet-darknet-tiny --package
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import argparse
 import dataclasses
 
@@ -16,7 +21,7 @@ def main():
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="recipe field, KEY=VALUE (JSON)")
     parser.add_argument("--package", action="store_true", help="copy the trained model into keras_saliency/pretrained")
     args = parser.parse_args()
-    from keras_saliency import imagenet_recipe
+    from tools import imagenet_recipe
     from keras_saliency.cli import parse_assignments
 
     recipe = dataclasses.replace(imagenet_recipe.ImageNetMaskerRecipe(), **parse_assignments(args.overrides, "--set"))

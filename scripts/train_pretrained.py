@@ -7,6 +7,11 @@
 Stages resume where an interrupted run stopped. Data: `--data-root` (default ../shared/data).
 """
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__))))  # tools/
+
 import logging
 
 import click
@@ -21,7 +26,7 @@ import click
 def main(recipe_name, stage, output, data_root, overrides):
     import dataclasses
 
-    from keras_saliency import recipes
+    from tools import recipes
     from keras_saliency.cli import parse_assignments
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

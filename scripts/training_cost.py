@@ -31,8 +31,8 @@ def main():
     import numpy as np
     import tensorflow as tf
 
-    from keras_saliency.encoders import application_classifier
-    from keras_saliency.train import build_saliency_model, compile_saliency_model
+    from keras_saliency.models.encoders import application_classifier
+    from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

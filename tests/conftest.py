@@ -51,9 +51,9 @@ def model_file(tmp_path_factory):
     names in a run_config.json next to it."""
     import json
 
-    from keras_saliency.classifiers import cifar_classifier, scale_taps
+    from keras_saliency.models.classifiers import cifar_classifier, scale_taps
     from keras_saliency.testing import SQUARE_CLASS_NAMES
-    from keras_saliency.train import build_saliency_model
+    from keras_saliency.training.fit import build_saliency_model
 
     root = tmp_path_factory.mktemp("model")
     classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))

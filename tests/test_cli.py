@@ -11,7 +11,7 @@ import keras
 
 from keras_saliency.cli import main
 from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency import train as training
+from keras_saliency.training import fit as training
 
 
 def _log_epochs(output):

@@ -271,12 +271,12 @@ def test_a_full_disk_is_one_line(tmp_path):
 @pytest.mark.parametrize("number, advice", [(errno.EROFS, "read-only"), (errno.ENOSPC, "free some space"),
                                             (errno.EACCES, "permission denied")])
 def test_disk_errors_while_explaining_are_one_line(tmp_path, photo, monkeypatch, number, advice):
-    import keras_saliency.explain
+    import keras_saliency.explain.files
 
     def fail(*args, **kwargs):
         raise OSError(number, os.strerror(number), str(tmp_path / "out" / "x_saliency.png"))
 
-    monkeypatch.setattr(keras_saliency.explain, "explain_files", fail)
+    monkeypatch.setattr(keras_saliency.explain.files, "explain_files", fail)
     result = CliRunner().invoke(main, ["explain", photo, "--output", str(tmp_path / "out")])
     line = one_line_error(result)
     assert os.strerror(number) in line and advice in line and "x_saliency.png" in line
@@ -285,7 +285,7 @@ def test_disk_errors_while_explaining_are_one_line(tmp_path, photo, monkeypatch,
 def test_tensorflow_file_errors_while_training_are_one_line(tmp_path, image_folder, monkeypatch):
     import tensorflow as tf
 
-    from keras_saliency import train as training
+    from keras_saliency.training import fit as training
 
     classifier = str(tmp_path / "clf.keras")
     tiny_classifier(width=8).save(classifier)

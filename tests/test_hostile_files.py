@@ -129,8 +129,8 @@ def hostile(tmp_path, bomb):
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """A small untrained SaliencyModel at SIZE x SIZE, saved as .keras with run_config.json."""
-    from keras_saliency.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.train import build_saliency_model
+    from keras_saliency.models.classifiers import cifar_classifier, scale_taps
+    from keras_saliency.training.fit import build_saliency_model
 
     root = tmp_path_factory.mktemp("model")
     classifier = cifar_classifier(3, SIZE, base_filters=8, convs_per_scale=(1, 1, 1))
@@ -151,7 +151,7 @@ def _reasons(skipped):
 def test_16bit_grey_png_gives_the_right_pixels_in_every_reader(tmp_path, model):
     from keras_saliency.deployment.export import sample_images
     from keras_saliency.evaluation.data import load_evaluation_images
-    from keras_saliency.explain import explain_files, load_saliency_model
+    from keras_saliency.explain.files import explain_files, load_saliency_model
 
     folder = tmp_path / "grey" / "a"
     folder.mkdir(parents=True)
@@ -215,7 +215,7 @@ def test_colour_modes_are_converted_by_documented_rules(tmp_path):
 
 
 def test_webp_is_an_image_everywhere(tmp_path):
-    from keras_saliency.explain import find_images
+    from keras_saliency.explain.files import find_images
 
     assert ".webp" in F.IMAGE_EXTENSIONS
     (tmp_path / "c").mkdir()
@@ -344,7 +344,7 @@ def test_a_folder_without_readable_images_is_a_one_line_error(tmp_path):
 
 
 def test_explain_skips_without_hanging_and_errors_only_when_nothing_is_readable(hostile, model, tmp_path, caplog):
-    from keras_saliency.explain import explain_files, find_images, load_saliency_model
+    from keras_saliency.explain.files import explain_files, find_images, load_saliency_model
 
     caplog.set_level(logging.WARNING, "keras_saliency")
     saliency, names, _ = load_saliency_model(model)
@@ -425,7 +425,7 @@ def keras_never_called(monkeypatch):
 
 def test_corrupt_keras_files_get_one_line(tmp_path, keras_never_called):
     from keras_saliency import pretrained
-    from keras_saliency.model_files import load_model_file
+    from keras_saliency.models.files import load_model_file
 
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"this is no zip at all " * 100)
@@ -457,7 +457,7 @@ def test_corrupt_keras_files_get_one_line(tmp_path, keras_never_called):
 
 
 def test_keras_files_that_unpack_to_too_much_are_refused_unopened(tmp_path, keras_never_called):
-    from keras_saliency.model_files import load_model_file
+    from keras_saliency.models.files import load_model_file
 
     big_config = _zip(tmp_path / "config.keras", {"metadata.json": b"{}", "config.json": (b" ", 100 << 20)})
     assert os.path.getsize(big_config) < 1 << 20
@@ -475,7 +475,7 @@ def test_keras_files_that_unpack_to_too_much_are_refused_unopened(tmp_path, kera
 def test_safe_mode_stays_on(tmp_path):
     import keras
 
-    from keras_saliency.model_files import load_model_file
+    from keras_saliency.models.files import load_model_file
 
     inputs = keras.Input((2,))
     lambda_model = keras.Model(inputs, keras.layers.Lambda(lambda x: x + 1)(inputs))
@@ -487,8 +487,8 @@ def test_safe_mode_stays_on(tmp_path):
 
 def test_the_shipped_models_and_saved_models_still_load(model):
     from keras_saliency import pretrained
-    from keras_saliency.model import SaliencyModel
-    from keras_saliency.model_files import check_model_file, load_model_file
+    from keras_saliency.models.model import SaliencyModel
+    from keras_saliency.models.files import check_model_file, load_model_file
 
     for name in pretrained.available():
         check_model_file(os.path.join(pretrained.HERE, name + ".keras"))

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from keras_saliency import tables
+from keras_saliency.evaluation import tables
 from keras_saliency.deployment import converters
 from keras_saliency.deployment.runtimes import load_runtime
 from keras_saliency.deployment.serving import as_masker, serving_function
@@ -84,7 +84,7 @@ def benchmark_masker(model, batch_sizes=(1, 32), backends=DEFAULT_BACKENDS, seco
     """Rows of `{backend, batch_size, masks_per_s, ms_per_image, encoder_per_s,
     masker_vs_encoder, masker_vs_gradcam}`; Grad-CAM (Keras, same classifier, same images)
     gives its own rows. `model`: a SaliencyModel (Grad-CAM needs its classifier) or a Masker."""
-    from keras_saliency.model import SaliencyModel
+    from keras_saliency.models.model import SaliencyModel
 
     backends = check_backends(backends)
     masker = as_masker(model)

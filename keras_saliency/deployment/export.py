@@ -51,7 +51,7 @@ def sample_images(folder, image_size, count, seed=0):
     file, unreadable, too large) are counted and reported in one warning, and the next files in
     the seeded order taken instead; none readable is an error."""
     from keras_saliency.data.folder import UnreadableImageError, read_image, report_skipped, skipped_summary
-    from keras_saliency.explain import find_images
+    from keras_saliency.explain.files import find_images
 
     files = find_images([folder])
     if not files:
@@ -84,7 +84,7 @@ def synthetic_images(image_size, count, seed=0):
 
 def predicted_classes(model, images, batch_size=64):
     """The classifier's predicted class of each image (a SaliencyModel), else zeros."""
-    from keras_saliency.model import SaliencyModel
+    from keras_saliency.models.model import SaliencyModel
 
     if not isinstance(model, SaliencyModel):
         return np.zeros(len(images), np.int32)
@@ -181,7 +181,7 @@ REPORT_COLUMNS = (
 
 def report_table(report):
     """The report's files as a Markdown table."""
-    from keras_saliency import tables
+    from keras_saliency.evaluation import tables
 
     rows = [{**f, "file": os.path.basename(f["path"].rstrip("/")), "goals": "pass" if f["passed"] else "FAIL"}
             for f in report["files"]]

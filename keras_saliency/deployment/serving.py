@@ -16,8 +16,8 @@ OUTPUT_NAMES = ("mask", "exists")
 
 def as_masker(model):
     """The `Masker` of a `SaliencyModel` (or a `Masker` itself)."""
-    from keras_saliency.masker import Masker
-    from keras_saliency.model import SaliencyModel
+    from keras_saliency.models.masker import Masker
+    from keras_saliency.models.model import SaliencyModel
 
     if isinstance(model, SaliencyModel):
         return model.masker

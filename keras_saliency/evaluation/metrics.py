@@ -1,7 +1,7 @@
 """Evaluation metrics for saliency maps on a classifier.
 
 - `saliency_metric` (Dabkowski & Gal 2017): box of the thresholded map (the rule of
-  `keras_saliency.localization`), crop, resize the crop to the classifier's input size,
+  `keras_saliency.evaluation.localization`), crop, resize the crop to the classifier's input size,
   s = log(max(a, 0.05)) - log(p), a = box area / image area, p = class probability on the crop.
   With `rescale=False` the crop stays in place at its own scale and everything outside the box is
   replaced by the blurred image (the variant that avoids the rescaling bias towards small boxes).
@@ -17,8 +17,8 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_saliency.alternatives import blurred
-from keras_saliency.localization import mask_to_box
+from keras_saliency.models.alternatives import blurred
+from keras_saliency.evaluation.localization import mask_to_box
 
 MIN_AREA = 0.05
 

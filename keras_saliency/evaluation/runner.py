@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from keras_saliency import tables
+from keras_saliency.evaluation import tables
 from keras_saliency.evaluation import metrics, road
-from keras_saliency.localization import choose_threshold, localization_hits, max_box_accuracy
+from keras_saliency.evaluation.localization import choose_threshold, localization_hits, max_box_accuracy
 
 logger = logging.getLogger("keras_saliency")
 
@@ -245,7 +245,7 @@ def markdown_table(results):
 
 
 def write_results(output, results, examples, example_maps, road_rows, config):
-    from keras_saliency.visualize import save_method_grid
+    from keras_saliency.explain.pictures import save_method_grid
 
     os.makedirs(output, exist_ok=True)
     tables.write_csv(os.path.join(output, "results.csv"), results, tables.present_columns(results, COLUMNS))

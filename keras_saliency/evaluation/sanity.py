@@ -15,7 +15,7 @@ maps, and SSIM of the [0, 1] maps. High similarity after randomisation means tha
 fails the check: its maps do not depend on what the classifier learned.
 
 Data randomisation (a masker retrained against a classifier trained on permuted labels) is
-`data_randomisation_models` + `data_randomisation_check`: hours of training, run separately
+`tools.recipes.data_randomisation_models` + `data_randomisation_check`: hours of training, run separately
 (`scripts/data_randomisation.py`).
 """
 
@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from keras_saliency import tables
+from keras_saliency.evaluation import tables
 
 logger = logging.getLogger("keras_saliency")
 
@@ -188,7 +188,7 @@ def cascading_randomisation(model, groups=None, seed=0, exclude=()):
     """Yields `(depth, group, randomised copy)` for depth 1..len(groups): one copy of `model`
     (never modified) re-initialised a group more at each step, from the top down (the same copy
     changes in place: use it before the next step)."""
-    from keras_saliency.encoders import frozen_clone
+    from keras_saliency.models.encoders import frozen_clone
 
     copy = frozen_clone(model)
     for depth, group in enumerate(groups or randomisation_groups(copy, exclude), start=1):
@@ -231,7 +231,7 @@ def _classifier_function(model, classifier):
 
 def _saliency_model(model, masker=None, classifier=None):
     """`model` (a SaliencyModel) with its masker or classifier replaced (nothing copied)."""
-    from keras_saliency.model import SaliencyModel
+    from keras_saliency.models.model import SaliencyModel
 
     return SaliencyModel(
         masker or model.masker, classifier or model.classifier, config=model.config,
@@ -338,7 +338,7 @@ def write_sanity(output, rows, example_maps, example_image, config=None):
     one image, at most `THUMBNAIL` pixels) and `sanity_curves.png` (mean similarity against depth). Returns the paths."""
     import json
 
-    from keras_saliency.visualize import save_method_grid
+    from keras_saliency.explain.pictures import save_method_grid
 
     os.makedirs(output, exist_ok=True)
     paths = {name: os.path.join(output, name) for name in ("sanity.csv", "sanity.md", "sanity.png", "sanity_curves.png")}
@@ -435,41 +435,9 @@ def run_sanity_checks(model, data, methods, output, method_options=None, seed=0,
     return tables.markdown_table(summary_rows(rows), SUMMARY_COLUMNS)
 
 
-def data_randomisation_models(output, recipe="cifar10", data_root=None, seed=0, splits=None, **overrides):
-    """Data randomisation (Adebayo et al. 2018, section 5): a classifier trained on permuted
-    labels and a masker trained against it, with a recipe of `keras_saliency.recipes`.
-
-    Training labels (and validation labels) are permuted with `seed`, which keeps the class
-    frequencies; translation augmentation is off by default (`shift=0`), so that the classifier
-    can memorise the labels; `overrides` replace other recipe fields (e.g. `classifier_epochs`:
-    Adebayo et al. train until the training accuracy is high, check it in
-    `output/classifier_log.csv`). Resumable like the recipes' stages. Hours on a CPU for CIFAR-10.
-
-    Returns:
-        the `SaliencyModel` (masker + random-label classifier), also saved in `output/masker`.
-
-    Example:
-
-    ```python
-    random_model = data_randomisation_models("runs/cifar10-random-labels", classifier_epochs=60)
-    rows = data_randomisation_check(pretrained.load("cifar10"), random_model, images, labels, ["masker"])
-    ```
-    """
-    import dataclasses
-
-    from keras_saliency.recipes import get_recipe, recipe_splits, train_classifier_stage, train_masker_stage
-
-    recipe = dataclasses.replace(get_recipe(recipe), **{"shift": 0, **overrides})
-    (train_x, train_y), (val_x, val_y), names = splits or recipe_splits(recipe, data_root)
-    rng = np.random.default_rng(seed)
-    permuted = ((train_x, rng.permutation(train_y)), (val_x, rng.permutation(val_y)), names)
-    train_classifier_stage(recipe, output, data_root, splits=permuted)
-    return train_masker_stage(recipe, output, data_root, splits=permuted)
-
-
 def data_randomisation_check(model, random_model, images, class_ids, methods, method_options=None):
     """Similarity of each method's maps for `model` (trained on true labels) and `random_model`
-    (the same recipe on permuted labels, `data_randomisation_models`): one row per method
+    (the same recipe on permuted labels, e.g. `tools.recipes.data_randomisation_models`): one row per method
     (randomised "labels"), `COLUMNS`."""
     method_options = method_options or {}
     rows = []

@@ -36,7 +36,7 @@ def build_method(name, model, **options):
     if name not in METHODS:
         raise ValueError(f"Expected a method in {sorted(METHODS)}. Received: {name!r}")
     if name == "masker":
-        from keras_saliency.model import SaliencyModel
+        from keras_saliency.models.model import SaliencyModel
 
         if not isinstance(model, SaliencyModel):
             raise ValueError(

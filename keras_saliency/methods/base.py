@@ -9,11 +9,11 @@ class ClassifierFunction:
     """The classifier to explain, as `logits = f(images)` on RGB [0, 255] float images.
 
     Accepts a `SaliencyModel` (its frozen classifier and preprocessing) or a Keras classifier
-    with a `preprocessing` mode of `keras_saliency.layers.Preprocessing`."""
+    with a `preprocessing` mode of `keras_saliency.models.layers.Preprocessing`."""
 
     def __init__(self, model, preprocessing="none"):
-        from keras_saliency.layers import Preprocessing
-        from keras_saliency.model import SaliencyModel, classifier_output_kind
+        from keras_saliency.models.layers import Preprocessing
+        from keras_saliency.models.model import SaliencyModel, classifier_output_kind
 
         if isinstance(model, SaliencyModel):
             self.classifier = model.classifier

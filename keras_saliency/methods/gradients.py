@@ -70,7 +70,7 @@ class IntegratedGradients(SaliencyMethod):
     def _baseline(self, images):
         if self.baseline == "black":
             return tf.zeros_like(images)
-        from keras_saliency.alternatives import blurred
+        from keras_saliency.models.alternatives import blurred
 
         return blurred(images)
 

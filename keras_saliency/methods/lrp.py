@@ -290,7 +290,7 @@ def _kind(layer):
         if isinstance(layer, classes):
             return kind
     if type(layer).__name__ == "Preprocessing" and getattr(layer, "mode", None) != "caffe":
-        return "pass"  # keras_saliency.layers.Preprocessing: an elementwise rescaling
+        return "pass"  # keras_saliency.models.layers.Preprocessing: an elementwise rescaling
     raise _unsupported(layer)
 
 
@@ -359,7 +359,7 @@ class LayerwiseRelevance:
             supported layers (`SUPPORTED_LAYERS`); never modified.
         composite: a `Composite` (default: `epsilon_gamma_box()`).
         preprocess: the function that maps pixels to the classifier's input (elementwise,
-            e.g. `keras_saliency.layers.Preprocessing`), or None; its channel flip ("caffe")
+            e.g. `keras_saliency.models.layers.Preprocessing`), or None; its channel flip ("caffe")
             is undone on the relevance.
 
     Example:

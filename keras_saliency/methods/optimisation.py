@@ -5,10 +5,10 @@ destroyer terms of `SaliencyConfig`), with the blurred image as the alternative.
 
 import tensorflow as tf
 
-from keras_saliency import objective
-from keras_saliency.alternatives import apply_mask, blurred
-from keras_saliency.config import as_config
-from keras_saliency.masker import upsample_masks
+from keras_saliency.models import objective
+from keras_saliency.models.alternatives import apply_mask, blurred
+from keras_saliency.models.config import as_config
+from keras_saliency.models.masker import upsample_masks
 from keras_saliency.methods.base import SaliencyMethod
 
 

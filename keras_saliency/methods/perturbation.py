@@ -4,7 +4,7 @@
 import numpy as np
 import tensorflow as tf
 
-from keras_saliency import alternatives
+from keras_saliency.models import alternatives
 from keras_saliency.methods.base import SaliencyMethod
 
 

@@ -6,7 +6,7 @@
 
 Each model is `<name>.keras` (the masker and its frozen classifier in one file) with
 `<name>.json` next to it: class names, image size, measured accuracy, the recipe and the
-commands that trained it (`scripts/train_pretrained.py`, `keras_saliency.recipes`).
+commands that trained it (`scripts/train_pretrained.py`, `tools.recipes`).
 """
 
 import json
@@ -48,8 +48,8 @@ def display_names(name=DEFAULT):
 def load(name=DEFAULT, confidence=None):
     """The shipped `SaliencyModel` `name` (see `available()`). `confidence`: the class selector's
     threshold (higher: only the most salient parts); default: as trained. Loaded like any
-    untrusted file (`keras_saliency.model_files.load_model_file`: size limits, safe mode)."""
-    from keras_saliency.model_files import load_model_file
+    untrusted file (`keras_saliency.models.files.load_model_file`: size limits, safe mode)."""
+    from keras_saliency.models.files import load_model_file
 
     model = load_model_file(_path(name, ".keras"))
     if confidence is not None:

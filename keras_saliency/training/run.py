@@ -3,7 +3,7 @@
 Data loading, the small classifier trained first when none is given, the dry run, the
 single or two-phase schedule, continuing or resuming a run folder, the run config and the
 overlays all happen here; the command line only turns its flags into a `TrainSpec`. The run
-folder's files and their resume rules are `keras_saliency.train.fit_saliency_model`'s.
+folder's files and their resume rules are `keras_saliency.training.fit.fit_saliency_model`'s.
 """
 
 import dataclasses
@@ -276,7 +276,7 @@ def _first_line(error):
 
 def _load_keras_file(path, what="model"):
     """A .keras file (size limits, Keras' safe mode) -> the model, or a one-line TrainError."""
-    from keras_saliency.model_files import load_model_file
+    from keras_saliency.models.files import load_model_file
 
     try:
         return load_model_file(path)
@@ -348,8 +348,8 @@ def _classifier(spec, image_size, output, splits, weights, log):
     """Returns (classifier, preprocessing mode, encoder taps or None)."""
     import keras
 
-    from keras_saliency.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
-    from keras_saliency.encoders import BACKBONES, application_classifier
+    from keras_saliency.models.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
+    from keras_saliency.models.encoders import BACKBONES, application_classifier
 
     name_or_path = spec.classifier
     if isinstance(name_or_path, keras.Model):
@@ -447,10 +447,10 @@ def train_masker(spec, log=print):
 def _train(spec, output, log):
     import keras
 
-    from keras_saliency import train as training
-    from keras_saliency.distribute import make_strategy
-    from keras_saliency.run_files import output_lock
-    from keras_saliency.visualize import save_panels
+    from keras_saliency.training import fit as training
+    from keras_saliency.training.distribute import make_strategy
+    from keras_saliency.training.run_files import output_lock
+    from keras_saliency.explain.pictures import save_panels
 
     dry_run = spec.dry_run
     training.set_seed(spec.seed)
@@ -514,7 +514,7 @@ def _train(spec, output, log):
         model.set_class_names(splits.class_names)  # saved inside the .keras file
         callbacks = []
         if spec.tensorboard:
-            from keras_saliency.callbacks import MaskImages
+            from keras_saliency.training.callbacks import MaskImages
 
             images, labels = splits.preview_batch()
             callbacks = [keras.callbacks.TensorBoard(spec.tensorboard),
@@ -539,9 +539,9 @@ def _train(spec, output, log):
 
 def _build(spec, image_size, output, splits, strategy, log):
     """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
-    from keras_saliency import train as training
-    from keras_saliency.config import SaliencyConfig
-    from keras_saliency.model import SaliencyModel
+    from keras_saliency.training import fit as training
+    from keras_saliency.models.config import SaliencyConfig
+    from keras_saliency.models.model import SaliencyModel
 
     weights = None if spec.weights == "none" else spec.weights
     try:

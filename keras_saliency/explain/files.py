@@ -1,0 +1,191 @@
+"""Explaining image files: masks for the given or the predicted class, written as pictures
+(image | mask heat-map | preserved | destroyed), optional raw masks (.npy at the original
+resolution) and a CSV of what was explained."""
+
+import csv
+import json
+import logging
+import os
+
+import numpy as np
+
+from keras_saliency.runtime.images import (  # noqa: F401 (find_images: re-exported)
+    UnreadableImageError,
+    find_images,
+    read_image,
+    report_skipped,
+    skipped_summary,
+)
+
+logger = logging.getLogger("keras_saliency")
+
+SUMMARY_FILE = "explanations.csv"
+
+
+def _output_stem(path, output, used):
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, k = stem, 1
+    while name in used:  # same file name in two folders
+        k += 1
+        name = f"{stem}_{k}"
+    used.add(name)
+    return os.path.join(output, name)
+
+
+def explain_files(
+    model,
+    files,
+    output,
+    class_id=None,
+    class_names=None,
+    save_masks=False,
+    batch_size=32,
+    run_config=None,
+    progress=True,
+    top_k=1,
+):
+    """Writes `<name>_saliency.png` (and `<name>_mask.npy`) per readable file, plus
+    `explanations.csv` and `explain_config.json`. Unreadable files are skipped and reported.
+    Without `class_id`, the `top_k` classes the classifier ranks highest are explained, one row
+    of the picture (and of the CSV) each. Returns the CSV rows (dicts)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_saliency.models.alternatives import blurred
+    from keras_saliency.explain.pictures import save_panels
+
+    os.makedirs(output, exist_ok=True)
+    size = model.image_size
+    rows, used, skipped = [], set(), []
+    bar = keras.utils.Progbar(len(files), unit_name="image") if progress else None
+    for start in range(0, len(files), batch_size):
+        batch_files, originals, images = [], [], []
+        for path in files[start : start + batch_size]:
+            try:
+                original, image = read_image(path, size)
+            except UnreadableImageError as error:  # never opened if not a regular file
+                skipped.append((path, error.reason))
+                continue
+            batch_files.append(path)
+            originals.append(original)
+            images.append(image)
+        if images:
+            images = np.stack(images).astype(np.float32)
+            logits = model.classifier_logits(tf.constant(images)).numpy()
+            probabilities = tf.nn.softmax(logits).numpy()
+            if class_id is None:
+                ranked = np.argsort(-logits, axis=1)[:, : max(1, int(top_k))]
+            else:
+                ranked = np.full((len(images), 1), class_id)
+            masks, exists = [], []
+            for rank in range(ranked.shape[1]):
+                outputs = model.explain(images, ranked[:, rank].astype(np.int32), batch_size=batch_size)
+                masks.append(np.asarray(outputs["mask"]))
+                exists.append(np.asarray(outputs["exists"]).reshape(-1))
+            masks, exists = np.stack(masks, 1), np.stack(exists, 1)  # (N, k, S, S, 1), (N, k)
+            alternatives = blurred(images).numpy()
+            for i, path in enumerate(batch_files):
+                stem = _output_stem(path, output, used)
+                names = [class_names[c] if class_names else str(int(c)) for c in ranked[i]]
+                titles = [f"{name} (p={probabilities[i, c]:.2f})" for name, c in zip(names, ranked[i])]
+                k = len(names)
+                save_panels(f"{stem}_saliency.png", np.repeat(images[i : i + 1], k, 0), masks[i], titles=titles,
+                            alternatives=np.repeat(alternatives[i : i + 1], k, 0))
+                if save_masks:
+                    height, width = originals[i].shape[:2]
+                    full = tf.image.resize(masks[i], (height, width), method="bilinear").numpy()[..., 0]
+                    full = np.clip(full, 0.0, 1.0).astype(np.float32)
+                    np.save(f"{stem}_mask.npy", full[0] if k == 1 else full)
+                for rank, (name, c) in enumerate(zip(names, ranked[i])):
+                    rows.append(
+                        {
+                            "path": path,
+                            "rank": rank + 1,
+                            "class_id": int(c),
+                            "class_name": name,
+                            "probability": float(probabilities[i, c]),
+                            "exists": float(exists[i, rank]),
+                            "mask_mean": float(masks[i, rank].mean()),
+                            "picture": os.path.basename(stem) + "_saliency.png",
+                        }
+                    )
+        if bar is not None:
+            bar.update(min(start + batch_size, len(files)))
+    if rows:
+        with open(os.path.join(output, SUMMARY_FILE), "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    with open(os.path.join(output, "explain_config.json"), "w") as f:
+        json.dump({**(run_config or {}), "files": len(files), "skipped": skipped,
+                   "skipped_summary": skipped_summary(skipped), "image_size": size}, f, indent=2)
+    report_skipped(skipped, "images to explain")
+    if files and not rows:
+        raise ValueError(f"Expected at least one readable image. Received: none of {len(files)} files "
+                         f"({skipped_summary(skipped)})")
+    return rows
+
+
+def load_saliency_model(name_or_path, confidence=None):
+    """Loads a masker to explain with.
+
+    Args:
+        name_or_path: a shipped model name (`keras_saliency.pretrained.available()`) or a
+            `.keras` file, loaded with `keras_saliency.models.files.load_model_file` (limits
+            checked, Keras' safe mode on).
+        confidence: None, or the selector confidence to set.
+
+    Returns:
+        `(SaliencyModel, class names or None, info dict)`. A file's class names are the ones
+        saved in the model (`SaliencyModel.class_names`), else those of the `run_config.json`
+        next to it; its info is that run config (or `{}`).
+
+    Raises:
+        ValueError: with a one-line message, for a missing file, a file that holds no masker
+            or an unreadable run config.
+
+    Example:
+
+    ```python
+    model, class_names, info = load_saliency_model("cifar10")
+    ```
+    """
+    from keras_saliency import pretrained
+    from keras_saliency.models.model import SaliencyModel
+    from keras_saliency.models.files import load_model_file
+
+    if name_or_path in pretrained.available():
+        return (pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path),
+                pretrained.info(name_or_path))
+    if not os.path.exists(name_or_path):
+        raise ValueError(f"Expected a shipped model name ({', '.join(pretrained.available())}) or a masker's "
+                         f".keras file. Received: {name_or_path!r}, which does not exist")
+    try:
+        model = load_model_file(name_or_path)
+    except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
+        lines = str(error).strip().splitlines()
+        raise ValueError(f"could not load the masker {name_or_path}: "
+                         f"{lines[0] if lines else type(error).__name__}"[:400]) from None
+    if not isinstance(model, SaliencyModel):
+        raise ValueError(
+            f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
+            f"{name_or_path} holds a {type(model).__name__} (to explain a classifier, train a masker for it: "
+            "keras-saliency train --classifier FILE)")
+    if confidence is not None:
+        model.masker.set_confidence(confidence)
+    info = {}
+    run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
+    if os.path.isfile(run_config):
+        try:
+            with open(run_config) as f:
+                info = json.load(f)
+        except (ValueError, UnicodeDecodeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ValueError(f"could not read {run_config} (the run's class names): {first}") from None
+        names = info.get("class_names") if isinstance(info, dict) else None
+        if not isinstance(info, dict) or not (names is None or (
+                isinstance(names, list) and all(isinstance(n, str) for n in names))):
+            raise ValueError(f"Expected a JSON object with a list of class names in {run_config}. Received: "
+                             f"{type(info).__name__} with class_names={str(names)[:60]}")
+    names = model.class_names or (info.get("class_names") if isinstance(info, dict) else None)
+    return model, names, info

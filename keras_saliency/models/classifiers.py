@@ -1,0 +1,203 @@
+"""Small classifiers the package can train itself (the black box to explain).
+
+`cifar_classifier` is the authors' CIFAR-10 network: 4 scales of 3 conv-BN-ReLU layers
+(base 24 channels, ~1.1M parameters). It serves both as the classifier and as its own
+encoder through the tap layers `CIFAR_TAPS` (strides 1, 2, 4, 8).
+"""
+
+import keras
+
+CIFAR_TAPS = ("scale_0_out", "scale_1_out", "scale_2_out", "scale_3_out")
+
+
+def cifar_classifier(
+    num_classes=10,
+    image_size=32,
+    base_filters=24,
+    name="cifar_classifier",
+    convs_per_scale=(3, 3, 3, 3),
+    max_filters=None,
+    dropout=0.3,
+):
+    """VGG-style classifier for small images; input RGB [0, 255], output logits.
+
+    One scale per entry of `convs_per_scale` (2x2 max-pool between scales), channels doubling
+    from `base_filters` (capped at `max_filters`); the last layer of scale i is `scale_i_out`
+    (stride 2**i), so the classifier is its own masker encoder."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    for scale, convs in enumerate(convs_per_scale):
+        if scale:
+            x = keras.layers.MaxPooling2D(2, name=f"pool_{scale}")(x)
+        filters = base_filters * 2**scale
+        if max_filters:
+            filters = min(filters, max_filters)
+        for i in range(convs):
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"scale_{scale}_conv_{i}"
+            )(x)
+            x = keras.layers.BatchNormalization(name=f"scale_{scale}_bn_{i}")(x)
+            last = i == convs - 1
+            x = keras.layers.ReLU(name=f"scale_{scale}_out" if last else f"scale_{scale}_relu_{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def fast_cifar_classifier(
+    num_classes=10,
+    image_size=32,
+    widths=(64, 256, 256),
+    stem_filters=24,
+    name="fast_cifar_classifier",
+    batch_norm_momentum=0.9,
+):
+    """A compute-efficient CIFAR network in the style of the CIFAR-10 speed-runs (K. Jordan's
+    `airbench`): a 2x2 stem convolution, then one block per entry of `widths` (conv, 2x2
+    max-pool, BN, GELU, conv, BN, GELU), global max pooling and a bias-free linear layer.
+    Input RGB [0, 255], output logits. Tap layers `scale_0_out` (the stem, stride 1) to
+    `scale_{len(widths)}_out` (stride 2**len(widths)), as for `cifar_classifier`.
+
+    Args:
+        num_classes: number of classes.
+        image_size: input height and width.
+        widths: channels of each block.
+        stem_filters: channels of the stem convolution.
+        name: the model's name.
+        batch_norm_momentum: moving-statistics momentum (Keras convention).
+
+    Example:
+
+    >>> model = fast_cifar_classifier(10, widths=(8, 16, 16), stem_filters=4)
+    >>> model.output.shape
+    (None, 10)
+    """
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    x = keras.layers.Conv2D(stem_filters, 2, padding="same", name="stem_conv")(x)
+    x = keras.layers.Activation("gelu", name="scale_0_out")(x)
+    for block, filters in enumerate(widths, start=1):
+        for i in range(2):
+            x = keras.layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, name=f"scale_{block}_conv_{i}"
+            )(x)
+            if i == 0:
+                x = keras.layers.MaxPooling2D(2, name=f"pool_{block}")(x)
+            x = keras.layers.BatchNormalization(
+                momentum=batch_norm_momentum, name=f"scale_{block}_bn_{i}"
+            )(x)
+            last = i == 1
+            x = keras.layers.Activation(
+                "gelu", name=f"scale_{block}_out" if last else f"scale_{block}_act_{i}"
+            )(x)
+    x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def scale_taps(num_scales):
+    """The tap layer names of a `cifar_classifier` with `num_scales` scales."""
+    return tuple(f"scale_{i}_out" for i in range(num_scales))
+
+
+@keras.saving.register_keras_serializable(package="keras_saliency")
+def smoothed_sparse_crossentropy(labels, logits, label_smoothing=0.0):
+    """Cross-entropy from logits on integer labels, with label smoothing (keeps logits
+    moderate, which suits the masking objective's margins)."""
+    num_classes = logits.shape[-1]
+    labels = keras.ops.cast(keras.ops.reshape(labels, (-1,)), "int32")
+    one_hot = keras.ops.one_hot(labels, num_classes)
+    return keras.losses.categorical_crossentropy(
+        one_hot, logits, from_logits=True, label_smoothing=label_smoothing
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_saliency")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """`smoothed_sparse_crossentropy` as a serialisable loss with its `label_smoothing`.
+
+    Args:
+        label_smoothing: the weight moved from the true class to the uniform distribution.
+
+    Example:
+
+    >>> loss = SmoothedSparseCrossentropy(label_smoothing=0.2)
+    >>> float(loss(keras.ops.array([0]), keras.ops.array([[10.0, -10.0]]))) > 0.1
+    True
+    """
+
+    def __init__(self, label_smoothing=0.0, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        return smoothed_sparse_crossentropy(y_true, y_pred, self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def compile_classifier(
+    model, learning_rate=1e-3, steps=None, optimizer="adam", weight_decay=None, warmup_steps=0,
+    label_smoothing=0.0,
+):
+    """Adam or SGD with Nesterov momentum (`optimizer`), cosine decay over `steps` when given
+    (after a linear warm-up of `warmup_steps`), cross-entropy (with `label_smoothing`), accuracy."""
+
+    schedule = learning_rate
+    if steps:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup_steps else learning_rate,
+            max(1, steps - warmup_steps),
+            warmup_target=learning_rate if warmup_steps else None,
+            warmup_steps=warmup_steps,
+        )
+    if optimizer == "adam":
+        optimizer = keras.optimizers.Adam(schedule, weight_decay=weight_decay)
+    elif optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay
+        )
+    else:
+        raise ValueError(f"Expected optimizer 'adam' or 'sgd'. Received: {optimizer!r}")
+    model.compile(
+        optimizer=optimizer,
+        loss=(
+            SmoothedSparseCrossentropy(label_smoothing)
+            if label_smoothing
+            else smoothed_sparse_crossentropy
+        ),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
+                   validation_steps=None, file_name="classifier.keras"):
+    """`model.fit` with resume (an atomic BackupAndRestore kept until the end), an appended CSV
+    log and the final model saved atomically to `output/file_name`. Returns the fitted model."""
+    import os
+    import shutil
+
+    from keras_saliency.training.run_files import atomic_save_model
+    from keras_saliency.training.fit import RunBackup
+
+    os.makedirs(output, exist_ok=True)
+    stem = os.path.splitext(file_name)[0]
+    backup_dir = os.path.join(output, f"{stem}_backup")
+    model.fit(
+        train,
+        validation_data=validation,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_steps=validation_steps,
+        callbacks=[
+            keras.callbacks.CSVLogger(os.path.join(output, f"{stem}_log.csv"), append=True),
+            RunBackup(backup_dir),
+        ],
+    )
+    # The backup goes only once the classifier is safely on disk (temporary file + os.replace).
+    atomic_save_model(model, os.path.join(output, file_name), what="classifier")
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return model

@@ -1,0 +1,188 @@
+"""Frozen multi-scale feature extractors (the masker's encoder).
+
+An encoder is a plain functional `keras.Model`: an `image` input of RGB pixels in [0, 255]
+and a list of feature maps at increasing strides (e.g. 2/4/8/16/32). It is built from a
+Keras Applications backbone by name, or from any Keras classifier and the names of its tap
+layers. The user's model is never modified: the encoder holds a frozen clone.
+"""
+
+import dataclasses
+from typing import Optional, Sequence
+
+import keras
+
+from keras_saliency.models.layers import Preprocessing
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    """A Keras Applications backbone: constructor, tap layers (stride 2..32), preprocessing."""
+
+    constructor: str
+    tap_layers: tuple
+    preprocessing: str
+
+
+BACKBONES = {
+    "resnet50": BackboneSpec(
+        "ResNet50",
+        ("conv1_relu", "conv2_block3_out", "conv3_block4_out", "conv4_block6_out", "conv5_block3_out"),
+        "caffe",
+    ),
+    "mobilenet_v2": BackboneSpec(
+        "MobileNetV2",
+        (
+            "block_1_expand_relu",
+            "block_3_expand_relu",
+            "block_6_expand_relu",
+            "block_13_expand_relu",
+            "out_relu",
+        ),
+        "symmetric",
+    ),
+    "efficientnet_b0": BackboneSpec(
+        "EfficientNetB0",
+        (
+            "block2a_expand_activation",
+            "block3a_expand_activation",
+            "block4a_expand_activation",
+            "block6a_expand_activation",
+            "top_activation",
+        ),
+        "none",  # EfficientNet has its own rescaling and normalisation layers
+    ),
+}
+
+
+def _check_backbone_name(name):
+    if name not in BACKBONES:
+        raise ValueError(f"Expected a backbone name in {sorted(BACKBONES)}. Received: {name!r}")
+    return BACKBONES[name]
+
+
+def application_classifier(name, image_size=224, weights="imagenet", num_classes=1000):
+    """A Keras Applications classifier that returns logits (no softmax), and its
+    preprocessing mode. `weights="imagenet"` downloads the weights (needs network)."""
+    spec = _check_backbone_name(name)
+    constructor = getattr(keras.applications, spec.constructor)
+    model = constructor(
+        weights=weights,
+        input_shape=(image_size, image_size, 3),
+        classes=num_classes,
+        classifier_activation=None,
+    )
+    return model, spec.preprocessing
+
+
+def frozen_clone(model, name=None):
+    """A frozen, uncompiled copy of `model` with the same weights; `model` is left untouched.
+
+    The copy is rebuilt from the model's config (`clone_model` would also copy a compiled
+    model's optimizer, which a frozen model must not carry into saved files). Models
+    without a usable config (some subclassed models) cannot be copied: a clear error says so.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
+    try:
+        clone = type(model).from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+    except Exception as error:  # from_config / set_weights raise several types
+        raise ValueError(
+            "Expected a functional, Sequential or serialisable Keras model that can be rebuilt "
+            f"from its config (the original is never modified). Received: {model.name!r} "
+            f"({type(model).__name__}), which failed to copy: {error}"
+        ) from error
+    clone.trainable = False
+    if name:
+        clone.name = name
+    return clone
+
+
+def build_encoder(
+    backbone,
+    tap_layers: Optional[Sequence[str]] = None,
+    image_size: Optional[int] = None,
+    preprocessing: Optional[str] = None,
+    weights="imagenet",
+    name="encoder",
+):
+    """Builds a frozen feature extractor.
+
+    Args:
+        backbone: a name in `BACKBONES` ("resnet50", "mobilenet_v2", "efficientnet_b0") or a
+            Keras model (e.g. the classifier itself, which then serves as its own encoder).
+        tap_layers: names of the layers whose outputs are the features, shallow to deep.
+            Defaults to the backbone's strides 2/4/8/16/32 for named backbones; required for
+            a model.
+        image_size: input side in pixels (named backbones: default 224; models: taken from
+            the model's input shape when it is fixed).
+        preprocessing: how pixels in [0, 255] become the backbone's input (see
+            `layers.PREPROCESSING_MODES`). Named backbones use their own; models default to
+            "none" (the model takes [0, 255] pixels, e.g. it has a Rescaling layer).
+        weights: for named backbones, "imagenet" (downloads) or None (random, for tests).
+    """
+    if isinstance(backbone, str):
+        spec = _check_backbone_name(backbone)
+        image_size = image_size or 224
+        constructor = getattr(keras.applications, spec.constructor)
+        source = constructor(
+            include_top=False, weights=weights, input_shape=(image_size, image_size, 3)
+        )
+        tap_layers = tuple(tap_layers or spec.tap_layers)
+        preprocessing = preprocessing or spec.preprocessing
+    else:
+        if not tap_layers:
+            raise ValueError(
+                "Expected tap_layers (names of the model's layers to use as features, shallow to "
+                f"deep) when the backbone is a model. Received: tap_layers={tap_layers!r}"
+            )
+        source = frozen_clone(backbone)
+        model_size = source.input_shape[1]
+        if image_size is None:
+            image_size = model_size
+        if image_size is None:
+            raise ValueError(
+                "Expected image_size: the model's input shape "
+                f"{source.input_shape} does not fix it."
+            )
+        preprocessing = preprocessing or "none"
+    source.trainable = False
+    layer_names = [layer.name for layer in source.layers]
+    missing = [n for n in tap_layers if n not in layer_names]
+    if missing:
+        raise ValueError(
+            f"Expected tap layers that exist in {source.name!r}. Received unknown names {missing}; "
+            f"the model's layers are: {layer_names}"
+        )
+    taps = keras.Model(
+        source.inputs,
+        [source.get_layer(n).output for n in tap_layers],
+        name=f"{source.name}_taps",
+    )
+    taps.trainable = False
+    image = keras.Input((image_size, image_size, 3), name="image")
+    x = Preprocessing(preprocessing, name="preprocessing")(image)
+    features = taps(x, training=False)
+    if not isinstance(features, (list, tuple)):
+        features = [features]
+    encoder = keras.Model(image, list(features), name=name)
+    encoder.trainable = False
+    feature_strides(encoder)  # validates the taps
+    return encoder
+
+
+def feature_strides(encoder):
+    """Stride of each feature map of `encoder` (image side / feature side)."""
+    size = encoder.input_shape[1]
+    strides = []
+    for output in encoder.outputs:
+        side = output.shape[1]
+        if not side or size % side:
+            raise ValueError(
+                "Expected tap layers whose feature maps divide the image evenly. Received: "
+                f"a feature map of shape {output.shape} for a {size}x{size} image"
+            )
+        strides.append(size // side)
+    if strides != sorted(strides):
+        raise ValueError(f"Expected tap layers ordered shallow to deep. Received strides {strides}")
+    return strides

@@ -1,0 +1,837 @@
+"""`SaliencyModel`: a masker trained against a frozen classifier.
+
+`SaliencyModel.from_classifier(classifier, tap_layers=...)` builds one, `compile()` gives it
+the recipe's optimizer, `model.fit(dataset_of_(images, labels))` trains the masker with the
+masking objective; `model.predict((images, class_ids))` returns masks at image resolution and
+`model.explain(images, class_ids)` masks and "exists" probabilities. Images are RGB pixels in
+[0, 255].
+"""
+
+import numpy as np
+
+import keras
+from keras import ops
+
+from keras_saliency.models import objective
+from keras_saliency.models.alternatives import apply_mask, mixed_alternatives, PIXEL_HALF_RANGE
+from keras_saliency.models.config import as_config
+from keras_saliency.models.encoders import frozen_clone
+from keras_saliency.models.layers import PACKAGE, Preprocessing
+from keras_saliency.models.masker import upsample_masks
+
+CLASSIFIER_OUTPUTS = ("logits", "probabilities")
+TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "exists")
+
+
+def default_mask_stride(image_size):
+    """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images."""
+    return 4 if image_size >= 96 else 2
+
+
+def default_decoder_filters(image_size):
+    return (256, 128, 64) if image_size >= 96 else (64, 32)
+
+
+class _Functions:
+    """Traced functions kept out of Keras' and TensorFlow's tracking (a plain object: a
+    SavedModel export never saves them)."""
+
+    def __init__(self):
+        self.explain = {}
+
+
+def classifier_output_kind(classifier):
+    """"probabilities" when the classifier's last layer applies a softmax, else "logits"."""
+    last = classifier.layers[-1]
+    activation = getattr(last, "activation", None)
+    if activation is keras.activations.softmax or isinstance(last, keras.layers.Softmax):
+        return "probabilities"
+    return "logits"
+
+
+def split_inputs(inputs):
+    """`(images, class_ids)`, `[images, class_ids]`, `{"image", "class_id"}` or images alone
+    (class ids then come from the classifier's prediction: returned as None)."""
+    if isinstance(inputs, dict):
+        if "image" not in inputs:
+            raise ValueError(
+                f"Expected a dict with keys 'image' and 'class_id'. Received keys: {sorted(inputs)}"
+            )
+        return inputs["image"], inputs.get("class_id")
+    if isinstance(inputs, (list, tuple)):
+        if len(inputs) == 1:
+            return inputs[0], None
+        if len(inputs) != 2:
+            raise ValueError(
+                f"Expected (images, class_ids). Received a sequence of {len(inputs)} elements"
+            )
+        return inputs[0], inputs[1]
+    return inputs, None
+
+
+# Input validation. `predict` and an eager `call` raise `ValueError("Expected ... Received ...")`
+# before any computation; a traced `call` (inside `predict`, `tf.function`, a SavedModel) runs
+# the same checks as in-graph assertions (`tf.errors.InvalidArgumentError` with the message).
+# Class ids must be integers (floats, even whole ones like 3.0, are refused: cast them), of shape
+# (N,) or (N, 1) (squeezed), one per image, in [0, num_classes); the range is checked in the ids'
+# own dtype, so an int64 id such as 2**32 + 3 never wraps around into range.
+
+_MAX_SHOWN = 10  # offending values shown in a message
+
+
+def _shape_text(shape):
+    """`(2, 32, 32, 3)`, `(5,)`, `(None, 32)`: a shape as Python prints a tuple."""
+    return str(tuple(None if d is None else int(d) for d in shape))
+
+
+def _dtype_name(dtype):
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return getattr(dtype, "name", str(dtype))
+
+
+def _expected_images(image_size, shape):
+    return (
+        f"Expected images of shape (N, {image_size}, {image_size}, 3) (N >= 1 RGB images at the "
+        f"model input size). Received: images of shape {_shape_text(shape)}"
+    )
+
+
+def _check_static(images_shape, images_dtype, ids_shape, ids_dtype, image_size):
+    """Checks of what is known before running: dtypes, ranks and the known dimensions.
+    Shapes are tuples (None where unknown), `ids_shape` None when there are no class ids."""
+    if _dtype_kind(images_dtype) not in ("f", "i", "u"):
+        raise ValueError(
+            "Expected images of a numeric dtype (float or integer pixels in [0, 255]). "
+            f"Received: images of dtype {_dtype_name(images_dtype)}"
+        )
+    if images_shape is not None:
+        if len(images_shape) != 4 or any(
+            d is not None and d != want
+            for d, want in zip(images_shape[1:], (image_size, image_size, 3))
+        ):
+            raise ValueError(_expected_images(image_size, images_shape))
+        if images_shape[0] == 0:
+            raise ValueError(_expected_images(image_size, images_shape))
+    if ids_dtype is None:
+        return
+    if _dtype_kind(ids_dtype) not in ("i", "u"):
+        raise ValueError(
+            "Expected integer class_ids (int32 or int64; floats, even whole ones, are refused: "
+            f"cast them with .astype('int32')). Received: class_ids of dtype {_dtype_name(ids_dtype)}"
+        )
+    if ids_shape is not None:
+        if len(ids_shape) not in (1, 2) or (len(ids_shape) == 2 and ids_shape[1] not in (None, 1)):
+            raise ValueError(
+                "Expected class_ids of shape (N,) or (N, 1): one class id per image. "
+                f"Received: class_ids of shape {_shape_text(ids_shape)}"
+            )
+        if images_shape is not None and None not in (images_shape[0], ids_shape[0]) and (
+            images_shape[0] != ids_shape[0]
+        ):
+            raise ValueError(
+                f"Expected one class id per image ({images_shape[0]} images). "
+                f"Received: {ids_shape[0]} class_ids"
+            )
+
+
+def _dtype_kind(dtype):
+    """"f" (floats, bfloat16 included), "i", "u", or another NumPy kind ("b", "O", "U", "c"...)."""
+    name = _dtype_name(dtype)
+    if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        return "f"
+    try:
+        return np.dtype(dtype).kind
+    except TypeError:
+        return None
+
+
+def _out_of_range_message(bad, num_classes):
+    shown = [int(v) for v in bad[:_MAX_SHOWN]]
+    more = f" and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
+    return f"Expected class_ids in [0, {num_classes}). Received: class_ids={shown}{more}"
+
+
+def _non_finite_message(count, shape):
+    return (
+        f"Expected finite pixel values. Received: {count} NaN or infinite values in images of "
+        f"shape {_shape_text(shape)}"
+    )
+
+
+def _is_array_like(value):
+    """NumPy arrays, eager tensors, numbers and nested lists of them (what `predict` can check
+    on the host); not datasets, generators or symbolic tensors."""
+    if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_array_like(v) for v in value)
+    return hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def check_inputs(images, class_ids, image_size, num_classes, chunk=256):
+    """Host-side validation of `(images, class_ids)` given as NumPy arrays (or eager tensors,
+    or nested lists). Returns `(images, class_ids)`: the images unchanged (as an array) and the
+    class ids as int32 of shape (N,), or None. Raises `ValueError("Expected ... Received ...")`."""
+    try:
+        images = np.asarray(images)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"Expected images as an array of shape (N, {image_size}, {image_size}, 3). "
+            f"Received: {type(images).__name__} that is not an array ({error})"
+        ) from None
+    ids = None
+    if class_ids is not None:
+        try:
+            ids = np.asarray(class_ids)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                "Expected class_ids as an integer array of shape (N,). "
+                f"Received: {type(class_ids).__name__} that is not an array ({error})"
+            ) from None
+    _check_static(
+        images.shape, images.dtype, None if ids is None else ids.shape,
+        None if ids is None else ids.dtype, image_size,
+    )
+    if images.dtype.kind == "f":
+        count = 0
+        for start in range(0, len(images), chunk):  # no full-size temporary for big arrays
+            count += int(np.count_nonzero(~np.isfinite(images[start : start + chunk])))
+        if count:
+            raise ValueError(_non_finite_message(count, images.shape))
+    if ids is None:
+        return images, None
+    ids = ids.reshape(-1)
+    # compare in the ids' own dtype (or Python ints): no wrap-around of int64/uint64 ids
+    bad = ids[(ids >= num_classes) | ((ids < 0) if ids.dtype.kind == "i" else False)]
+    if bad.size:
+        raise ValueError(_out_of_range_message(bad, num_classes))
+    return images, ids.astype(np.int32)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SaliencyModel(keras.Model):
+    """Masker + frozen classifier with the masking objective as its `train_step`.
+
+    Args:
+        masker: a `Masker`.
+        classifier: the Keras classifier to explain. A frozen clone is used; the given model
+            is never modified and never trained.
+        config: a `SaliencyConfig` (or dict) with the objective's hyper-parameters.
+        classifier_preprocessing: how [0, 255] pixels become the classifier's input
+            (`layers.PREPROCESSING_MODES`).
+        classifier_output: "logits", "probabilities" (log is taken) or "auto" (softmax last
+            layer means probabilities).
+        return_exists: `call`/`predict` return `{"mask", "exists"}` (exists as a
+            probability) instead of masks only. Kept for the files that saved it; use
+            `explain` for masks and "exists" without changing the model.
+        upsample: return masks at image resolution (default) or at the masker's resolution.
+        seed: seed of the fake labels, alternatives and noise drawn during training.
+        class_names: None or one name per class of the classifier, saved in the model's
+            config, so that a loaded `.keras` file can name the class it explains.
+
+    Example:
+
+    ```python
+    import keras_saliency
+    from keras_saliency.testing import tiny_classifier, TINY_TAPS
+
+    model = keras_saliency.SaliencyModel.from_classifier(tiny_classifier(), tap_layers=TINY_TAPS)
+    model.compile()  # Adam, learning rate 1e-3
+    model.fit(images, labels, epochs=10)
+    out = model.explain(images[:8], labels[:8])  # {"mask": (8, S, S, 1), "exists": (8,)}
+    ```
+    """
+
+    def __init__(
+        self,
+        masker,
+        classifier,
+        config=None,
+        classifier_preprocessing="none",
+        classifier_output="auto",
+        return_exists=False,
+        upsample=True,
+        seed=None,
+        class_names=None,
+        **kwargs,
+    ):
+        clone_classifier = kwargs.pop("clone_classifier", True)
+        super().__init__(**kwargs)
+        self.config = as_config(config)
+        if clone_classifier:
+            classifier = frozen_clone(classifier, name=f"{classifier.name}_frozen")
+        classifier.trainable = False
+        self.masker = masker
+        self.classifier = classifier
+        self.classifier_preprocessing = classifier_preprocessing
+        self.classifier_preprocessor = Preprocessing(classifier_preprocessing, dtype="float32")
+        if classifier_output == "auto":
+            classifier_output = classifier_output_kind(classifier)
+        if classifier_output not in CLASSIFIER_OUTPUTS:
+            raise ValueError(
+                f"Expected classifier_output in {CLASSIFIER_OUTPUTS + ('auto',)}. "
+                f"Received: classifier_output={classifier_output!r}"
+            )
+        self.classifier_output = classifier_output
+        self.num_classes = int(classifier.outputs[0].shape[-1])
+        if self.num_classes != masker.num_classes:
+            raise ValueError(
+                f"Expected a masker for the classifier's {self.num_classes} classes. "
+                f"Received: a masker with num_classes={masker.num_classes}"
+            )
+        self.return_exists = bool(return_exists)
+        self.upsample = bool(upsample)
+        self.class_names = self._checked_class_names(class_names)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.masker.set_phase(self.config.phase)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
+        self.trackers["exists_accuracy"] = keras.metrics.Mean(name="exists_accuracy")
+        self._functions = _Functions()
+        self.built = True  # the masker and the classifier are built models
+
+    @classmethod
+    def from_classifier(
+        cls,
+        classifier,
+        encoder=None,
+        tap_layers=None,
+        encoder_preprocessing=None,
+        classifier_preprocessing="none",
+        encoder_weights="imagenet",
+        config=None,
+        decoder_filters=None,
+        mask_stride=None,
+        head="abs_ratio",
+        confidence=0.0,
+        seed=None,
+        decoder="unet",
+        class_gate="none",
+        class_layer=None,
+        gate_options=None,
+        class_names=None,
+    ):
+        """A masker for `classifier` (frozen, never modified) and the model that trains it.
+
+        Args:
+            classifier: the Keras classifier to explain, with a fixed input size.
+            encoder: None or "classifier" (the classifier's own layers `tap_layers` are the
+                encoder), a backbone name in `encoders.BACKBONES` (when the classifier is that
+                same application, its own layers are tapped; otherwise a separate backbone with
+                `encoder_weights` is built), or an encoder model from `encoders.build_encoder`.
+            tap_layers: the classifier's layer names used as features, shallow to deep (with
+                `encoder=None`).
+            encoder_preprocessing: how [0, 255] pixels become the tapped encoder's input
+                (default: `classifier_preprocessing`).
+            classifier_preprocessing: how [0, 255] pixels become the classifier's input
+                (`layers.PREPROCESSING_MODES`).
+            encoder_weights: weights of a separate backbone encoder ("imagenet" or None).
+            config: a `SaliencyConfig` (or dict) with the objective's hyper-parameters.
+            decoder_filters: the decoder's widths (default: by image size, 64,32 below 96 px).
+            mask_stride: image side / mask side (default: 4, or 2 below 96 px).
+            head, confidence, decoder, class_gate, gate_options: the `Masker`'s options.
+            class_layer: the classifier's last 1x1 convolution (with a `class_gate`).
+            seed: seed of the fake labels, alternatives and noise drawn during training.
+            class_names: None or one name per class, saved with the model.
+
+        Returns:
+            A `SaliencyModel`, ready to `compile()` and `fit`.
+
+        Example:
+
+        ```python
+        from keras_saliency import SaliencyModel
+        from keras_saliency.testing import tiny_classifier, TINY_TAPS
+
+        model = SaliencyModel.from_classifier(tiny_classifier(), tap_layers=TINY_TAPS)
+        model.compile()
+        ```
+        """
+        from keras_saliency.models.encoders import BACKBONES, build_encoder, feature_strides
+        from keras_saliency.models.masker import Masker
+
+        image_size = classifier.input_shape[1]
+        if image_size is None:
+            raise ValueError(
+                f"Expected a classifier with a fixed input size. Received input shape {classifier.input_shape}"
+            )
+        if isinstance(encoder, keras.Model):
+            encoder_model = encoder
+        elif encoder is None or encoder == "classifier":
+            if not tap_layers:
+                raise ValueError(
+                    "Expected tap_layers (the classifier's layers to use as the encoder's features, "
+                    "shallow to deep) or an encoder backbone name. Received: neither"
+                )
+            encoder_model = build_encoder(
+                classifier, tap_layers, preprocessing=encoder_preprocessing or classifier_preprocessing
+            )
+        elif encoder in BACKBONES:
+            spec = BACKBONES[encoder]
+            layer_names = {layer.name for layer in classifier.layers}
+            if set(spec.tap_layers) <= layer_names:  # the classifier is that application
+                encoder_model = build_encoder(classifier, spec.tap_layers, preprocessing=spec.preprocessing)
+            else:
+                encoder_model = build_encoder(encoder, image_size=image_size, weights=encoder_weights)
+        else:
+            raise ValueError(
+                f"Expected encoder in {sorted(BACKBONES) + ['classifier']} or a model. Received: {encoder!r}"
+            )
+        num_classes = int(classifier.outputs[0].shape[-1])
+        masker = Masker(
+            encoder_model,
+            num_classes,
+            decoder_filters=tuple(decoder_filters or default_decoder_filters(image_size)),
+            mask_stride=mask_stride
+            or min(default_mask_stride(image_size), feature_strides(encoder_model)[-1]),
+            head=head,
+            confidence=confidence,
+            decoder=decoder,
+            class_gate=class_gate,
+            gate_options=gate_options,
+            name="masker",
+        )
+        if class_gate != "none":
+            if not class_layer:
+                raise ValueError(
+                    "Expected class_layer (the classifier's last 1x1 convolution to the classes) with "
+                    f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
+                )
+            masker.set_class_gate_from(classifier.get_layer(class_layer))
+        return cls(
+            masker,
+            classifier,
+            config=as_config(config),
+            classifier_preprocessing=classifier_preprocessing,
+            seed=seed,
+            class_names=class_names,
+        )
+
+    def compile(self, optimizer="auto", learning_rate=1e-3, weight_decay=None, **kwargs):
+        """`Model.compile` with the recipe's optimizer by default.
+
+        The loss is the masking objective of `train_step`: give no `loss`.
+
+        Args:
+            optimizer: "auto" (Adam, or AdamW when `weight_decay` is given, as in the authors'
+                code), or any Keras optimizer (or its name).
+            learning_rate: the "auto" optimizer's learning rate.
+            weight_decay: the "auto" optimizer's weight decay (None: Adam).
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`, `steps_per_execution`).
+
+        Example:
+
+        ```python
+        model.compile()  # Adam(1e-3)
+        model.compile(learning_rate=1e-4, weight_decay=1e-4)  # AdamW, phase 2 of the schedule
+        ```
+        """
+        if isinstance(optimizer, str) and optimizer == "auto":
+            if weight_decay:
+                optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+            else:
+                optimizer = keras.optimizers.Adam(learning_rate)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override `compile`: the saved optimizer (and, once
+        # built, its state) is restored as `Model.compile_from_config` does.
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if getattr(self, "optimizer", None) is not None and self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def _checked_class_names(self, names):
+        if names is None:
+            return None
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names) or len(names) != self.num_classes:
+            raise ValueError(
+                f"Expected class_names to be {self.num_classes} strings (one per class). "
+                f"Received: {str(names)[:80]}"
+            )
+        return [str(n) for n in names]
+
+    def set_class_names(self, names):
+        """Sets (or clears, with None) the class names saved with the model."""
+        self.class_names = self._checked_class_names(names)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def return_exists(self):
+        return self._return_exists
+
+    @return_exists.setter
+    def return_exists(self, value):
+        self._return_exists = bool(value)
+        self.predict_function = None  # retrace: the outputs changed
+
+    @property
+    def image_size(self):
+        return self.masker.image_size
+
+    def set_phase(self, phase):
+        """Switches the training phase ("selector" or "all"); recompile afterwards."""
+        self.config = self.config.replace(phase=phase)
+        self.masker.set_phase(phase)
+
+    def classifier_logits(self, images):
+        """The classifier's logits (or log-probabilities) for [0, 255] images."""
+        outputs = self.classifier(self.classifier_preprocessor(images), training=False)
+        if isinstance(outputs, (list, tuple)):
+            outputs = outputs[0]
+        outputs = ops.cast(outputs, "float32")
+        if self.classifier_output == "probabilities":
+            outputs = ops.log(ops.clip(outputs, 1e-12, 1.0))
+        return outputs
+
+    def _check_class_ids(self, class_ids, num_images=None):
+        """Host-side check of class ids (NumPy or eager): integer dtype, shape (N,) or (N, 1),
+        `num_images` of them when given, in [0, num_classes). Returns them as int32 (N,)."""
+        ids = np.asarray(class_ids)
+        shape = (num_images, self.image_size, self.image_size, 3)
+        _check_static(shape, "float32", ids.shape, ids.dtype, self.image_size)
+        ids = ids.reshape(-1)
+        bad = ids[(ids >= self.num_classes) | ((ids < 0) if ids.dtype.kind == "i" else False)]
+        if bad.size:
+            raise ValueError(_out_of_range_message(bad, self.num_classes))
+        return ids.astype(np.int32)
+
+    def check_inputs(self, images, class_ids=None):
+        """Host-side validation (see `check_inputs`) at this model's image size and classes."""
+        return check_inputs(images, class_ids, self.image_size, self.num_classes)
+
+    def _validate(self, images, class_ids):
+        """`(images float32 (N, S, S, 3), class_ids int32 (N,) or None, valid)` from the call's
+        inputs, or an error before any computation: `ValueError` when eager, in-graph assertions
+        (they raise `tf.errors.InvalidArgumentError` with the same message) when traced. Under
+        XLA, where assertions are no-ops, `valid` is a boolean tensor (else None): the outputs
+        of invalid inputs are then NaN, never plausible masks."""
+        import tensorflow as tf
+
+        size = self.image_size
+        try:
+            images = tf.convert_to_tensor(images)
+            if class_ids is not None:
+                class_ids = tf.convert_to_tensor(class_ids)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                f"Expected images (N, {size}, {size}, 3) and integer class_ids (N,) as arrays or "
+                f"tensors. Received: inputs that are not ({error})"
+            ) from None
+
+        def static(tensor):
+            return None if tensor.shape.rank is None else tuple(tensor.shape.as_list())
+
+        _check_static(
+            static(images), images.dtype.name,
+            None if class_ids is None else static(class_ids),
+            None if class_ids is None else class_ids.dtype.name, size,
+        )
+        eager = tf.executing_eagerly() and hasattr(images, "numpy") and (
+            class_ids is None or hasattr(class_ids, "numpy")
+        )
+        if eager:  # every shape is known here: only the values remain
+            if images.dtype.is_floating:
+                count = int(tf.math.count_nonzero(~tf.math.is_finite(images)))
+                if count:
+                    raise ValueError(_non_finite_message(count, tuple(images.shape)))
+            if class_ids is not None:
+                class_ids = tf.constant(self._check_class_ids(class_ids.numpy(), images.shape[0]))
+            return tf.cast(images, "float32"), class_ids, None
+        return self._graph_checks(images, class_ids)
+
+    def _graph_checks(self, images, class_ids):
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+
+        size, num_classes = self.image_size, self.num_classes
+        xla = control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+        conditions = []
+
+        def check(condition, template, values):
+            """An assertion of `condition`; `values()` gives what the message shows."""
+            conditions.append(condition)
+            if xla:  # neither Assert (a no-op) nor StringFormat (not an XLA op) works there
+                return tf.no_op()
+            return tf.debugging.Assert(
+                condition, [tf.strings.format(template, values(), summarize=_MAX_SHOWN)]
+            )
+
+        image_shape = tf.shape(images)
+        expected_images = (
+            f"Expected images of shape (N, {size}, {size}, 3) (N >= 1 RGB images at the "
+            "model input size). Received: images of shape {}"
+        )
+        padded = tf.concat([image_shape, [0, 0, 0, 0]], 0)  # indexable whatever the rank
+        checks = [
+            check(
+                tf.logical_and(
+                    tf.equal(tf.size(image_shape), 4),
+                    tf.reduce_all(tf.equal(padded[1:4], [size, size, 3])) & (padded[0] > 0),
+                ),
+                expected_images,
+                lambda: (image_shape,),
+            )
+        ]
+        batch = padded[0]
+        if images.dtype.is_floating:
+            # Flattened first: the count never depends on the (possibly wrong) rank.
+            non_finite = tf.reduce_sum(tf.cast(~tf.math.is_finite(tf.reshape(images, [-1])), tf.int64))
+            checks.append(
+                check(
+                    tf.equal(non_finite, 0),
+                    "Expected finite pixel values. Received: {} NaN or infinite values in images "
+                    "of shape {}",
+                    lambda: (non_finite, image_shape),
+                )
+            )
+        if class_ids is not None:
+            ids_shape = tf.shape(class_ids)
+            rank = tf.size(ids_shape)
+            checks.append(
+                check(
+                    tf.logical_or(
+                        tf.equal(rank, 1),
+                        tf.logical_and(tf.equal(rank, 2), tf.equal(tf.concat([ids_shape, [1, 1]], 0)[1], 1)),
+                    ),
+                    "Expected class_ids of shape (N,) or (N, 1): one class id per image. "
+                    "Received: class_ids of shape {}",
+                    lambda: (ids_shape,),
+                )
+            )
+            flat = tf.reshape(class_ids, [-1])
+            checks.append(
+                check(
+                    tf.equal(tf.size(flat), batch),
+                    "Expected one class id per image ({} images). Received: {} class_ids",
+                    lambda: (batch, tf.size(flat)),
+                )
+            )
+            # compared in the ids' own dtype: an int64 2**32 + 3 must not wrap into range
+            dtype = class_ids.dtype
+            in_range = tf.ones_like(flat, dtype="bool")
+            if num_classes <= dtype.max:
+                in_range = tf.logical_and(in_range, flat < tf.constant(num_classes, dtype))
+            if not dtype.is_unsigned:
+                in_range = tf.logical_and(in_range, flat >= tf.constant(0, dtype))
+            checks.append(
+                check(
+                    tf.reduce_all(in_range),
+                    f"Expected class_ids in [0, {num_classes}). Received: class_ids={{}}",
+                    lambda: (tf.boolean_mask(flat, tf.logical_not(in_range)),),
+                )
+            )
+        with tf.control_dependencies(checks):
+            images = tf.ensure_shape(tf.identity(images), (None, size, size, 3))
+            if class_ids is not None:
+                class_ids = tf.reshape(tf.identity(class_ids), [-1])
+                if xla:  # gathered within range; the outputs are NaN anyway
+                    class_ids = tf.where(in_range, class_ids, tf.zeros_like(class_ids))
+                class_ids = tf.cast(class_ids, "int32")
+        valid = tf.reduce_all(tf.stack(conditions)) if xla else None
+        return tf.cast(images, "float32"), class_ids, valid
+
+    def call(self, inputs, training=False):
+        outputs = self.masks_and_exists(inputs, training=training)
+        return outputs if self.return_exists else outputs["mask"]
+
+    def masks_and_exists(self, inputs, training=False):
+        """`{"mask", "exists"}` for `inputs` as `call` takes them, whatever `return_exists`:
+        the traceable form of `explain` (use it inside a `tf.function`)."""
+        images, class_ids, valid = self._validate(*split_inputs(inputs))
+        if class_ids is None:
+            class_ids = ops.argmax(self.classifier_logits(images), axis=-1)
+        class_ids = ops.cast(class_ids, "int32")
+        outputs = self.masker({"image": images, "class_id": class_ids}, training=training)
+        masks = ops.cast(outputs["mask"], "float32")
+        if self.upsample:
+            # the model's size, not the traced input's (a relaxed retrace has unknown sizes)
+            masks = upsample_masks(masks, self.image_size)
+        exists = ops.sigmoid(ops.cast(outputs["exists"], "float32"))
+        if valid is not None:  # XLA: invalid inputs give NaN
+            poison = ops.where(valid, 0.0, float("nan"))
+            masks, exists = masks + poison, exists + poison
+        return {"mask": masks, "exists": exists}
+
+    def explain(self, images, class_ids=None, batch_size=None):
+        """Masks and "exists" probabilities, without changing the model.
+
+        Args:
+            images: (N, S, S, 3) RGB pixels in [0, 255] (NumPy array or eager tensor).
+            class_ids: (N,) integer class ids to explain, or None for each image's predicted
+                class.
+            batch_size: images per model call (default 32).
+
+        Returns:
+            `{"mask": (N, S, S, 1) float32 in [0, 1], "exists": (N,) float32}` as NumPy arrays
+            (masks at image resolution unless the model was built with `upsample=False`).
+            Bad inputs raise `ValueError("Expected ... Received ...")` before anything runs.
+
+        Example:
+
+        ```python
+        out = model.explain(images, class_ids)
+        out["mask"].shape, out["exists"].shape  # (N, S, S, 1), (N,)
+        ```
+        """
+        import tensorflow as tf
+
+        images, class_ids = self.check_inputs(images, class_ids)
+        batch_size = int(batch_size or 32)
+        if batch_size < 1:
+            raise ValueError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
+        with_ids = class_ids is not None
+        function = self._functions.explain.get(with_ids)
+        if function is None:
+            size = self.image_size
+            image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
+            if with_ids:
+                function = tf.function(
+                    lambda x, ids: self.masks_and_exists((x, ids)),
+                    input_signature=[image_spec, tf.TensorSpec([None], tf.int32)],
+                )
+            else:
+                function = tf.function(lambda x: self.masks_and_exists(x), input_signature=[image_spec])
+            self._functions.explain[with_ids] = function
+        masks, exists = [], []
+        for start in range(0, len(images), batch_size):
+            batch = [tf.constant(np.asarray(images[start : start + batch_size], np.float32))]
+            if with_ids:
+                batch.append(tf.constant(class_ids[start : start + batch_size]))
+            outputs = function(*batch)
+            masks.append(np.asarray(outputs["mask"]))
+            exists.append(np.asarray(outputs["exists"]).reshape(-1))
+        return {"mask": np.concatenate(masks), "exists": np.concatenate(exists)}
+
+    def make_predict_function(self, force=False):
+        # `predict` is never XLA-compiled (even with jit_compile "auto" on a GPU): its input
+        # checks are assertions, which XLA drops. A `tf.function(jit_compile=True)` of the
+        # model returns NaN for invalid inputs instead.
+        if self.predict_function is not None and not force:
+            return self.predict_function
+        jit_compile = self.jit_compile
+        self.jit_compile = False
+        try:
+            return super().make_predict_function(force)
+        finally:
+            self.jit_compile = jit_compile
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """`Model.predict`, with arrays checked on the host first (`check_inputs`): bad class ids
+        or images raise `ValueError("Expected ... Received ...")` before anything runs. Datasets
+        and generators are checked batch by batch inside the traced step (InvalidArgumentError)."""
+        if isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) in (1, 2)):
+            images, class_ids = split_inputs(x)
+        else:
+            images, class_ids = x, None
+        if _is_array_like(images) and (class_ids is None or _is_array_like(class_ids)):
+            images, class_ids = self.check_inputs(images, class_ids)
+            x = images if class_ids is None else (images, class_ids)
+        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
+
+    def predict_step(self, data):
+        # `predict((images, class_ids))` must not be read as (x, y); Keras' adapter wraps
+        # the inputs in a 1-tuple.
+        if isinstance(data, tuple) and len(data) == 1:
+            data = data[0]
+        return self(data, training=False)
+
+    def _objective(self, images, labels, training):
+        """Draws the selector (true or fake class), masks the images and scores them."""
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        batch = ops.shape(labels)[0]
+        config = self.config
+        if training and config.input_noise_std:
+            images = images + keras.random.normal(
+                ops.shape(images),
+                stddev=config.input_noise_std * PIXEL_HALF_RANGE,
+                seed=self.seed_generator,
+            )
+        is_fake = keras.random.uniform((batch,), seed=self.seed_generator) < (
+            config.fake_label_probability
+        )
+        shift = keras.random.randint((batch,), 1, self.num_classes, seed=self.seed_generator)
+        selector = ops.where(is_fake, (labels + shift) % self.num_classes, labels)
+        is_real = 1.0 - ops.cast(is_fake, "float32")
+
+        outputs = self.masker({"image": images, "class_id": selector}, training=training)
+        masks = upsample_masks(outputs["mask"], tuple(images.shape[1:3]))
+        if config.infill == "zero":
+            alternatives = ops.full(ops.shape(images), PIXEL_HALF_RANGE, dtype="float32")
+        else:
+            alternatives = mixed_alternatives(
+                images,
+                blur_probability=config.blur_probability,
+                blur_kernel_fraction=config.blur_kernel_fraction,
+                blur_sigma_fraction=config.blur_sigma_fraction,
+                colour_range=config.colour_range,
+                noise_std=config.noise_std,
+                seed=self.seed_generator,
+            )
+        preserved, destroyed = apply_mask(images, masks, alternatives)
+        logits = self.classifier_logits(ops.concatenate([preserved, destroyed], axis=0))
+        preserved_logits, destroyed_logits = logits[:batch], logits[batch:]
+        terms = objective.saliency_objective(
+            outputs["mask"],
+            preserved_logits,
+            destroyed_logits,
+            labels,
+            is_real,
+            exists_logits=outputs["exists"],
+            config=config,
+        )
+        exists = ops.cast(outputs["exists"], "float32") > 0
+        terms["exists_accuracy"] = ops.mean(
+            ops.cast(ops.equal(exists, is_real > 0.5), "float32")
+        )
+        return terms
+
+    def _update_trackers(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        images, labels = data[0], data[1]
+        images = ops.cast(images, "float32")
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            terms = self._objective(images, labels, training=True)
+            scaled = self.optimizer.scale_loss(terms["loss"])
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return self._update_trackers(terms)
+
+    def test_step(self, data):
+        images, labels = data[0], data[1]
+        terms = self._objective(ops.cast(images, "float32"), labels, training=False)
+        return self._update_trackers(terms)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "masker": keras.saving.serialize_keras_object(self.masker),
+            "classifier": keras.saving.serialize_keras_object(self.classifier),
+            "config": self.config.get_config(),
+            "classifier_preprocessing": self.classifier_preprocessing,
+            "classifier_output": self.classifier_output,
+            "return_exists": self.return_exists,
+            "upsample": self.upsample,
+            "seed": self.seed,
+            "class_names": self.class_names,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["masker"] = keras.saving.deserialize_keras_object(config["masker"])
+        config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        return cls(clone_classifier=False, **config)

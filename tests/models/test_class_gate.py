@@ -1,0 +1,152 @@
+"""The class-evidence gate: the classifier's own per-location log-odds of a class gating the mask."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from keras_saliency.models.layers import ClassEvidenceGate
+from keras_saliency.training.fit import build_saliency_model
+
+
+def _cam_classifier(num_classes=5, image_size=32):
+    """conv (stride 1) -> pool -> conv (stride 2) -> 1x1 conv to the classes -> global average."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_0")(x)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1")(x)
+    x = keras.layers.Conv2D(num_classes, 1, name="class_conv")(x)
+    outputs = keras.layers.GlobalAveragePooling2D(name="logits")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _log_odds(scores, c):
+    others = np.delete(scores, c, axis=-1)
+    top = others.max(axis=-1, keepdims=True)
+    return scores[..., c] - (np.log(np.exp(others - top).sum(-1)) + top[..., 0])
+
+
+def test_gate_known_answer():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2, 3, 3, 4)).astype("float32")
+    kernel = rng.normal(size=(4, 6)).astype("float32")
+    bias = rng.normal(size=(6,)).astype("float32")
+    layer = keras.layers.Dense(6)
+    layer.build((None, 4))
+    layer.set_weights([kernel, bias])
+    gate = ClassEvidenceGate(6, scale=0.5, offset=2.0)
+    gate.build(features.shape)
+    gate.set_from_class_layer(layer)
+    gates, exists = gate(features, np.array([1, 4]))
+    scores = features @ kernel + bias
+    for i, c in enumerate([1, 4]):
+        expected = 1 / (1 + np.exp(-(0.5 * _log_odds(scores[i], c) + 2.0)))
+        np.testing.assert_allclose(np.asarray(gates)[i, ..., 0], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(float(exists[i]), _log_odds(scores[i].mean((0, 1)), c), rtol=1e-5, atol=1e-5)
+
+
+def test_gate_rejects_a_class_layer_of_another_shape():
+    gate = ClassEvidenceGate(6)
+    gate.build((None, 3, 3, 4))
+    wrong = keras.layers.Dense(5)
+    wrong.build((None, 4))
+    with pytest.raises(ValueError, match="Expected a class layer"):
+        gate.set_from_class_layer(wrong)
+
+
+def test_masker_with_classifier_gate(tmp_path):
+    classifier = _cam_classifier()
+    model = build_saliency_model(classifier, tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                 decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                 class_gate="classifier", class_layer="class_conv")
+    images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
+    labels = np.array([0, 2, 4], "int32")
+    outputs = model.masker({"image": images, "class_id": labels})
+    assert tuple(outputs["mask"].shape) == (3, 32, 32, 1)
+    # "exists" is the classifier's own log-odds of the class (before training).
+    probabilities = np.asarray(keras.ops.softmax(classifier(images)))[np.arange(3), labels]
+    np.testing.assert_allclose(np.asarray(outputs["exists"]), np.log(probabilities / (1 - probabilities)),
+                               rtol=1e-4, atol=1e-4)
+    path = str(tmp_path / "gated.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.masker.class_gate == "classifier"
+    np.testing.assert_allclose(np.asarray(loaded.masker({"image": images, "class_id": labels})["mask"]),
+                               np.asarray(outputs["mask"]), atol=1e-6)
+
+
+def test_classifier_gate_needs_a_class_layer():
+    with pytest.raises(ValueError, match="Expected class_layer"):
+        build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                             decoder_filters=(8,), mask_stride=2, class_gate="classifier")
+
+
+def test_image_level_factor_known_answer():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(1, 2, 2, 3)).astype("float32")
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    gate = ClassEvidenceGate(4, scale=0.25, offset=3.0, image_offset=1.5)
+    gate.build(features.shape)
+    gate.set_from_class_layer(layer)
+    gates, exists = gate(features, np.array([2]))
+    scores = np.asarray(features @ np.asarray(layer.kernel) + np.asarray(layer.bias))[0]
+    image = 1 / (1 + np.exp(-(_log_odds(scores.mean((0, 1)), 2) + 1.5)))
+    local = 1 / (1 + np.exp(-(0.25 * _log_odds(scores, 2) + 3.0)))
+    np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], local * image, rtol=1e-5)
+    assert ClassEvidenceGate.from_config(gate.get_config()).initial_image_offset == 1.5
+
+
+def test_rate_changes_the_step_not_the_function():
+    features = np.random.default_rng(3).normal(size=(2, 2, 2, 3)).astype("float32")
+    layer = keras.layers.Dense(4)
+    layer.build((None, 3))
+    outputs = []
+    for rate in (1.0, 10.0):
+        gate = ClassEvidenceGate(4, image_offset=1.0, rate=rate)
+        gate.build(features.shape)
+        gate.set_from_class_layer(layer)
+        outputs.append([np.asarray(o) for o in gate(features, np.array([0, 3]))])
+        assert float(gate.offset) == pytest.approx(2.0 / rate)
+    for slow, fast in zip(*outputs):
+        np.testing.assert_allclose(slow, fast, rtol=1e-5)
+    with pytest.raises(ValueError, match="Expected rate > 0"):
+        ClassEvidenceGate(4, rate=0)
+
+
+def test_cam_local_evidence_known_answer():
+    features = np.random.default_rng(4).normal(size=(1, 3, 3, 2)).astype("float32")
+    layer = keras.layers.Dense(3)
+    layer.build((None, 2))
+    gate = ClassEvidenceGate(3, scale=6.0, offset=-1.0, local="cam")
+    gate.build(features.shape)
+    gate.set_from_class_layer(layer)
+    gates, _ = gate(features, np.array([1]))
+    cam = (features @ np.asarray(layer.kernel) + np.asarray(layer.bias))[0, ..., 1]
+    expected = 1 / (1 + np.exp(-(6.0 * cam / np.abs(cam).max() - 1.0)))
+    np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="Expected local in"):
+        ClassEvidenceGate(3, local="grad")
+
+
+def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
+    from scipy.stats import spearmanr
+
+    from keras_saliency.deployment.converters import export_tflite, int8_float_layers
+    from keras_saliency.deployment.runtimes import load_runtime
+
+    model = build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                 decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                 class_gate="classifier_image", class_layer="class_conv")
+    assert {"class_gate", "gate_up", "gated_mask", "mask_head"} <= set(int8_float_layers(model.masker))
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    path = str(tmp_path / "gated.int8.tflite")
+    export_tflite(model.masker, path, "int8", images[:16], labels[:16])
+    int8 = np.asarray(load_runtime(path)(images[16:], labels[16:])["mask"])
+    reference = np.asarray(model.masker({"image": images[16:], "class_id": labels[16:]})["mask"])
+    assert int8.shape == reference.shape
+    correlations = [spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(int8, reference)]
+    assert np.mean(correlations) > 0.9

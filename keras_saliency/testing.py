@@ -51,7 +51,25 @@ def patch_images(n, image_size=32, num_classes=4, patch_size=8, clutter=6, seed=
     ("none") and box (-1, -1, -1, -1). A classifier trained with them has no class to fall
     back on once the patch is removed; one trained without them often answers some pattern
     class for a patch-less image, and then the faithful mask for that class is empty (the
-    destroyed image keeps its class whatever is removed)."""
+    destroyed image keeps its class whatever is removed).
+
+    Args:
+        n: number of images.
+        image_size: the side S of the square images, in pixels (default 32).
+        num_classes: number of stripe patterns used, 2 to 4 (default 4).
+        patch_size: the side of the striped patch, in pixels; smaller than `image_size`
+            (default 8).
+        clutter: grey distractor rectangles per image (default 6).
+        seed: seed of the random generator (default 0).
+        empty_fraction: share of the images without a patch, labelled `num_classes`
+            (default 0.0).
+
+    Example:
+
+    ```python
+    images, labels, boxes = patch_images(64, image_size=32, num_classes=4)
+    ```
+    """
     if not 2 <= num_classes <= len(PATCH_CLASS_NAMES):
         raise ValueError(
             f"Expected num_classes in [2, {len(PATCH_CLASS_NAMES)}]. Received: num_classes={num_classes}"
@@ -85,7 +103,21 @@ def patch_images(n, image_size=32, num_classes=4, patch_size=8, clutter=6, seed=
 
 
 def tiny_classifier(num_classes=4, image_size=32, width=16, name="tiny_classifier"):
-    """A small CNN for the synthetic task. Tap layers (strides 1, 2, 4, 8): `TINY_TAPS`."""
+    """A small CNN for the synthetic task. Tap layers (strides 1, 2, 4, 8): `TINY_TAPS`.
+
+    Args:
+        num_classes: number of logits (default 4).
+        image_size: the side of the square RGB input, in pixels (default 32).
+        width: filters of the first convolution; later ones use 2x and 4x (default 16).
+        name: the model's name.
+
+    Example:
+
+    ```python
+    classifier = tiny_classifier(num_classes=4, image_size=32)
+    logits = classifier(images)  # (n, 4)
+    ```
+    """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     for i, filters in enumerate((width, 2 * width, 4 * width, 4 * width)):
@@ -109,7 +141,22 @@ _SQUARE_COLOURS = {0: (220.0, 30.0, 30.0), 1: (30.0, 30.0, 220.0)}
 def square_detector_classifier(image_size=32, threshold=150.0, gain=20.0, none_logit=6.0):
     """logit_red = gain x mean(relu(R - G/2 - B/2 - threshold)), the same for blue, and a
     constant `none_logit`. Only pixels of a saturated square pass the threshold, so the true
-    saliency of an image is exactly its square. The last 4-D layer is "detector"."""
+    saliency of an image is exactly its square. The last 4-D layer is "detector".
+
+    Args:
+        image_size: the side of the square RGB input, in pixels (default 32).
+        threshold: what a pixel's R - G/2 - B/2 (or B - R/2 - G/2) must exceed to count
+            (default 150.0).
+        gain: the weight of the detector's mean response in its class's logit (default 20.0).
+        none_logit: the constant logit of the third ("none") class (default 6.0).
+
+    Example:
+
+    ```python
+    classifier = square_detector_classifier(image_size=32)
+    logits = classifier(square_images(8)[0])  # (8, 3): red, blue, none
+    ```
+    """
     import keras
 
     inputs = keras.Input((image_size, image_size, 3), name="image")
@@ -135,7 +182,21 @@ def square_detector_classifier(image_size=32, threshold=150.0, gain=20.0, none_l
 
 def square_images(n, image_size=32, square=4, seed=0, noise=8.0):
     """Grey noisy images with one red or blue `square` x `square` patch away from the border.
-    Returns `(images float32 [0, 255], labels (0 red / 1 blue), boxes (n, 4) inclusive)`."""
+    Returns `(images float32 [0, 255], labels (0 red / 1 blue), boxes (n, 4) inclusive)`.
+
+    Args:
+        n: number of images.
+        image_size: the side of the square images, in pixels (default 32).
+        square: the side of the coloured square, in pixels (default 4).
+        seed: seed of the random generator (default 0).
+        noise: standard deviation of the grey background's Gaussian noise (default 8.0).
+
+    Example:
+
+    ```python
+    images, labels, boxes = square_images(16, image_size=32, square=4)
+    ```
+    """
     rng = np.random.default_rng(seed)
     images = np.clip(128.0 + rng.normal(0.0, noise, (n, image_size, image_size, 3)), 0, 255)
     labels = rng.integers(0, 2, n).astype(np.int32)

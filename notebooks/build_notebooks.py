@@ -12,12 +12,12 @@ def badge(name):
     return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"(https://colab.research.google.com/github/{REPO}/blob/main/notebooks/{name})")
 
-SETUP = '''# Colab: install the package (elsewhere, install it first: `pip install ".[export]"` in a clone).
+SETUP = '''# Colab: install the package (elsewhere, install it first: `pip install ".[cli,export]"` in a clone).
 import os
 import sys
 
 if "google.colab" in sys.modules:
-    get_ipython().run_line_magic("pip", "install -q 'keras-saliency[export] @ git+https://github.com/%s'")
+    get_ipython().run_line_magic("pip", "install -q 'keras-saliency[cli,export] @ git+https://github.com/%s'")
 # KERAS_SALIENCY_FAST=1 (the test suite's fast mode): fewer images and steps, same code.
 FAST = os.environ.get("KERAS_SALIENCY_FAST") == "1"''' % REPO
 

@@ -33,14 +33,14 @@ def main(classifier_path, overrides, steps, learning_rate, data_root, log):
     import tensorflow as tf
 
     from tools import recipes
-    from keras_saliency.cli import parse_assignments
+    from keras_saliency.options import parse_assignments
     from keras_saliency.models.alternatives import apply_mask, blurred
     from keras_saliency.models.classifiers import CIFAR_TAPS
     from keras_saliency.data.arrays import array_dataset
     from keras_saliency.models.masker import upsample_masks
     from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
 
-    changes = parse_assignments(overrides, "--set")
+    changes = parse_assignments(overrides, "set")
     keras.utils.set_random_seed(0)
     (train_x, train_y), (val_x, val_y), _ = recipes.recipe_splits(recipes.get_recipe("cifar10"), data_root)
     classifier = keras.saving.load_model(classifier_path)

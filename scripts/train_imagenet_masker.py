@@ -22,9 +22,9 @@ def main():
     parser.add_argument("--package", action="store_true", help="copy the trained model into keras_saliency/pretrained")
     args = parser.parse_args()
     from tools import imagenet_recipe
-    from keras_saliency.cli import parse_assignments
+    from keras_saliency.options import parse_assignments
 
-    recipe = dataclasses.replace(imagenet_recipe.ImageNetMaskerRecipe(), **parse_assignments(args.overrides, "--set"))
+    recipe = dataclasses.replace(imagenet_recipe.ImageNetMaskerRecipe(), **parse_assignments(args.overrides, "set"))
     if args.package:
         print("Saved", imagenet_recipe.package(recipe, args.output))
     else:

@@ -27,11 +27,11 @@ def main(recipe_name, stage, output, data_root, overrides):
     import dataclasses
 
     from tools import recipes
-    from keras_saliency.cli import parse_assignments
+    from keras_saliency.options import parse_assignments
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = recipes.get_recipe(recipe_name)
-    recipe = dataclasses.replace(recipe, **parse_assignments(overrides, "--set"))
+    recipe = dataclasses.replace(recipe, **parse_assignments(overrides, "set"))
     if stage == "package":
         path = recipes.package_model(recipe, output)
         click.echo(f"Packaged {path}")

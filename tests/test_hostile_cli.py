@@ -116,7 +116,11 @@ def test_method_names_in_the_help_are_the_methods():
 
 def test_setup_declares_importlib_resources():
     # tensorflow-datasets 4.9 needs it on Python >= 3.9 and does not declare it
-    assert '"importlib_resources"' in open(os.path.join(ROOT, "setup.py")).read()
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        extras = tomllib.load(f)["project"]["optional-dependencies"]
+    assert "importlib_resources" in extras["cli"] and "importlib_resources" in extras["datasets"]
     import importlib_resources  # noqa: F401  (installed with the package)
 
 

@@ -94,16 +94,18 @@ def training_dataset(images, labels, recipe):
 
 
 def init_selector_from_classifier(model, classifier, class_layer):
-    """Sets the class selector's embedding to the classifier's last 1x1 convolution (one vector
-    per class over the deepest tapped features), so selecting a class starts as its CAM."""
-    kernel = np.asarray(classifier.get_layer(class_layer).kernel)  # (1, 1, channels, classes)
+    """Sets the class selector's embedding to the classifier's last 1x1 convolution or Dense
+    layer (one vector per class over the deepest tapped features), so selecting a class starts as
+    its CAM."""
+    kernel = np.asarray(classifier.get_layer(class_layer).kernel)  # (1, 1, channels, classes) or (channels, classes)
+    kernel = kernel.reshape(-1, kernel.shape[-1])
     embedding = model.masker.selector.embedding
-    if tuple(embedding.shape) != (kernel.shape[3], kernel.shape[2]):
+    if tuple(embedding.shape) != (kernel.shape[1], kernel.shape[0]):
         raise ValueError(
             f"Expected the class layer's kernel to match the selector {tuple(embedding.shape)}. "
             f"Received: {kernel.shape} from {class_layer!r}"
         )
-    embedding.assign(kernel[0, 0].T.astype(np.float32))
+    embedding.assign(kernel.T.astype(np.float32))
 
 
 def build_model(recipe, classifier):
@@ -137,16 +139,14 @@ def train(recipe, output, data_root=None, models_root=None):
 
     from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
     from tools.recipes import default_data_root
-    from keras_saliency.training.fit import BACKUP_DIR, MODEL_FILE, completed_epochs, compile_saliency_model, fit_saliency_model
+    from keras_saliency.training.fit import MODEL_FILE, compile_saliency_model, fit_saliency_model, resume_plan
 
     keras.utils.set_random_seed(recipe.seed)
     model_path = os.path.join(output, MODEL_FILE)
-    epochs = recipe.epochs
-    finished = os.path.exists(model_path) and not os.path.isdir(os.path.join(output, BACKUP_DIR))
-    if finished:
-        epochs = recipe.epochs - completed_epochs(output)
-        if epochs <= 0:
-            return keras.saving.load_model(model_path)
+    plan = resume_plan(output, recipe.epochs, up_to=True)
+    finished = plan.has_model and not plan.interrupted
+    if finished and plan.done:
+        return keras.saving.load_model(model_path)
     folder = os.path.join(data_root or default_data_root(), recipe.data)
     scan = scan_image_folder(folder, check=False, progress=False)
     images, labels = load_folder_arrays(scan, recipe.load_size)
@@ -170,8 +170,9 @@ def train(recipe, output, data_root=None, models_root=None):
     fit_saliency_model(
         model,
         training_dataset(images, labels, recipe),
-        epochs=epochs,
+        epochs=recipe.epochs,
         output_dir=output,
+        up_to=True,
         steps_per_epoch=recipe.steps_per_epoch or None,
         callbacks=[snapshots],
     )

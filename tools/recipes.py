@@ -48,6 +48,15 @@ class Recipe:
     masker_learning_rate: float = 1e-3
     mask_stride: int = 2
     masker_overrides: dict = dataclasses.field(default_factory=dict)  # SaliencyConfig fields
+    # The masker's architecture and objective, as in `tools.imagenet_recipe` (defaults: the paper's
+    # U-Net, abs-ratio head, no class gate, the code objective).
+    decoder: str = "unet"
+    decoder_filters: Optional[Tuple[int, ...]] = None  # None: the model's default for the taps
+    head: str = "abs_ratio"
+    class_gate: str = "none"  # "classifier_image": mask x the classifier's class evidence
+    class_layer: str = "logits"  # the classifier's last layer to the classes (a Dense or 1x1 conv)
+    gate_options: dict = dataclasses.field(default_factory=dict)  # ClassEvidenceGate arguments
+    objective: str = "code"  # "simplified": SaliencyConfig.simplified(**masker_overrides)
     # Optional `index,wnid,name` CSV (relative to the data root) with readable class names.
     class_names_file: Optional[str] = None
     seed: int = 0
@@ -109,6 +118,15 @@ def save_recipe(recipe, output, **extra):
         json.dump({**recipe.to_dict(), **extra}, f, indent=2)
 
 
+def _classifier_train(recipe, train_x, train_y):
+    from keras_saliency.data.arrays import array_dataset
+
+    return array_dataset(
+        train_x, train_y, batch_size=recipe.classifier_batch_size, training=True,
+        seed=recipe.seed, shift=recipe.shift,
+    )
+
+
 def train_classifier_stage(recipe, output, data_root=None, splits=None):
     """Trains (or resumes) the recipe's classifier; returns `(model, validation accuracy)`."""
     import keras
@@ -119,6 +137,7 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
         fast_cifar_classifier,
         fit_classifier,
     )
+    from keras_saliency.training.fit import RunFiles, resume_plan
     from keras_saliency.data.arrays import array_dataset
 
     keras.utils.set_random_seed(recipe.seed)
@@ -126,9 +145,14 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
     save_recipe(recipe, output, class_names=class_names)
     path = os.path.join(output, CLASSIFIER_FILE)
     validation = array_dataset(val_x, val_y, batch_size=256)
-    if os.path.exists(path):
+    plan = resume_plan(output, recipe.classifier_epochs, up_to=True, files=RunFiles("classifier"))
+    if plan.has_model and not plan.interrupted:
         logger.info("Classifier already trained: %s", path)
         model = keras.saving.load_model(path)
+        if not plan.done:
+            logger.info("Continuing it up to %d epochs", recipe.classifier_epochs)
+            fit_classifier(model, _classifier_train(recipe, train_x, train_y), validation,
+                           recipe.classifier_epochs, output, up_to=True)
     else:
         name = f"{recipe.name.replace('-', '_')}_classifier"
         if recipe.architecture == "fast":
@@ -149,10 +173,7 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
             raise ValueError(
                 f"Expected architecture 'vgg' or 'fast'. Received: {recipe.architecture!r}"
             )
-        train = array_dataset(
-            train_x, train_y, batch_size=recipe.classifier_batch_size, training=True,
-            seed=recipe.seed, shift=recipe.shift,
-        )
+        train = _classifier_train(recipe, train_x, train_y)
         steps = int(train.cardinality())
         compile_classifier(
             model,
@@ -163,7 +184,7 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
             warmup_steps=steps * recipe.classifier_warmup_epochs,
             label_smoothing=recipe.label_smoothing,
         )
-        fit_classifier(model, train, validation, recipe.classifier_epochs, output)
+        fit_classifier(model, train, validation, recipe.classifier_epochs, output, up_to=True)
     model.compile(metrics=["accuracy"], loss="sparse_categorical_crossentropy")
     _, accuracy = model.evaluate(validation, verbose=0)
     save_recipe(recipe, output, class_names=class_names, classifier_accuracy=float(accuracy))
@@ -174,56 +195,66 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
 MASKER_DIR = "masker"
 
 
+def build_recipe_masker(recipe, classifier):
+    """The recipe's masker around `classifier` (its own layers as the encoder); with a class gate,
+    the class selector starts as the classifier's class layer (`init_selector_from_classifier`)."""
+    from keras_saliency.models.classifiers import scale_taps
+    from keras_saliency.models.config import SaliencyConfig
+    from keras_saliency.training.fit import build_saliency_model
+
+    if recipe.objective == "simplified":
+        config = SaliencyConfig.simplified(**recipe.masker_overrides)
+    else:
+        config = SaliencyConfig(**{"objective": recipe.objective, **recipe.masker_overrides})
+    taps = scale_taps(len(recipe.fast_widths) + 1 if recipe.architecture == "fast" else len(recipe.convs_per_scale))
+    options = {"decoder_filters": tuple(recipe.decoder_filters)} if recipe.decoder_filters else {}
+    if recipe.class_gate != "none":
+        options.update(class_gate=recipe.class_gate, class_layer=recipe.class_layer,
+                       gate_options=dict(recipe.gate_options))
+    model = build_saliency_model(
+        classifier, tap_layers=taps, config=config, mask_stride=recipe.mask_stride, decoder=recipe.decoder,
+        head=recipe.head, seed=recipe.seed, **options,
+    )
+    if recipe.class_gate != "none":
+        from tools.imagenet_recipe import init_selector_from_classifier
+
+        init_selector_from_classifier(model, classifier, recipe.class_layer)
+    return model
+
+
 def train_masker_stage(recipe, output, data_root=None, splits=None):
     """Trains (or resumes) the recipe's masker against the stage-1 classifier (in `output`).
     Returns the `SaliencyModel`."""
     import keras
 
-    from keras_saliency.models.classifiers import scale_taps
-    from keras_saliency.models.config import SaliencyConfig
     from keras_saliency.data.arrays import array_dataset
     from keras_saliency.training.fit import (
-        BACKUP_DIR,
         MODEL_FILE,
-        build_saliency_model,
-        completed_epochs,
         compile_saliency_model,
         fit_saliency_model,
+        resume_plan,
     )
 
     keras.utils.set_random_seed(recipe.seed)
     (train_x, train_y), (val_x, val_y), class_names = splits or recipe_splits(recipe, data_root)
     masker_dir = os.path.join(output, MASKER_DIR)
     classifier = keras.saving.load_model(os.path.join(output, CLASSIFIER_FILE))
-    model_path = os.path.join(masker_dir, MODEL_FILE)
-    interrupted = os.path.isdir(os.path.join(masker_dir, BACKUP_DIR))
-    epochs = recipe.masker_epochs
-    if os.path.exists(model_path) and not interrupted:
+    plan = resume_plan(masker_dir, recipe.masker_epochs, up_to=True)
+    if plan.has_model and not plan.interrupted:
         # A finished masker: continued up to the recipe's epochs (optimizer state included).
-        model = keras.saving.load_model(model_path)
-        epochs = recipe.masker_epochs - completed_epochs(masker_dir)
-        if epochs <= 0:
+        model = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
+        if plan.done:
             logger.info("Masker already trained: %s", masker_dir)
             return model
-        logger.info("Continuing the masker in %s for %d more epochs", masker_dir, epochs)
+        logger.info("Continuing the masker in %s up to %d epochs", masker_dir, recipe.masker_epochs)
     else:
-        model = build_saliency_model(
-            classifier,
-            tap_layers=scale_taps(
-                len(recipe.fast_widths) + 1
-                if recipe.architecture == "fast"
-                else len(recipe.convs_per_scale)
-            ),
-            config=SaliencyConfig(**recipe.masker_overrides),
-            mask_stride=recipe.mask_stride,
-            seed=recipe.seed,
-        )
+        model = build_recipe_masker(recipe, classifier)
         compile_saliency_model(model, recipe.masker_learning_rate)
     train = array_dataset(
         train_x, train_y, batch_size=recipe.masker_batch_size, training=True, seed=recipe.seed
     )
     validation = array_dataset(val_x[:2000], val_y[:2000], batch_size=256)
-    fit_saliency_model(model, train, validation, epochs, masker_dir)
+    fit_saliency_model(model, train, validation, recipe.masker_epochs, masker_dir, up_to=True)
     return model
 
 

@@ -41,6 +41,24 @@ logger = logging.getLogger("keras_saliency")
 
 @dataclasses.dataclass
 class FolderScan:
+    """The readable images of a class-folder tree, as returned by `scan_image_folder`.
+
+    Args:
+        root: the scanned folder (`root/<class>/<image>`).
+        class_names: sorted names of the class folders with at least one readable image.
+        files: paths of the readable images.
+        labels: class id of each file (an index into `class_names`).
+        skipped: `(path, reason)` of each file left out.
+        empty_classes: class folders left out for want of a readable image.
+
+    Example:
+
+    ```python
+    scan = scan_image_folder("flowers/")
+    train, validation = scan.split(validation_fraction=0.2, seed=0)
+    ```
+    """
+
     root: str
     class_names: List[str]
     files: List[str]
@@ -116,7 +134,23 @@ def scan_image_folder(root, check=True, workers=8, progress=True, max_pixels=Non
     Skipped files are counted by reason (`FolderScan.skipped`, logged as a warning). A class
     folder left with no image is not a class (unlike Keras' `image_dataset_from_directory`, which
     keeps it as a class that never occurs): it is left out of `class_names` with a warning naming
-    it. A subfolder named like an image (x.jpg) is a skipped file, not a class."""
+    it. A subfolder named like an image (x.jpg) is a skipped file, not a class.
+
+    Args:
+        root: folder of class subfolders (`root/<class>/<image>`).
+        check: whether to decode every file (at reduced size) to check it. Defaults to `True`.
+        workers: threads that check files. Defaults to 8.
+        progress: whether to show a progress bar while checking. Defaults to `True`.
+        max_pixels: largest image size in pixels accepted, or `None` for the default limit
+            (see `max_pixels_limit`).
+
+    Example:
+
+    ```python
+    scan = scan_image_folder("flowers/", workers=4)
+    print(scan.summary())
+    ```
+    """
     if not os.path.isdir(root):
         raise ValueError(f"Expected a folder of class subfolders. Received: {root!r} is not a folder")
     skipped, subfolders = [], []
@@ -154,15 +188,15 @@ def scan_image_folder(root, check=True, workers=8, progress=True, max_pixels=Non
             else f"{UNSUPPORTED} (extension {os.path.splitext(p)[1] or 'none'})"
             for p, _ in candidates
         ]
-    kept = [(p, l) for (p, l), r in zip(candidates, reasons) if r is None]
+    kept = [(p, label) for (p, label), r in zip(candidates, reasons) if r is None]
     skipped += [(p, r) for (p, _), r in zip(candidates, reasons) if r is not None]
-    used = sorted({l for _, l in kept})
+    used = sorted({label for _, label in kept})
     relabel = {old: new for new, old in enumerate(used)}
     scan = FolderScan(
         root=root,
         class_names=[subfolders[i] for i in used],
         files=[p for p, _ in kept],
-        labels=[relabel[l] for _, l in kept],
+        labels=[relabel[label] for _, label in kept],
         skipped=skipped,
         empty_classes=[name for i, name in enumerate(subfolders) if i not in relabel],
     )
@@ -196,7 +230,23 @@ def _decoder(max_pixels):
 
 def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, max_pixels=None):
     """A dataset over `(path, label)` pairs from `FolderScan.split` (or a whole scan), decoded
-    by `load_image` (inside `tf.numpy_function`: single-host input pipelines only)."""
+    by `load_image` (inside `tf.numpy_function`: single-host input pipelines only).
+
+    Args:
+        pairs: list of `(path, label)` pairs, or a `FolderScan` (all its files).
+        image_size: output side S in pixels (images are resized to S x S).
+        batch_size: images per batch. Defaults to 32.
+        training: whether to shuffle and augment (flips). Defaults to `False`.
+        seed: seed of the shuffle and the augmentation, or `None`.
+        max_pixels: largest image size in pixels decoded, or `None` for the default limit.
+
+    Example:
+
+    ```python
+    train, validation = scan_image_folder("flowers/").split(0.1)
+    dataset = folder_dataset(train, image_size=224, batch_size=64, training=True)
+    ```
+    """
     import tensorflow as tf
 
     from keras_saliency.data.pipeline import prepare
@@ -206,7 +256,7 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, 
     if not pairs:
         raise ValueError("Expected at least one (path, label) pair. Received: none")
     paths = [p for p, _ in pairs]
-    labels = [int(l) for _, l in pairs]
+    labels = [int(label) for _, label in pairs]
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
     if training:  # shuffle the (cheap) file list, not decoded images
         dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -225,7 +275,20 @@ def load_folder_arrays(pairs, image_size, workers=8, progress=True):
 
     For small-image folders (CIFAR-10: 150 MB for 50,000 images) this makes every epoch after
     the first free of JPEG decoding. Files `load_image` does not read are left out (fewer rows)
-    and reported in one warning; none readable is an error."""
+    and reported in one warning; none readable is an error.
+
+    Args:
+        pairs: list of `(path, label)` pairs, or a `FolderScan` (all its files).
+        image_size: output side S in pixels (images are resized to S x S).
+        workers: threads that decode files. Defaults to 8.
+        progress: whether to show a progress bar. Defaults to `True`.
+
+    Example:
+
+    ```python
+    images, labels = load_folder_arrays(scan_image_folder("cifar10-png/"), image_size=32)
+    ```
+    """
     if isinstance(pairs, FolderScan):
         pairs = list(zip(pairs.files, pairs.labels))
     images = np.zeros((len(pairs), image_size, image_size, 3), np.uint8)

@@ -14,7 +14,17 @@ PARTS = ("train", "calibration", "test")
 
 
 def read_labels_csv(path):
-    """`{relative path: int label}` from a `labels.csv` with columns `path,label`."""
+    """`{relative path: int label}` from a `labels.csv` with columns `path,label`.
+
+    Args:
+        path: the CSV file, with a header naming the columns `path` and `label`.
+
+    Example:
+
+    ```python
+    labels = read_labels_csv("imagenet-val-dev/labels.csv")
+    ```
+    """
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
@@ -54,7 +64,18 @@ def split_labelled(paths, train_fraction=0.3, calibration_fraction=0.3, seed=0):
 
 
 def write_split_csv(parts, path):
-    """One row per image: `path,part`."""
+    """One row per image: `path,part`.
+
+    Args:
+        parts: `{part: paths}` as returned by `split_labelled`.
+        path: the CSV file to write (overwritten).
+
+    Example:
+
+    ```python
+    write_split_csv(split_labelled(read_labels_csv("labels.csv")), "split.csv")
+    ```
+    """
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["path", "part"])
@@ -64,7 +85,18 @@ def write_split_csv(parts, path):
 
 
 def read_split_csv(path, parts=PARTS):
-    """The relative paths of `parts` (a name or a tuple of names) in a `path,part` CSV."""
+    """The relative paths of `parts` (a name or a tuple of names) in a `path,part` CSV.
+
+    Args:
+        path: a CSV written by `write_split_csv`.
+        parts: a part name or a tuple of names among `PARTS`. Defaults to all parts.
+
+    Example:
+
+    ```python
+    test_paths = read_split_csv("split.csv", parts="test")
+    ```
+    """
     parts = (parts,) if isinstance(parts, str) else tuple(parts)
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:

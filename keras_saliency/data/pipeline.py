@@ -4,7 +4,17 @@ import tensorflow as tf
 
 
 def to_rgb(image):
-    """Grayscale (1 channel) becomes RGB; RGBA (4 channels) drops alpha."""
+    """Grayscale (1 channel) becomes RGB; RGBA (4 channels) drops alpha.
+
+    Args:
+        image: image tensor of shape (H, W, C) with C in 1, 3 or 4.
+
+    Example:
+
+    ```python
+    rgb = to_rgb(tf.zeros((32, 32, 1), tf.uint8))  # shape (32, 32, 3)
+    ```
+    """
     channels = image.shape[-1]
     if channels == 1:
         return tf.image.grayscale_to_rgb(image)
@@ -21,7 +31,18 @@ def to_rgb(image):
 
 
 def resize(image, image_size):
-    """The whole image squashed to `image_size` x `image_size` (no crop), float32 [0, 255]."""
+    """The whole image squashed to `image_size` x `image_size` (no crop), float32 [0, 255].
+
+    Args:
+        image: image tensor of shape (H, W, C) in [0, 255], C in 1, 3 or 4.
+        image_size: output side S in pixels.
+
+    Example:
+
+    ```python
+    image = resize(tf.io.decode_jpeg(tf.io.read_file("cat.jpg")), 224)  # (224, 224, 3)
+    ```
+    """
     image = tf.cast(to_rgb(image), tf.float32)
     image = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.clip_by_value(image, 0.0, 255.0)
@@ -29,7 +50,19 @@ def resize(image, image_size):
 
 def random_shift(image, padding, seed=None):
     """Pads `padding` pixels on every side (reflect) and crops back to the original size at a
-    random offset: the standard translation augmentation for small images."""
+    random offset: the standard translation augmentation for small images.
+
+    Args:
+        image: image tensor of shape (H, W, C) with static H and W.
+        padding: largest shift in pixels (the reflected border's width).
+        seed: seed of the random crop, or `None`.
+
+    Example:
+
+    ```python
+    shifted = random_shift(tf.zeros((32, 32, 3)), padding=4, seed=0)
+    ```
+    """
     height, width = image.shape[0], image.shape[1]
     padded = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]], mode="REFLECT")
     return tf.image.random_crop(padded, [height, width, image.shape[-1]], seed=seed)
@@ -39,7 +72,23 @@ def prepare(
     dataset, image_size, batch_size, training=False, seed=None, shuffle_buffer=1024, shift=0
 ):
     """Maps `(image, label)` pairs to resized float images and int32 labels, then shuffles
-    (training), flips and shifts by up to `shift` pixels (training), batches and prefetches."""
+    (training), flips and shifts by up to `shift` pixels (training), batches and prefetches.
+
+    Args:
+        dataset: a `tf.data.Dataset` of `(image, label)` pairs, images (H, W, C) in [0, 255].
+        image_size: output side S in pixels.
+        batch_size: images per batch.
+        training: whether to shuffle, flip and shift. Defaults to `False`.
+        seed: seed of the shuffle and the augmentation, or `None`.
+        shuffle_buffer: shuffle buffer size when training (0: no shuffle). Defaults to 1024.
+        shift: largest random translation in pixels when training (0: none).
+
+    Example:
+
+    ```python
+    batches = prepare(tf.data.Dataset.from_tensor_slices((x, y)), 32, 128, training=True)
+    ```
+    """
 
     def _map(image, label):
         return resize(image, image_size), tf.cast(label, tf.int32)
@@ -62,7 +111,21 @@ def prepare(
 
 def random_resized_crop(image, image_size, scale=(0.35, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
     """A random crop covering `scale` of the image's area with an aspect ratio in `ratio`,
-    resized to `image_size` (the usual ImageNet training augmentation)."""
+    resized to `image_size` (the usual ImageNet training augmentation).
+
+    Args:
+        image: image tensor of shape (H, W, C) in [0, 255].
+        image_size: output side S in pixels.
+        scale: `(min, max)` fraction of the image's area that the crop covers.
+        ratio: `(min, max)` aspect ratio (width / height) of the crop.
+        seed: seed of the crop, or `None` (then a fixed non-zero seed is used).
+
+    Example:
+
+    ```python
+    crop = random_resized_crop(image, 224, scale=(0.35, 1.0), seed=42)  # (224, 224, 3)
+    ```
+    """
     begin, size, _ = tf.image.sample_distorted_bounding_box(
         tf.shape(image),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),

@@ -8,6 +8,7 @@ import os
 import threading
 
 from keras_saliency.data.pipeline import prepare
+from keras_saliency.errors import first_line
 
 # our name -> (tfds name, training split, validation split, needs a manual download)
 TFDS_DATASETS = {
@@ -21,7 +22,18 @@ PROBE_SECONDS = 10.0  # the longest wait for the download's host to answer
 
 class DatasetUnavailable(ValueError):
     """The dataset is neither prepared in `data_dir` nor downloadable now (no internet, host
-    down, ImageNet archives missing). `reason` is one short line."""
+    down, ImageNet archives missing). `reason` is one short line.
+
+    Args:
+        name: the dataset's name in `TFDS_DATASETS`.
+        reason: one short line saying why it is unavailable.
+
+    Example:
+
+    ```python
+    raise DatasetUnavailable("cifar10", "cannot resolve www.cs.toronto.edu")
+    ```
+    """
 
     def __init__(self, name, reason):
         self.name, self.reason = name, reason
@@ -30,20 +42,26 @@ class DatasetUnavailable(ValueError):
         )
 
 
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
-
-
 def _import_problem(error):
     module = getattr(error, "name", None)
     fix = f": pip install {module}" if module else ""
-    return f"tensorflow-datasets cannot start ({_first_line(error)}){fix}"
+    return f"tensorflow-datasets cannot start ({first_line(error)}){fix}"
 
 
 def download_problem(url, timeout=PROBE_SECONDS):
     """None when `url`'s host answers an HTTP HEAD request within `timeout` seconds (name
-    lookup included, proxies as `requests` finds them), else one short line saying why not."""
+    lookup included, proxies as `requests` finds them), else one short line saying why not.
+
+    Args:
+        url: the address to probe.
+        timeout: longest wait in seconds. Defaults to `PROBE_SECONDS`.
+
+    Example:
+
+    ```python
+    problem = download_problem("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz")
+    ```
+    """
     import requests
 
     outcome = {}
@@ -57,9 +75,9 @@ def download_problem(url, timeout=PROBE_SECONDS):
             if "resolve" in text or "Name or service not known" in text or "nodename" in text:
                 outcome["problem"] = f"cannot resolve {requests.utils.urlparse(url).hostname} (no internet connection?)"
             else:
-                outcome["problem"] = f"no connection to {requests.utils.urlparse(url).hostname} ({_first_line(error)})"
+                outcome["problem"] = f"no connection to {requests.utils.urlparse(url).hostname} ({first_line(error)})"
         except requests.exceptions.RequestException as error:
-            outcome["problem"] = f"{requests.utils.urlparse(url).hostname}: {_first_line(error)}"
+            outcome["problem"] = f"{requests.utils.urlparse(url).hostname}: {first_line(error)}"
 
     thread = threading.Thread(target=probe, daemon=True)  # name lookups ignore socket timeouts
     thread.start()
@@ -83,6 +101,24 @@ def tfds_dataset(
 
     `imagenet2012` needs the ILSVRC2012 tar files in `manual_dir` (tensorflow-datasets'
     manual download). `data_dir` is where tensorflow-datasets keeps prepared data.
+
+    Args:
+        name: one of the keys of `TFDS_DATASETS` (`"cifar10"`, `"imagenet2012"`,
+            `"imagenette"`).
+        image_size: output side S in pixels.
+        batch_size: images per batch. Defaults to 32.
+        training: the training split (shuffled, augmented) if `True`, else the validation
+            split. Defaults to `True`.
+        data_dir: where tensorflow-datasets keeps prepared data, or `None` for its default.
+        manual_dir: folder of the ILSVRC2012 archives (needed for `"imagenet2012"` only).
+        seed: seed of the shuffle and the augmentation, or `None`.
+        shuffle_buffer: shuffle buffer size when training. Defaults to 2048.
+
+    Example:
+
+    ```python
+    dataset, class_names = tfds_dataset("cifar10", image_size=32, training=False)
+    ```
     """
     import tensorflow_datasets as tfds
 
@@ -139,4 +175,4 @@ def _download_and_load(tfds, name, tfds_name, manual, manual_dir, load):
     except ImportError as error:
         raise DatasetUnavailable(name, _import_problem(error)) from None
     except (OSError, tfds.download.DownloadError) as error:  # requests' errors are OSErrors
-        raise DatasetUnavailable(name, _first_line(error)) from None
+        raise DatasetUnavailable(name, first_line(error)) from None

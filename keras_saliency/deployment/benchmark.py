@@ -24,6 +24,16 @@ DEFAULT_BACKENDS = ("keras", "saved_model", "tflite_float32", "tflite_float16", 
 
 
 def check_backends(backends):
+    """Returns `backends` as a list; raises `ValueError` naming any not in `BACKENDS`.
+
+    Args:
+        backends: backend names.
+
+    Example:
+
+    >>> check_backends(("keras", "onnx"))
+    ['keras', 'onnx']
+    """
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ValueError(f"Expected backends in {BACKENDS}. Received unknown: {unknown}")
@@ -31,7 +41,20 @@ def check_backends(backends):
 
 
 class KerasFunction:
-    """A traced serving function called like the runtimes."""
+    """A traced serving function called like the runtimes.
+
+    Args:
+        masker: the `Masker`.
+        part: "masker", or "encoder" (its feature maps only).
+        jit_compile: compile the function with XLA.
+
+    Example:
+
+    ```python
+    run = KerasFunction(masker, "masker", jit_compile=False)
+    outputs = run(images, class_ids)  # {"mask", "exists"}
+    ```
+    """
 
     def __init__(self, masker, part, jit_compile):
         self.function = serving_function(masker, part=part, jit_compile=jit_compile)
@@ -41,7 +64,23 @@ class KerasFunction:
 
 
 def make_runner(masker, backend, part, workdir, calibration_images, calibration_class_ids):
-    """`(images, class_ids) -> outputs` for `backend`: the masker or its bare encoder (`part`)."""
+    """`(images, class_ids) -> outputs` for `backend`: the masker or its bare encoder (`part`).
+
+    Args:
+        masker: the `Masker`.
+        backend: one of `BACKENDS`.
+        part: "masker" or "encoder".
+        workdir: the folder of the exported files.
+        calibration_images: images that calibrate "tflite_int8", `(N, S, S, 3)` in [0, 255].
+        calibration_class_ids: `(N,)` classes of the calibration images.
+
+    Example:
+
+    ```python
+    run = make_runner(masker, "tflite_float16", "masker", tmp, images, class_ids)
+    outputs = run(images[:8], class_ids[:8])
+    ```
+    """
     if backend in ("keras", "keras_xla"):
         return KerasFunction(masker, part, backend == "keras_xla")
     path = os.path.join(workdir, f"{part}_{backend}")
@@ -60,7 +99,20 @@ def make_runner(masker, backend, part, workdir, calibration_images, calibration_
 
 def time_rate(function, images, class_ids, seconds):
     """Images per second of `function(images, class_ids)` over at least `seconds` (after one
-    warm-up call) and at least 3 calls."""
+    warm-up call) and at least 3 calls.
+
+    Args:
+        function: called as `function(images, class_ids)`.
+        images: one batch of images.
+        class_ids: its class ids.
+        seconds: the least timed duration, in seconds.
+
+    Example:
+
+    ```python
+    rate = time_rate(run, images, class_ids, seconds=2.0)  # images per second
+    ```
+    """
     function(images, class_ids)
     calls, start = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - start < seconds:
@@ -70,7 +122,22 @@ def time_rate(function, images, class_ids, seconds):
 
 
 def paired_rates(first, second, images, class_ids, seconds, rounds=3):
-    """Median rates of two functions timed in alternation (`rounds` each)."""
+    """Median rates of two functions timed in alternation (`rounds` each).
+
+    Args:
+        first: the first function, called as `first(images, class_ids)`.
+        second: the second function.
+        images: one batch of images.
+        class_ids: its class ids.
+        seconds: the time of each function, in seconds, split over the rounds.
+        rounds: alternations (default 3).
+
+    Example:
+
+    ```python
+    masker_rate, encoder_rate = paired_rates(masker_run, encoder_run, images, class_ids, 3.0)
+    ```
+    """
     a, b = [], []
     for _ in range(rounds):
         a.append(time_rate(first, images, class_ids, seconds / rounds))
@@ -83,7 +150,27 @@ def benchmark_masker(model, batch_sizes=(1, 32), backends=DEFAULT_BACKENDS, seco
                      seed=0, progress=print):
     """Rows of `{backend, batch_size, masks_per_s, ms_per_image, encoder_per_s,
     masker_vs_encoder, masker_vs_gradcam}`; Grad-CAM (Keras, same classifier, same images)
-    gives its own rows. `model`: a SaliencyModel (Grad-CAM needs its classifier) or a Masker."""
+    gives its own rows. `model`: a SaliencyModel (Grad-CAM needs its classifier) or a Masker.
+
+    Args:
+        model: the `SaliencyModel` or `Masker`.
+        batch_sizes: the batch sizes timed (default 1 and 32).
+        backends: names in `BACKENDS` (default `DEFAULT_BACKENDS`).
+        seconds: time per measurement, in seconds (default 3.0).
+        calibration_images: images to time and to calibrate int8 with, `(N, S, S, 3)` in
+            [0, 255] (default: 32 random images).
+        calibration_class_ids: `(N,)` their classes (default: random).
+        gradcam: also time Grad-CAM (default True; needs a `SaliencyModel`).
+        seed: seed of the random images and batches (default 0).
+        progress: called with one line per measurement (default `print`).
+
+    Example:
+
+    ```python
+    rows = benchmark_masker(model, batch_sizes=(1, 32), backends=("keras", "onnx"))
+    print(markdown_table(rows))
+    ```
+    """
     from keras_saliency.models.model import SaliencyModel
 
     backends = check_backends(backends)
@@ -140,10 +227,34 @@ COLUMNS = (
 
 
 def markdown_table(rows):
+    """The benchmark's rows as a Markdown table (`COLUMNS`).
+
+    Args:
+        rows: the rows of `benchmark_masker`.
+
+    Example:
+
+    ```python
+    print(markdown_table(benchmark_masker(model)))
+    ```
+    """
     return tables.markdown_table(rows, COLUMNS)
 
 
 def write_benchmark(output, rows, config):
+    """Writes `benchmark.csv`, `benchmark.md` and `benchmark_config.json` to `output`.
+
+    Args:
+        output: the folder (created).
+        rows: the rows of `benchmark_masker`.
+        config: the benchmark's settings, written as JSON.
+
+    Example:
+
+    ```python
+    write_benchmark("bench", rows, {"backends": ["keras", "onnx"], "seconds": 3.0})
+    ```
+    """
     import json
 
     os.makedirs(output, exist_ok=True)
@@ -152,3 +263,78 @@ def write_benchmark(output, rows, config):
         f.write(markdown_table(rows) + "\n")
     with open(os.path.join(output, "benchmark_config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
+
+
+def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_filters="32,16,8", mask_stride=8,
+                  batch_sizes="1,32", backends=",".join(DEFAULT_BACKENDS), seconds=3.0, calibration_data=None,
+                  no_gradcam=False, output="saliency-benchmark", log=None):
+    """What `keras-saliency benchmark` does: `benchmark_masker` on a model (or an untrained
+    masker on a Keras Applications encoder: speed does not depend on the weights), written as
+    benchmark.csv, benchmark.md and benchmark_config.json in `output`.
+
+    Args:
+        model: a shipped model name or a masker's `.keras` file, or None.
+        encoder: without `model`: the Keras Applications classifier whose layers are the encoder.
+        image_size: without `model`: the input size.
+        decoder_filters: without `model`: the decoder's widths, comma-separated.
+        mask_stride: without `model`: image side / mask side.
+        batch_sizes: comma-separated batch sizes.
+        backends: comma-separated backends (`BACKENDS`).
+        seconds: timing per backend, batch size and model part.
+        calibration_data: real images for the int8 calibration and the timed batches.
+        no_gradcam: skip the Grad-CAM reference.
+        output: the output folder.
+        log: a function called with each progress line, or None.
+
+    Returns:
+        the rows (dicts; `markdown_table` shows them).
+
+    Example:
+
+    ```python
+    rows = run_benchmark("imagenet-darknet-tiny", backends="keras,tflite_int8", batch_sizes="32")
+    ```
+    """
+    import platform
+
+    from keras_saliency.deployment.export import predicted_classes, sample_images
+    from keras_saliency.errors import CommandError
+    from keras_saliency.explain.files import open_saliency_model
+
+    log = log or (lambda line: None)
+    try:
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+        names = check_backends([b.strip() for b in backends.split(",") if b.strip()])
+    except ValueError as error:
+        raise CommandError(str(error), kind="parameter") from error
+    if model:
+        saliency_model, _, _ = open_saliency_model(model)
+        described = model
+    else:
+        from keras_saliency.models.encoders import application_classifier
+        from keras_saliency.training.fit import build_saliency_model
+
+        classifier, preprocessing = application_classifier(encoder, image_size, weights=None)
+        saliency_model = build_saliency_model(
+            classifier, encoder=encoder, classifier_preprocessing=preprocessing, encoder_weights=None,
+            decoder_filters=tuple(int(f) for f in decoder_filters.split(",")), mask_stride=mask_stride,
+        )
+        described = f"untrained {encoder} masker, decoder {decoder_filters}, mask stride {mask_stride}"
+    images = class_ids = None
+    if calibration_data:
+        try:
+            images = sample_images(calibration_data, saliency_model.image_size, 100).astype("float32")
+        except ValueError as error:  # no readable image
+            raise CommandError(str(error)) from error
+        class_ids = predicted_classes(saliency_model, images)
+    size = saliency_model.image_size
+    log(f"Benchmarking {described} at {size}x{size}, batches {sizes}: {names}")
+    rows = benchmark_masker(saliency_model, sizes, names, seconds, images, class_ids, gradcam=not no_gradcam,
+                            progress=log)
+    config = {"model": model or described, "image_size": size, "batch_sizes": sizes,
+              "backends": names, "seconds": seconds, "calibration_data": calibration_data,
+              "masker_parameters": saliency_model.masker.count_params(),
+              "encoder_parameters": saliency_model.masker.encoder.count_params(),
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    write_benchmark(output, rows, config)
+    return rows

@@ -18,7 +18,22 @@ QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 
 def export_saved_model(masker, path, input_dtype="float32", part="masker"):
-    """A SavedModel with the named `serving_default` signature (TF Serving, `tf.saved_model.load`)."""
+    """A SavedModel with the named `serving_default` signature (TF Serving, `tf.saved_model.load`).
+
+    Returns `path`.
+
+    Args:
+        masker: the `Masker`.
+        path: the SavedModel folder.
+        input_dtype: the `image` input's dtype, "float32" or "uint8".
+        part: "masker", or "encoder" (its feature maps only).
+
+    Example:
+
+    ```python
+    export_saved_model(model.masker, "export/masker_savedmodel")
+    ```
+    """
     import tensorflow as tf
 
     module = serving_module(masker, input_dtype, part=part)
@@ -31,7 +46,22 @@ def frozen_saved_model(masker, path, input_dtype="float32", part="masker"):
 
     The TFLite converter keeps Keras 3 variables of a plain SavedModel as VAR_HANDLE /
     READ_VARIABLE ops (unfused batch norm; int8 calibration fails on them): freezing first
-    gives a graph of built-in ops only."""
+    gives a graph of built-in ops only.
+
+    Returns `path`.
+
+    Args:
+        masker: the `Masker`.
+        path: the SavedModel folder.
+        input_dtype: the `image` input's dtype, "float32" or "uint8".
+        part: "masker", or "encoder" (its feature maps only).
+
+    Example:
+
+    ```python
+    converter = tf.lite.TFLiteConverter.from_saved_model(frozen_saved_model(masker, "tmp/frozen"))
+    ```
+    """
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -58,7 +88,18 @@ def int8_float_layers(masker, whole_decoder=False):
     (100 real images): all-int8 but the head's ops gives top-20% IoU 0.64 and rank correlation
     0.87; with the last block in float 0.93 and 0.99.
     `whole_decoder=True` (ONNX Q/DQ for TensorRT, whose int8 activations are symmetric): every
-    layer but the encoder; with only the tail in float the same test gives IoU 0.89."""
+    layer but the encoder; with only the tail in float the same test gives IoU 0.89.
+
+    Args:
+        masker: the `Masker`.
+        whole_decoder: keep every layer but the encoder in float (default False).
+
+    Example:
+
+    ```python
+    int8_float_layers(model.masker)  # e.g. ["bottleneck_3", "mask_head"]
+    ```
+    """
     import keras
 
     if whole_decoder:
@@ -77,14 +118,34 @@ def int8_float_layers(masker, whole_decoder=False):
 
 def layer_name_pattern(layers):
     """A regex matching the graph names of the ops of Keras layers `layers` (TF scopes them as
-    `.../<layer>_<n>/...`)."""
+    `.../<layer>_<n>/...`).
+
+    Args:
+        layers: Keras layer names.
+
+    Example:
+
+    >>> bool(layer_name_pattern(["mask_head"]).search("masker/mask_head_1/Conv2D"))
+    True
+    """
     import re
 
     return re.compile(r"/(%s)(_\d+)?/" % "|".join(re.escape(name) for name in layers))
 
 
 def float_tensor_names(converter, layers):
-    """Names of the tensors that `layers` (Keras layer names) produce in the converted model."""
+    """Names of the tensors that `layers` (Keras layer names) produce in the converted model.
+
+    Args:
+        converter: the `tf.lite.TFLiteConverter` (converted once in float here).
+        layers: Keras layer names.
+
+    Example:
+
+    ```python
+    names = float_tensor_names(converter, int8_float_layers(masker))
+    ```
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     pattern = layer_name_pattern(layers)
@@ -98,7 +159,21 @@ def float_tensor_names(converter, layers):
 
 def selectively_quantized(converter, float_names):
     """int8 conversion keeping the tensors `float_names` (and every DIV) in float, through
-    TFLite's quantization debugger (its documented route to selective quantization)."""
+    TFLite's quantization debugger (its documented route to selective quantization).
+
+    Returns the `.tflite` flatbuffer (bytes).
+
+    Args:
+        converter: the `tf.lite.TFLiteConverter`, with its int8 settings and
+            representative dataset.
+        float_names: names of the tensors kept in float (`float_tensor_names`).
+
+    Example:
+
+    ```python
+    flatbuffer = selectively_quantized(converter, float_tensor_names(converter, ["mask_head"]))
+    ```
+    """
     import tensorflow as tf
 
     options = tf.lite.experimental.QuantizationDebugOptions(
@@ -116,7 +191,19 @@ def selectively_quantized(converter, float_names):
 
 def representative_dataset(images, class_ids, input_dtype="float32"):
     """A TFLite representative dataset: one dict per image, keyed by the signature's input
-    names (a list would be fed in the wrong order)."""
+    names (a list would be fed in the wrong order).
+
+    Args:
+        images: `(N, S, S, 3)` calibration images in [0, 255].
+        class_ids: `(N,)` their classes.
+        input_dtype: the `image` input's dtype (default "float32").
+
+    Example:
+
+    ```python
+    converter.representative_dataset = representative_dataset(images, class_ids)
+    ```
+    """
     images = np.asarray(images)
     class_ids = np.asarray(class_ids, np.int32)
 
@@ -146,6 +233,22 @@ def export_tflite(
     float_layers: for "int8", the masker layers kept in float (default `int8_float_layers`:
         the last decoder block and the mask head).
     part: "masker", or "encoder" (its feature maps only; a speed reference).
+
+    Args:
+        masker: the `Masker`.
+        path: the `.tflite` file; returned.
+        quantize: see above (default "float32").
+        calibration_images: `(N, S, S, 3)` images in [0, 255], needed for "int8".
+        calibration_class_ids: `(N,)` their classes (default: zeros).
+        input_dtype: the `image` input's dtype, "float32" or "uint8".
+        float_layers: see above.
+        part: see above.
+
+    Example:
+
+    ```python
+    export_tflite(masker, "export/masker-int8.tflite", "int8", images, class_ids)
+    ```
     """
     import tempfile
 
@@ -193,7 +296,23 @@ def export_tflite(
 
 
 def export_onnx(masker, path, input_dtype="float32", opset=17, part="masker"):
-    """An ONNX model (tf2onnx) with inputs `image`, `class_id` and outputs `mask`, `exists`."""
+    """An ONNX model (tf2onnx) with inputs `image`, `class_id` and outputs `mask`, `exists`.
+
+    Returns `path`.
+
+    Args:
+        masker: the `Masker`.
+        path: the `.onnx` file.
+        input_dtype: the `image` input's dtype, "float32" or "uint8".
+        opset: the ONNX opset (default 17).
+        part: "masker", or "encoder" (its feature maps only).
+
+    Example:
+
+    ```python
+    export_onnx(model.masker, "export/masker.onnx")
+    ```
+    """
     try:
         import tf2onnx
     except ImportError as error:

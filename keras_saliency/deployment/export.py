@@ -16,11 +16,37 @@ FORMATS = ("saved_model", "tflite", "onnx")
 
 
 class EngineNotBuilt(RuntimeError):
-    """`--trt` was asked but TensorRT (or a GPU) is missing; the ONNX model was written."""
+    """`--trt` was asked but TensorRT (or a GPU) is missing; the ONNX model was written.
+
+    Args:
+        message: what is missing, in one line.
+
+    Example:
+
+    ```python
+    raise EngineNotBuilt("tensorrt is not installed")
+    ```
+    """
 
 
 @dataclasses.dataclass
 class ExportRequest:
+    """What `export_masker` writes (checked when created).
+
+    Args:
+        format: "saved_model", "tflite" or "onnx" (default "onnx").
+        quantize: "float32", "float16", "dynamic" (TFLite only) or "int8" (default "float32").
+        input_dtype: the `image` input's dtype, "float32" or "uint8" (default "float32").
+        trt: also build a TensorRT engine from the ONNX model (default False).
+        max_batch_size: the engine's largest batch (default 32).
+
+    Example:
+
+    ```python
+    request = ExportRequest(format="onnx", quantize="float16", trt=True)
+    ```
+    """
+
     format: str = "onnx"
     quantize: str = "float32"
     input_dtype: str = "float32"
@@ -49,7 +75,20 @@ def sample_images(folder, image_size, count, seed=0):
     """Up to `count` images (RGB uint8, squashed to `image_size`) drawn with `seed` from the
     image files under `folder` (searched recursively). Files the reader skips (not a regular
     file, unreadable, too large) are counted and reported in one warning, and the next files in
-    the seeded order taken instead; none readable is an error."""
+    the seeded order taken instead; none readable is an error.
+
+    Args:
+        folder: the folder of images.
+        image_size: the side the images are resized to, in pixels.
+        count: the number of images at most.
+        seed: seed of the drawing order (default 0).
+
+    Example:
+
+    ```python
+    calibration = sample_images("photos", 224, count=200)  # (200, 224, 224, 3) uint8
+    ```
+    """
     from keras_saliency.data.folder import UnreadableImageError, read_image, report_skipped, skipped_summary
     from keras_saliency.explain.files import find_images
 
@@ -73,7 +112,21 @@ def sample_images(folder, image_size, count, seed=0):
 
 def synthetic_images(image_size, count, seed=0):
     """Smooth random colour fields (when no real images are given; parity figures on them
-    say less than on real images)."""
+    say less than on real images).
+
+    Returns `(count, image_size, image_size, 3)` uint8 images.
+
+    Args:
+        image_size: the side of the images, in pixels.
+        count: the number of images.
+        seed: the random seed (default 0).
+
+    Example:
+
+    ```python
+    images = synthetic_images(32, count=16)
+    ```
+    """
     rng = np.random.default_rng(seed)
     coarse = rng.uniform(0, 255, (count, 4, 4, 3)).astype(np.float32)
     import keras
@@ -83,7 +136,19 @@ def synthetic_images(image_size, count, seed=0):
 
 
 def predicted_classes(model, images, batch_size=64):
-    """The classifier's predicted class of each image (a SaliencyModel), else zeros."""
+    """The classifier's predicted class of each image (a SaliencyModel), else zeros.
+
+    Args:
+        model: a `SaliencyModel` (or a `Masker`: all classes 0).
+        images: `(N, S, S, 3)` in [0, 255].
+        batch_size: images per classifier call (default 64).
+
+    Example:
+
+    ```python
+    class_ids = predicted_classes(model, images)  # (N,) int32
+    ```
+    """
     from keras_saliency.models.model import SaliencyModel
 
     if not isinstance(model, SaliencyModel):
@@ -111,7 +176,26 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     resolved request; `class_names` go in it for the standalone runners). Returns the report.
 
     With `request.trt` and no usable TensorRT, the ONNX model is still written and verified,
-    then `EngineNotBuilt` is raised with one line saying what is missing."""
+    then `EngineNotBuilt` is raised with one line saying what is missing.
+
+    Args:
+        model: the `SaliencyModel` or `Masker`.
+        output: the file (`.onnx`, `.tflite`) or SavedModel folder to write.
+        request: the `ExportRequest` (default: `ExportRequest()`, float32 ONNX).
+        calibration_images: `(N, S, S, 3)` images in [0, 255] for int8, or None.
+        calibration_class_ids: `(N,)` their classes, or None.
+        verification_images: a few real images to compare every file with the Keras masker
+            (required).
+        verification_class_ids: their classes, or None.
+        class_names: the class names saved in the report, or None.
+
+    Example:
+
+    ```python
+    report = export_masker(model, "export/masker.onnx", ExportRequest(quantize="float16"),
+                           verification_images=images, verification_class_ids=class_ids)
+    ```
+    """
     request = request or ExportRequest()
     masker = as_masker(model)
     output = os.fspath(output)
@@ -122,7 +206,10 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     if verification_images is None or len(verification_images) == 0:
         raise ValueError("Expected verification images (a few real images). Received: none")
     reference = reference_outputs(masker, verification_images, verification_class_ids)
-    verify = lambda path, quantize: _verify(path, reference, verification_images, verification_class_ids, quantize)
+
+    def verify(path, quantize):
+        return _verify(path, reference, verification_images, verification_class_ids, quantize)
+
     report = {"request": dataclasses.asdict(request), "output": output, "files": [],
               "image_size": masker.image_size, "mask_stride": masker.mask_stride,
               "num_classes": masker.num_classes, "class_names": class_names,
@@ -180,7 +267,17 @@ REPORT_COLUMNS = (
 
 
 def report_table(report):
-    """The report's files as a Markdown table."""
+    """The report's files as a Markdown table.
+
+    Args:
+        report: the dict `export_masker` returns.
+
+    Example:
+
+    ```python
+    print(report_table(export_masker(model, "masker.onnx", verification_images=images)))
+    ```
+    """
     from keras_saliency.evaluation import tables
 
     rows = [{**f, "file": os.path.basename(f["path"].rstrip("/")), "goals": "pass" if f["passed"] else "FAIL"}

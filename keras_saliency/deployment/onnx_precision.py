@@ -6,7 +6,20 @@ import numpy as np
 
 
 def float16_onnx(source, destination):
-    """`source` with float16 weights and compute; inputs and outputs keep their types."""
+    """`source` with float16 weights and compute; inputs and outputs keep their types.
+
+    Returns `destination`.
+
+    Args:
+        source: the float32 `.onnx` file.
+        destination: the float16 `.onnx` file to write.
+
+    Example:
+
+    ```python
+    float16_onnx("export/masker.onnx", "export/masker.float16.onnx")
+    ```
+    """
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -18,7 +31,18 @@ def float16_onnx(source, destination):
 def float_nodes(graph, float_layers):
     """Names of the ONNX nodes of the Keras layers `float_layers`, and every Div. tf2onnx keeps
     the TF scope in most node names; the ops it creates itself (e.g. "Conv__223", a convolution
-    with its batch norm folded in) are counted in when all their consumers are."""
+    with its batch norm folded in) are counted in when all their consumers are.
+
+    Args:
+        graph: the ONNX model's `GraphProto` (`onnx.load(path).graph`).
+        float_layers: Keras layer names.
+
+    Example:
+
+    ```python
+    excluded = float_nodes(onnx.load("masker.onnx").graph, ["mask_head"])
+    ```
+    """
     import re
 
     from keras_saliency.deployment.converters import layer_name_pattern
@@ -45,7 +69,25 @@ def float_nodes(graph, float_layers):
 def int8_qdq_onnx(source, destination, images, class_ids, float_layers, input_dtype="float32"):
     """`source` with QuantizeLinear / DequantizeLinear pairs (per-channel int8 weights, int8
     activations), calibrated on `images` and `class_ids`. The ops of the Keras layers
-    `float_layers` and every Div stay in float (see `converters.int8_float_layers`)."""
+    `float_layers` and every Div stay in float (see `converters.int8_float_layers`).
+
+    Returns `destination`.
+
+    Args:
+        source: the float32 `.onnx` file.
+        destination: the int8 `.onnx` file to write.
+        images: `(N, S, S, 3)` calibration images in [0, 255].
+        class_ids: `(N,)` their classes.
+        float_layers: Keras layer names kept in float.
+        input_dtype: the `image` input's dtype, "float32" or "uint8".
+
+    Example:
+
+    ```python
+    int8_qdq_onnx("masker.onnx", "masker.int8.onnx", images, class_ids,
+                  int8_float_layers(masker, whole_decoder=True))
+    ```
+    """
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,

@@ -20,6 +20,20 @@ from keras_saliency.runtime.runners import (  # noqa: F401 (re-exported)
 
 
 class SavedModelRuntime(Runtime):
+    """A SavedModel folder run by TensorFlow through its `serving_default` signature.
+
+    Args:
+        path: the SavedModel folder.
+        batch_size: images per call of the signature (default 32).
+
+    Example:
+
+    ```python
+    runtime = SavedModelRuntime("saliency-exports/cifar10-saved_model")
+    masks = runtime(images, class_ids)["mask"]
+    ```
+    """
+
     name = "saved_model"
 
     def __init__(self, path, batch_size=32):
@@ -39,7 +53,20 @@ class SavedModelRuntime(Runtime):
 
 
 def load_runtime(path, batch_size=32, **options):
-    """The runtime for an exported model at `path` (see the module docstring)."""
+    """The runtime for an exported model at `path` (see the module docstring).
+
+    Args:
+        path: a SavedModel folder or a `.tflite`, `.onnx`, `.engine` or `.plan` file.
+        batch_size: images per call of the runtime (default 32).
+        **options: options of the file's runtime (e.g. `num_threads` for LiteRT).
+
+    Example:
+
+    ```python
+    runtime = load_runtime("export/masker-int8.tflite", num_threads=4)
+    outputs = runtime(images, class_ids)  # {"mask", "exists"}
+    ```
+    """
     if os.path.isdir(path):
         return SavedModelRuntime(path, batch_size)
     suffix = os.path.splitext(path)[1].lower()
@@ -49,3 +76,30 @@ def load_runtime(path, batch_size=32, **options):
             f"{sorted(RUNTIMES)}. Received: {path!r}"
         )
     return RUNTIMES[suffix](path, batch_size, **options)
+
+
+EXPORT_EXTRA = "install the export extra: pip install 'keras-saliency[export]'"
+
+
+def open_runtime(path):
+    """`load_runtime` for a command: a missing runtime or a bad file as a one-line
+    `CommandError` ("refused").
+
+    Args:
+        path: a SavedModel folder or an exported model file.
+
+    Example:
+
+    ```python
+    runner = open_runtime("saliency-exports/cifar10.onnx")
+    ```
+    """
+    from keras_saliency.errors import CommandError, first_line
+
+    try:
+        return load_runtime(path)
+    except ImportError as error:
+        raise CommandError(f"{first_line(error)}: {EXPORT_EXTRA}", kind="refused") from None
+    except Exception as error:  # the runtimes reject a bad file with their own error types
+        raise CommandError(f"could not load the exported model {path}: {first_line(error)}",
+                           kind="refused") from None

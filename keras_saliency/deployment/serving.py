@@ -15,7 +15,17 @@ OUTPUT_NAMES = ("mask", "exists")
 
 
 def as_masker(model):
-    """The `Masker` of a `SaliencyModel` (or a `Masker` itself)."""
+    """The `Masker` of a `SaliencyModel` (or a `Masker` itself).
+
+    Args:
+        model: a `SaliencyModel` or a `Masker`.
+
+    Example:
+
+    ```python
+    masker = as_masker(keras_saliency.pretrained.load("cifar10"))
+    ```
+    """
     from keras_saliency.models.masker import Masker
     from keras_saliency.models.model import SaliencyModel
 
@@ -29,6 +39,16 @@ def as_masker(model):
 
 
 def check_input_dtype(input_dtype):
+    """Returns `input_dtype`; raises `ValueError` when it is not in `INPUT_DTYPES`.
+
+    Args:
+        input_dtype: "float32" or "uint8".
+
+    Example:
+
+    >>> check_input_dtype("uint8")
+    'uint8'
+    """
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"Expected input_dtype in {INPUT_DTYPES}. Received: {input_dtype!r}")
     return input_dtype
@@ -43,7 +63,22 @@ def serving_function(masker, input_dtype="float32", batch_size=None, part="maske
     `batch_size=None` leaves the batch dimension dynamic. `part="encoder"`: the same signature
     but only the masker's frozen encoder, returning its deepest feature map (`features`; the
     whole backbone runs, without copying out the large shallow maps): the reference the
-    masker's speed is measured against. `jit_compile`: compile with XLA."""
+    masker's speed is measured against. `jit_compile`: compile with XLA.
+
+    Args:
+        masker: the `Masker`.
+        input_dtype: the `image` input's dtype, "float32" or "uint8" (default "float32").
+        batch_size: a fixed batch size, or None.
+        part: "masker" or "encoder" (default "masker").
+        jit_compile: compile the function with XLA (default False).
+
+    Example:
+
+    ```python
+    serve = serving_function(masker)
+    outputs = serve(image=images, class_id=class_ids)  # {"mask", "exists"}
+    ```
+    """
     import tensorflow as tf
 
     check_input_dtype(input_dtype)
@@ -73,7 +108,21 @@ def serving_function(masker, input_dtype="float32", batch_size=None, part="maske
 
 
 def serving_module(masker, input_dtype="float32", batch_size=None, part="masker"):
-    """A `tf.Module` that tracks the masker's variables and holds `serve`."""
+    """A `tf.Module` that tracks the masker's variables and holds `serve`.
+
+    Args:
+        masker: the `Masker`.
+        input_dtype: the `image` input's dtype, "float32" or "uint8" (default "float32").
+        batch_size: a fixed batch size, or None for a dynamic one.
+        part: "masker", or "encoder" (its deepest feature map only).
+
+    Example:
+
+    ```python
+    module = serving_module(masker)
+    tf.saved_model.save(module, "export/masker", signatures={"serving_default": module.serve})
+    ```
+    """
     import tensorflow as tf
 
     module = tf.Module()
@@ -83,7 +132,22 @@ def serving_module(masker, input_dtype="float32", batch_size=None, part="masker"
 
 
 def reference_outputs(masker, images, class_ids, batch_size=64):
-    """The Keras masker's own outputs (the reference every export is compared with)."""
+    """The Keras masker's own outputs (the reference every export is compared with).
+
+    Returns `{"mask", "exists"}` numpy arrays, "exists" as a probability.
+
+    Args:
+        masker: the `Masker`.
+        images: `(N, S, S, 3)` in [0, 255].
+        class_ids: `(N,)` the explained classes.
+        batch_size: images per call (default 64).
+
+    Example:
+
+    ```python
+    reference = reference_outputs(masker, images, class_ids)
+    ```
+    """
     images = np.asarray(images, np.float32)
     class_ids = np.asarray(class_ids, np.int32)
     masks, exists = [], []

@@ -22,15 +22,49 @@ PRECISIONS = ("float32", "float16", "int8")
 
 
 def major_version(trt):
+    """The major version of the `tensorrt` module `trt`, as an int.
+
+    Args:
+        trt: the imported `tensorrt` module.
+
+    Example:
+
+    ```python
+    major_version(import_tensorrt())  # e.g. 10
+    ```
+    """
     return int(str(trt.__version__).split(".")[0])
 
 
 def strongly_typed(trt):
-    """True when precision comes from the network (TensorRT 11+: no FP16/INT8 builder flags)."""
+    """True when precision comes from the network (TensorRT 11+: no FP16/INT8 builder flags).
+
+    Args:
+        trt: the imported `tensorrt` module.
+
+    Example:
+
+    ```python
+    strongly_typed(import_tensorrt())  # True on TensorRT 11
+    ```
+    """
     return not hasattr(trt.BuilderFlag, "FP16")
 
 
 def new_builder(trt, logger):
+    """A `trt.Builder`; raises `TensorRTUnavailable` when TensorRT cannot start one (no CUDA GPU
+    or driver).
+
+    Args:
+        trt: the imported `tensorrt` module.
+        logger: the `trt.Logger`.
+
+    Example:
+
+    ```python
+    builder = new_builder(trt, trt.Logger(trt.Logger.WARNING))
+    ```
+    """
     try:
         builder = trt.Builder(logger)
     except Exception as error:  # no GPU / driver: TensorRT raises several types
@@ -41,7 +75,19 @@ def new_builder(trt, logger):
 
 
 def tensorrt_status(trt=None):
-    """None when TensorRT and a GPU are usable, else one line saying what is missing."""
+    """None when TensorRT and a GPU are usable, else one line saying what is missing.
+
+    Args:
+        trt: the imported `tensorrt` module (default: imported here).
+
+    Example:
+
+    ```python
+    missing = tensorrt_status()
+    if missing:
+        print(missing)
+    ```
+    """
     try:
         trt = trt or import_tensorrt()
         new_builder(trt, trt.Logger(trt.Logger.ERROR))
@@ -56,7 +102,23 @@ def build_engine(onnx_path, engine_path, precision="float16", max_batch_size=32,
 
     `onnx_path` must already carry the precision on TensorRT 11 (float16 weights, or Q/DQ
     nodes for int8); on TensorRT <= 10 the FP16 / INT8 flags are set as well. The batch
-    dimension is dynamic from 1 to `max_batch_size` (optimised for `opt_batch_size`)."""
+    dimension is dynamic from 1 to `max_batch_size` (optimised for `opt_batch_size`).
+
+    Args:
+        onnx_path: the ONNX model.
+        engine_path: the engine file to write.
+        precision: "float32", "float16" or "int8" (default "float16").
+        max_batch_size: the largest batch of the engine (default 32).
+        opt_batch_size: the batch the engine is optimised for (default `max_batch_size`).
+        workspace_bytes: TensorRT's workspace memory limit, in bytes (default 1 GiB).
+        trt: the imported `tensorrt` module (default: imported here).
+
+    Example:
+
+    ```python
+    info = build_engine("export/masker.float16.onnx", "export/masker.engine", "float16")
+    ```
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"Expected precision in {PRECISIONS}. Received: {precision!r}")
     trt = trt or import_tensorrt()

@@ -16,7 +16,18 @@ TOP_FRACTION = 0.2
 
 def rank_correlation(reference, candidate):
     """Mean over images of the Spearman correlation of the mask pixels (constant masks: 1 if
-    both are constant, else 0)."""
+    both are constant, else 0).
+
+    Args:
+        reference: `(N, ...)` masks of the Keras masker.
+        candidate: `(N, ...)` masks of the export.
+
+    Example:
+
+    ```python
+    rank_correlation(reference["mask"], outputs["mask"])  # e.g. 0.99
+    ```
+    """
     from scipy.stats import spearmanr
 
     values = []
@@ -29,7 +40,19 @@ def rank_correlation(reference, candidate):
 
 
 def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
-    """Mean over images of the IoU of the `fraction` highest-valued pixels of each mask."""
+    """Mean over images of the IoU of the `fraction` highest-valued pixels of each mask.
+
+    Args:
+        reference: `(N, ...)` masks of the Keras masker.
+        candidate: `(N, ...)` masks of the export.
+        fraction: the share of pixels in each top region (default 0.2).
+
+    Example:
+
+    ```python
+    top_region_iou(reference["mask"], outputs["mask"])  # e.g. 0.95
+    ```
+    """
     values = []
     for a, b in zip(reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)):
         k = max(1, int(round(fraction * a.size)))
@@ -42,7 +65,18 @@ def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
 
 
 def parity(reference, candidate):
-    """Figures comparing two `{"mask", "exists"}` dicts (see the module docstring)."""
+    """Figures comparing two `{"mask", "exists"}` dicts (see the module docstring).
+
+    Args:
+        reference: the Keras masker's outputs (`reference_outputs`).
+        candidate: the export's outputs, of the same shapes.
+
+    Example:
+
+    ```python
+    figures = parity(reference_outputs(masker, images, ids), load_runtime("m.onnx")(images, ids))
+    ```
+    """
     ref, out = np.asarray(reference["mask"], np.float64), np.asarray(candidate["mask"], np.float64)
     if ref.shape != out.shape:
         raise ValueError(f"Expected masks of shape {ref.shape}. Received: {out.shape}")
@@ -60,7 +94,17 @@ def parity(reference, candidate):
 
 
 def parity_goals(figures, quantize):
-    """`{goal: passed}` for an export with quantization `quantize` ("float32" or another)."""
+    """`{goal: passed}` for an export with quantization `quantize` ("float32" or another).
+
+    Args:
+        figures: the dict of `parity`.
+        quantize: the export's quantization.
+
+    Example:
+
+    >>> parity_goals({"max_abs_diff": 2e-5}, "float32")
+    {'max_abs_diff <= 0.0001': True}
+    """
     if quantize == "float32":
         return {f"max_abs_diff <= {FLOAT_TOLERANCE:g}": figures["max_abs_diff"] <= FLOAT_TOLERANCE}
     return {

@@ -14,6 +14,24 @@ import numpy as np
 
 @dataclasses.dataclass
 class EvaluationImages:
+    """Images to evaluate saliency methods on (`load_evaluation_images`).
+
+    Args:
+        images: `(N, S, S, 3)` float32 in [0, 255].
+        class_ids: `(N,)` int32 classes to explain, or None to explain the predicted classes.
+        paths: the image files, one per image.
+        boxes: per image, a `(k, 4)` array of ground-truth boxes (xmin, ymin, xmax, ymax,
+            inclusive pixels at size S), or None.
+        parts: per image "calibration" or "test" (a fixed split), or None.
+
+    Example:
+
+    ```python
+    data = EvaluationImages(images, class_ids, paths=[f"{i}.png" for i in range(len(images))])
+    first = data.subset([0, 1, 2])
+    ```
+    """
+
     images: np.ndarray  # (N, S, S, 3) float32 in [0, 255]
     class_ids: Optional[np.ndarray]  # (N,) int32, None: explain the predicted class
     paths: List[str]
@@ -35,7 +53,18 @@ class EvaluationImages:
 
 
 def read_boxes_csv(path):
-    """`{relative path: [(xmin, ymin, xmax, ymax), ...]}` from a boxes.csv file."""
+    """`{relative path: [(xmin, ymin, xmax, ymax), ...]}` from a boxes.csv file.
+
+    Args:
+        path: the CSV file, with columns `path,xmin,ymin,xmax,ymax` (paths relative to the
+            image folder; one row per box).
+
+    Example:
+
+    ```python
+    boxes = read_boxes_csv("val/boxes.csv")  # {"n01440764/a.JPEG": [(12, 30, 200, 180)], ...}
+    ```
+    """
     boxes = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -53,7 +82,17 @@ def read_boxes_csv(path):
 
 def read_box_labels(path):
     """`{relative path: label}` from the optional `label` column of a boxes.csv (e.g. a WordNet
-    id, from ImageNet's annotations); empty without that column."""
+    id, from ImageNet's annotations); empty without that column.
+
+    Args:
+        path: the boxes.csv file.
+
+    Example:
+
+    ```python
+    labels = read_box_labels("val/boxes.csv")  # {"ILSVRC2012_val_00000001.JPEG": "n01751748", ...}
+    ```
+    """
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         if "label" not in (reader.fieldnames or []):
@@ -98,7 +137,26 @@ def load_evaluation_images(
     folder; by default a `labels.csv` in the folder or its parent is used.
     `subset_csv`: `path,part` (`keras_saliency.data.labelled_split`): only the "calibration" and
     "test" images are read, and each image keeps its part (the evaluation then chooses
-    thresholds on the calibration part and scores the test part)."""
+    thresholds on the calibration part and scores the test part).
+
+    Args:
+        folder: a folder of class subfolders, or a flat folder of images.
+        image_size: the side S the images are resized to, in pixels.
+        boxes_csv: optional boxes.csv of ground-truth boxes (paths relative to `folder`).
+        class_names: the classifier's class names (default: the subfolders' sorted order).
+        split: None, or `(fraction, seed, "train" | "validation")`.
+        limit: at most this many images (a seeded random subset), or None for all.
+        seed: seed of the `limit` subset (default 0).
+        labels_csv: `path,label` file of class ids for a flat folder (default: a
+            `labels.csv` found next to it).
+        subset_csv: `path,part` file of a fixed calibration / test split, or None.
+
+    Example:
+
+    ```python
+    data = load_evaluation_images("val", 224, boxes_csv="val/boxes.csv", limit=500)
+    ```
+    """
     from keras_saliency.data.folder import (
         IMAGE_EXTENSIONS, UnreadableImageError, read_image, report_skipped, scan_image_folder, skipped_summary,
     )

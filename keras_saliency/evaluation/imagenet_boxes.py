@@ -19,7 +19,18 @@ def _image_name(name, extension):
 
 
 def rows_from_xml(paths, extension=".JPEG"):
-    """Rows from ILSVRC XML annotation files."""
+    """Rows from ILSVRC XML annotation files.
+
+    Args:
+        paths: the XML files.
+        extension: appended to an image name that has no extension (default ".JPEG").
+
+    Example:
+
+    ```python
+    rows = rows_from_xml(["ILSVRC2012_val_00000001.xml"])  # [{"path": ..., "xmin": ..., "label": ...}]
+    ```
+    """
     rows = []
     for path in paths:
         root = ElementTree.parse(path).getroot()
@@ -37,7 +48,18 @@ def rows_from_xml(paths, extension=".JPEG"):
 
 
 def rows_from_loc_solution(path, extension=".JPEG"):
-    """Rows from a `LOC_val_solution.csv` file."""
+    """Rows from a `LOC_val_solution.csv` file.
+
+    Args:
+        path: the CSV file (`ImageId,PredictionString`).
+        extension: appended to each `ImageId` that has no extension (default ".JPEG").
+
+    Example:
+
+    ```python
+    rows = rows_from_loc_solution("LOC_val_solution.csv")
+    ```
+    """
     rows = []
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -61,7 +83,18 @@ def rows_from_loc_solution(path, extension=".JPEG"):
 
 
 def imagenet_rows(source, extension=".JPEG"):
-    """Rows from `source`: a folder of XML files, one XML file, or a LOC_val_solution.csv."""
+    """Rows from `source`: a folder of XML files, one XML file, or a LOC_val_solution.csv.
+
+    Args:
+        source: the folder, XML file or CSV file.
+        extension: appended to image names that have no extension (default ".JPEG").
+
+    Example:
+
+    ```python
+    rows = imagenet_rows("ILSVRC2012_bbox_val_v3/val")
+    ```
+    """
     if os.path.isdir(source):
         paths = sorted(os.path.join(source, f) for f in os.listdir(source) if f.lower().endswith(".xml"))
         if not paths:
@@ -73,7 +106,17 @@ def imagenet_rows(source, extension=".JPEG"):
 
 
 def is_imagenet_source(source):
-    """True for an XML folder / file or a LOC_val_solution.csv (not a boxes.csv)."""
+    """True for an XML folder / file or a LOC_val_solution.csv (not a boxes.csv).
+
+    Args:
+        source: a folder or a file path.
+
+    Example:
+
+    ```python
+    is_imagenet_source("LOC_val_solution.csv")  # True
+    ```
+    """
     if os.path.isdir(source) or source.lower().endswith(".xml"):
         return True
     with open(source, newline="") as f:
@@ -82,6 +125,18 @@ def is_imagenet_source(source):
 
 
 def write_boxes_csv(rows, path):
+    """Writes `rows` to `path` as a boxes.csv (`COLUMNS`); returns `path`.
+
+    Args:
+        rows: dicts with the keys of `COLUMNS`.
+        path: the CSV file (its folder is created).
+
+    Example:
+
+    ```python
+    write_boxes_csv(imagenet_rows("LOC_val_solution.csv"), "val/boxes.csv")
+    ```
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
@@ -91,7 +146,19 @@ def write_boxes_csv(rows, path):
 
 
 def convert(source, destination, extension=".JPEG"):
-    """Writes `destination` (boxes.csv) from ImageNet annotations `source`; returns the row count."""
+    """Writes `destination` (boxes.csv) from ImageNet annotations `source`; returns the row count.
+
+    Args:
+        source: an XML folder, an XML file or a LOC_val_solution.csv.
+        destination: the boxes.csv to write.
+        extension: appended to image names that have no extension (default ".JPEG").
+
+    Example:
+
+    ```python
+    count = convert("LOC_val_solution.csv", "val/boxes.csv")
+    ```
+    """
     rows = imagenet_rows(source, extension)
     write_boxes_csv(rows, destination)
     return len(rows)

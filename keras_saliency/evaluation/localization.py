@@ -15,7 +15,22 @@ RULES = ("max", "fixed", "mean")
 
 
 def mask_to_box(mask, threshold=0.5, rule="max"):
-    """Box `(xmin, ymin, xmax, ymax)` inclusive, in pixels of `mask`, or None if empty."""
+    """Box `(xmin, ymin, xmax, ymax)` inclusive, in pixels of `mask`, or None if empty.
+
+    The box of the largest connected component of `mask > threshold x scale`, where `rule`
+    gives the scale.
+
+    Args:
+        mask: `(H, W)` or `(H, W, 1)` map.
+        threshold: the threshold factor (default 0.5).
+        rule: "max" (times the mask's maximum), "fixed" (times 1) or "mean" (times its mean).
+
+    Example:
+
+    ```python
+    box = mask_to_box(masks[0], threshold=0.5, rule="max")  # e.g. (3, 5, 12, 14)
+    ```
+    """
     mask = np.asarray(mask, dtype=np.float32)
     if mask.ndim == 3:
         mask = mask[..., 0]
@@ -37,7 +52,17 @@ def mask_to_box(mask, threshold=0.5, rule="max"):
 
 
 def box_iou(a, b):
-    """IoU of two inclusive pixel boxes `(xmin, ymin, xmax, ymax)`; 0 when either is None."""
+    """IoU of two inclusive pixel boxes `(xmin, ymin, xmax, ymax)`; 0 when either is None.
+
+    Args:
+        a: the first box, or None.
+        b: the second box, or None.
+
+    Example:
+
+    >>> box_iou((0, 0, 3, 3), (0, 0, 3, 1))
+    0.5
+    """
     if a is None or b is None:
         return 0.0
     ix = min(a[2], b[2]) - max(a[0], b[0]) + 1
@@ -52,7 +77,21 @@ def box_iou(a, b):
 
 def localization_hits(masks, boxes, threshold=0.5, rule="max", min_iou=0.5):
     """Per image: does the box of the thresholded mask overlap a ground-truth box with
-    IoU >= `min_iou`? `boxes[i]` is one box or a list of boxes of image i."""
+    IoU >= `min_iou`? `boxes[i]` is one box or a list of boxes of image i.
+
+    Args:
+        masks: `(N, H, W)` or `(N, H, W, 1)` maps.
+        boxes: per image, one box or a list of boxes (inclusive pixels of the mask).
+        threshold: the threshold factor of `mask_to_box` (default 0.5).
+        rule: the rule of `mask_to_box` (default "max").
+        min_iou: the IoU a hit needs (default 0.5).
+
+    Example:
+
+    ```python
+    hit_rate = localization_hits(masks, boxes, threshold=0.4).mean()
+    ```
+    """
     hits = []
     for mask, truth in zip(masks, boxes):
         truth = np.asarray(truth).reshape(-1, 4)
@@ -63,7 +102,21 @@ def localization_hits(masks, boxes, threshold=0.5, rule="max", min_iou=0.5):
 
 def choose_threshold(masks, boxes, rule="max", candidates=None, min_iou=0.5):
     """The candidate threshold with the highest hit rate on (validation) masks and boxes.
-    Returns `(threshold, hit_rate)`."""
+    Returns `(threshold, hit_rate)`.
+
+    Args:
+        masks: `(N, H, W)` or `(N, H, W, 1)` maps.
+        boxes: per image, one box or a list of boxes.
+        rule: the rule of `mask_to_box` (default "max").
+        candidates: thresholds to try (default: a grid that suits `rule`).
+        min_iou: the IoU a hit needs (default 0.5).
+
+    Example:
+
+    ```python
+    threshold, rate = choose_threshold(validation_masks, validation_boxes, rule="max")
+    ```
+    """
     if candidates is None:
         candidates = {"max": np.arange(0.1, 0.96, 0.05), "fixed": np.arange(0.05, 0.96, 0.05),
                       "mean": np.arange(0.5, 8.01, 0.5)}[rule]
@@ -77,7 +130,17 @@ MAX_BOX_ACC_IOUS = (0.3, 0.5, 0.7)
 
 
 def component_boxes(binary):
-    """Tightest box `(xmin, ymin, xmax, ymax)` of every 8-connected component of `binary`."""
+    """Tightest box `(xmin, ymin, xmax, ymax)` of every 8-connected component of `binary`.
+
+    Args:
+        binary: `(H, W)` boolean map.
+
+    Example:
+
+    ```python
+    boxes = component_boxes(saliency_map > 0.5)  # (k, 4) int32, inclusive pixels
+    ```
+    """
     components, count = ndimage.label(binary, structure=np.ones((3, 3), bool))
     if not count:
         return np.zeros((0, 4), np.int32)

@@ -24,7 +24,19 @@ MIN_AREA = 0.05
 
 
 def boxes_from_maps(maps, threshold=0.5, rule="max"):
-    """Box of each map; an empty map gives the whole image (the metric then pays for the area)."""
+    """Box of each map; an empty map gives the whole image (the metric then pays for the area).
+
+    Args:
+        maps: `(N, H, W)` saliency maps.
+        threshold: the threshold factor of `mask_to_box` (default 0.5).
+        rule: the rule of `mask_to_box` (default "max").
+
+    Example:
+
+    ```python
+    boxes = boxes_from_maps(maps, threshold=0.3)  # (N, 4) int32
+    ```
+    """
     boxes = []
     for m in maps:
         box = mask_to_box(m, threshold, rule)
@@ -33,7 +45,21 @@ def boxes_from_maps(maps, threshold=0.5, rule="max"):
 
 
 def class_probabilities(classifier, images, class_ids, batch_size=128):
-    """Softmax probability of `class_ids[i]` for `images[i]`, in batches: `(N,)`."""
+    """Softmax probability of `class_ids[i]` for `images[i]`, in batches: `(N,)`.
+
+    Args:
+        classifier: a `keras_saliency.methods.ClassifierFunction` (anything with
+            `probabilities(images, class_ids)`).
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` int classes.
+        batch_size: images per classifier call (default 128).
+
+    Example:
+
+    ```python
+    probabilities = class_probabilities(ClassifierFunction(model), images, class_ids)
+    ```
+    """
     out = []
     for start in range(0, len(images), batch_size):
         out.append(
@@ -45,14 +71,27 @@ def class_probabilities(classifier, images, class_ids, batch_size=128):
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
-def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_size=128):
-    """Per image: `log(max(a, 0.05)) - log(p)` for inclusive pixel `boxes` (N, 4)."""
+def box_candidates(images, boxes, rescale=True):
+    """The images the saliency metric shows the classifier: each image cropped to its box and
+    resized to the image's size (`rescale`), or the box kept in place at its own scale with
+    everything outside it blurred (`rescale=False`).
+
+    Args:
+        images: `(N, H, W, 3)` in [0, 255].
+        boxes: `(N, 4)` boxes (xmin, ymin, xmax, ymax), inclusive pixels.
+        rescale: crop and resize (the paper's metric), or keep in place on the blurred image.
+
+    Returns:
+        `(N, H, W, 3)` float32 images.
+
+    Example:
+
+    >>> box_candidates(np.ones((1, 4, 4, 3)), [[0, 0, 3, 3]]).shape
+    (1, 4, 4, 3)
+    """
     images = np.asarray(images, np.float32)
     size = images.shape[1:3]
     boxes = np.asarray(boxes).reshape(-1, 4)
-    areas = ((boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)) / float(
-        size[0] * size[1]
-    )
     if rescale:
         # crop_and_resize maps 0 and 1 to the centres of the first and last pixel rows/columns:
         # an inclusive pixel box is [first / (H - 1), last / (H - 1)], the full box the identity.
@@ -68,18 +107,58 @@ def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_si
         crops = tf.image.crop_and_resize(
             images, normalized, np.arange(len(images)), size, method="bilinear"
         )
-        candidates = crops.numpy()
+        return crops.numpy()
     else:
         inside = np.zeros(images.shape[:3] + (1,), np.float32)
         for i, (x0, y0, x1, y1) in enumerate(boxes):
             inside[i, y0 : y1 + 1, x0 : x1 + 1] = 1.0
-        candidates = images * inside + blurred(images).numpy() * (1.0 - inside)
+        return images * inside + blurred(images).numpy() * (1.0 - inside)
+
+
+def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_size=128):
+    """Per image: `log(max(a, 0.05)) - log(p)` for inclusive pixel `boxes` (N, 4).
+
+    `a` is the box's share of the image and `p` the class probability of the image cropped
+    to the box (lower is better).
+
+    Args:
+        classifier: anything with `probabilities(images, class_ids)`.
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` int classes.
+        boxes: `(N, 4)` boxes (xmin, ymin, xmax, ymax), inclusive pixels.
+        rescale: crop the box and resize it to the image's size (default True); False keeps
+            the box in place on a blurred image.
+        batch_size: images per classifier call (default 128).
+
+    Example:
+
+    ```python
+    scores = saliency_metric(classifier, images, class_ids, boxes_from_maps(maps))
+    ```
+    """
+    images = np.asarray(images, np.float32)
+    size = images.shape[1:3]
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    areas = ((boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)) / float(
+        size[0] * size[1]
+    )
+    candidates = box_candidates(images, boxes, rescale)
     probabilities = class_probabilities(classifier, candidates, np.asarray(class_ids), batch_size)
     return np.log(np.maximum(areas, MIN_AREA)) - np.log(np.maximum(probabilities, 1e-12))
 
 
 def removal_ranks(maps):
-    """Rank of each pixel by decreasing saliency, `(N, H, W)`; ties in raster order."""
+    """Rank of each pixel by decreasing saliency, `(N, H, W)`; ties in raster order.
+
+    Args:
+        maps: `(N, H, W)` saliency maps.
+
+    Example:
+
+    ```python
+    rank = removal_ranks(maps)  # rank 0: each map's most salient pixel
+    ```
+    """
     maps = np.asarray(maps)
     n = len(maps)
     order = np.argsort(-maps.reshape(n, -1), axis=1, kind="stable")
@@ -89,7 +168,22 @@ def removal_ranks(maps):
 
 
 def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size=128):
-    """`(deletion_auc, insertion_auc)` per image, `steps` + 1 points from 0% to 100% of pixels."""
+    """`(deletion_auc, insertion_auc)` per image, `steps` + 1 points from 0% to 100% of pixels.
+
+    Args:
+        classifier: anything with `probabilities(images, class_ids)`.
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` int classes.
+        maps: `(N, H, W)` saliency maps; pixels are removed / inserted most salient first.
+        steps: the curves' steps (default 16).
+        batch_size: images per classifier call (default 128).
+
+    Example:
+
+    ```python
+    deletion, insertion = deletion_insertion(classifier, images, class_ids, maps, steps=16)
+    ```
+    """
     images = np.asarray(images, np.float32)
     class_ids = np.asarray(class_ids, np.int32)
     h, w = images.shape[1:3]
@@ -112,7 +206,16 @@ def peak_location(saliency_map):
     """`(y, x)` of the map's maximum. A flat maximum (tied values within 1e-6, e.g. a saturated
     mask or a box) does not point at its first pixel: the point is the centre of mass of all
     maximal pixels, snapped to the maximal pixel nearest to it (so it stays on the maximum
-    when the maximal region is not convex)."""
+    when the maximal region is not convex).
+
+    Args:
+        saliency_map: `(H, W)` or `(H, W, 1)` map.
+
+    Example:
+
+    >>> peak_location(np.eye(3))
+    (1, 1)
+    """
     m = np.asarray(saliency_map, np.float32)
     if m.ndim == 3:
         m = m[..., 0]
@@ -184,7 +287,20 @@ def class_selectivity(model, images, class_ids, seed=0, top=5, batch_size=32):
 
 def pointing_game(maps, boxes, tolerance=15 / 224):
     """Per image: is the arg-max of the map within `tolerance` x side pixels of a box?
-    `boxes[i]`: one box or a list of boxes (inclusive pixels) of image i."""
+    `boxes[i]`: one box or a list of boxes (inclusive pixels) of image i.
+
+    Args:
+        maps: `(N, H, W)` saliency maps.
+        boxes: per image, one box or a list of boxes.
+        tolerance: the margin, as a fraction of the map's side (default 15 / 224: 15 px at
+            224 px).
+
+    Example:
+
+    ```python
+    accuracy = pointing_game(maps, boxes).mean()
+    ```
+    """
     hits = []
     for m, truth in zip(maps, boxes):
         y, x = peak_location(m)

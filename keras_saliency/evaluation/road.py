@@ -143,6 +143,20 @@ def road_curves(classifier, images, class_ids, maps, fractions=FRACTIONS, noise_
 
 def road_scores(classifier, images, class_ids, maps, **options):
     """`(road_morf, road_lerf)` per image: the means of the ROAD curves over the fractions
-    (`road_curves`, same options). MoRF: lower is better; LeRF: higher is better."""
+    (`road_curves`, same options). MoRF: lower is better; LeRF: higher is better.
+
+    Args:
+        classifier: anything with `probabilities(images, class_ids)`.
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` the explained classes.
+        maps: `(N, H, W)` saliency maps.
+        **options: the other arguments of `road_curves` (fractions, noise_std, seed, batch_size).
+
+    Example:
+
+    ```python
+    morf, lerf = road_scores(ClassifierFunction(model), images, class_ids, maps, seed=0)
+    ```
+    """
     curves = road_curves(classifier, images, class_ids, maps, **options)
     return curves["morf"].mean(axis=1), curves["lerf"].mean(axis=1)

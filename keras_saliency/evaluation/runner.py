@@ -88,7 +88,20 @@ def _progress_callback(total, progress):
 
 
 def timed_maps(method, images, class_ids, progress=True):
-    """`(maps, masks per second)`: one warm-up batch first (not timed), then all images."""
+    """`(maps, masks per second)`: one warm-up batch first (not timed), then all images.
+
+    Args:
+        method: a saliency method from `keras_saliency.methods.build_method`.
+        images: `(N, S, S, 3)` in [0, 255].
+        class_ids: `(N,)` the explained classes.
+        progress: show a progress bar (default True).
+
+    Example:
+
+    ```python
+    maps, speed = timed_maps(build_method("gradient", model), images, class_ids)
+    ```
+    """
     method(images[: method.batch_size], class_ids[: method.batch_size])
     tick = _progress_callback(len(images), progress)
     start = time.perf_counter()
@@ -130,7 +143,33 @@ def evaluate_methods(
     maskers trained for the same classifier), after the methods.
     ROAD (`keras_saliency.evaluation.road`, MoRF and LeRF with noisy linear imputation) is
     measured on the first `road_limit` of those images (None: all of them) unless
-    `road_enabled` is False."""
+    `road_enabled` is False.
+
+    Args:
+        model: the `SaliencyModel`.
+        data: the `EvaluationImages`.
+        methods: method names (default `DEFAULT_METHODS`).
+        output: folder for `results.csv`, `results.md`, `examples.png` and the config, or None.
+        calibration_fraction: share of the images that choose thresholds (default 0.3).
+        seed: seed of the split, ROAD's noise and class selectivity (default 0).
+        method_options: `{method: {option: value}}` for `build_method`.
+        deletion_steps: steps of the deletion / insertion curves (default 16).
+        examples: test images shown in `examples.png` (default 8).
+        progress: show progress bars (default True).
+        slow_methods: the methods `slow_limit` applies to.
+        slow_limit: test images of the slow methods at most, or None for all.
+        faithfulness_limit: images of the saliency metrics and deletion / insertion at most,
+            or None for all.
+        extra_maskers: `{row name: SaliencyModel}` scored as more masker rows, or None.
+        road_limit: images of ROAD at most, or None for all.
+        road_enabled: measure ROAD (default True).
+
+    Example:
+
+    ```python
+    results = evaluate_methods(model, data, ["masker", "gradient"], output="eval")
+    ```
+    """
     from keras_saliency.methods import ClassifierFunction, build_method
 
     method_options = method_options or {}
@@ -241,10 +280,38 @@ def evaluate_methods(
 
 
 def markdown_table(results):
+    """The results of `evaluate_methods` as a Markdown table (the columns some row has).
+
+    Args:
+        results: the result dicts.
+
+    Example:
+
+    ```python
+    print(markdown_table(evaluate_methods(model, data)))
+    ```
+    """
     return tables.markdown_table(results, tables.present_columns(results, COLUMNS))
 
 
 def write_results(output, results, examples, example_maps, road_rows, config):
+    """Writes `results.csv`, `results.md`, `evaluation_config.json`, `road_curves.csv` (with
+    `road_rows`) and `examples.png` to `output`.
+
+    Args:
+        output: the folder (created).
+        results: the result dicts, one per method.
+        examples: `EvaluationImages` of the example images.
+        example_maps: `{method: maps}` of the example images.
+        road_rows: the mean ROAD curves' rows (may be empty).
+        config: the evaluation's settings, written as JSON.
+
+    Example:
+
+    ```python
+    write_results("eval", results, data.subset(range(8)), example_maps, [], {"seed": 0})
+    ```
+    """
     from keras_saliency.explain.pictures import save_method_grid
 
     os.makedirs(output, exist_ok=True)

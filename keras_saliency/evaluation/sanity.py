@@ -48,7 +48,18 @@ COLUMNS = (
 
 def spearman(a, b):
     """Spearman rank correlation of two maps (ties: average ranks). A constant map has no
-    ranking: 1.0 when both are constant, else 0.0."""
+    ranking: 1.0 when both are constant, else 0.0.
+
+    Args:
+        a: the first map, any shape.
+        b: the second map, of the same size.
+
+    Example:
+
+    ```python
+    spearman(map_before, map_after)  # 1.0: the same ranking of the pixels
+    ```
+    """
     from scipy.stats import rankdata
 
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
@@ -62,6 +73,11 @@ def structural_similarity(a, b, data_range=1.0):
     """SSIM of two 2-D maps (Wang et al. 2004; the settings of
     `skimage.metrics.structural_similarity(a, b, data_range=data_range, gaussian_weights=True,
     sigma=1.5, use_sample_covariance=False)`).
+
+    Args:
+        a: the first `(H, W)` map, at least 11 x 11.
+        b: the second map, of the same shape.
+        data_range: the maps' value range (default 1.0).
 
     Example:
 
@@ -93,7 +109,21 @@ def structural_similarity(a, b, data_range=1.0):
 def map_similarity(before, after, signed_before=None, signed_after=None):
     """Per image: `{"spearman", "spearman_abs", "ssim"}` arrays `(N,)` of maps `(N, H, W)` in
     [0, 1] before and after randomisation. With signed maps (e.g. relevance), "spearman" ranks
-    the signed values and "spearman_abs" their absolute values; otherwise both rank the maps."""
+    the signed values and "spearman_abs" their absolute values; otherwise both rank the maps.
+
+    Args:
+        before: `(N, H, W)` maps of the original model.
+        after: `(N, H, W)` maps of the randomised model.
+        signed_before: optional signed maps of the original model.
+        signed_after: optional signed maps of the randomised model.
+
+    Example:
+
+    ```python
+    similarity = map_similarity(maps, randomised_maps)
+    similarity["ssim"].mean()
+    ```
+    """
     before, after = np.asarray(before), np.asarray(after)
     signed_before = before if signed_before is None else np.asarray(signed_before)
     signed_after = after if signed_after is None else np.asarray(signed_after)
@@ -121,6 +151,10 @@ def randomisation_groups(model, exclude=()):
     """The cascade: groups of layer names from the top (output) down; a BatchNormalization joins
     the group of the layer whose output it normalises. `exclude`: names of layers (or nested
     models) left alone.
+
+    Args:
+        model: the Keras model.
+        exclude: names of layers (or nested models) to leave out.
 
     Example:
 
@@ -168,7 +202,19 @@ def reinitialise(model, names, seed=0):
     """Gives the layers `names` of `model` (in place) fresh weights from their own initialisers
     (Keras' defaults: Glorot-uniform kernels, zero biases, batch norm reset to gamma 1, beta 0,
     mean 0, variance 1), drawn with `keras.utils.set_random_seed(seed)` (which seeds Python,
-    NumPy and the backend)."""
+    NumPy and the backend).
+
+    Args:
+        model: the Keras model, changed in place.
+        names: the names of the layers to re-initialise.
+        seed: the random seed (default 0).
+
+    Example:
+
+    ```python
+    reinitialise(classifier, ["logits"], seed=1)
+    ```
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -187,7 +233,21 @@ def reinitialise(model, names, seed=0):
 def cascading_randomisation(model, groups=None, seed=0, exclude=()):
     """Yields `(depth, group, randomised copy)` for depth 1..len(groups): one copy of `model`
     (never modified) re-initialised a group more at each step, from the top down (the same copy
-    changes in place: use it before the next step)."""
+    changes in place: use it before the next step).
+
+    Args:
+        model: the Keras model (not modified).
+        groups: the cascade's layer groups (default: `randomisation_groups(model, exclude)`).
+        seed: depth k uses seed + k (default 0).
+        exclude: names of layers left alone when `groups` is None.
+
+    Example:
+
+    ```python
+    for depth, group, randomised in cascading_randomisation(classifier):
+        maps = gradient_maps(randomised, images, class_ids)
+    ```
+    """
     from keras_saliency.models.encoders import frozen_clone
 
     copy = frozen_clone(model)
@@ -308,7 +368,17 @@ def model_randomisation(model, images, class_ids, methods, method_options=None, 
 
 
 def summary_rows(rows):
-    """Per method and cascade: the similarity after the top layer and after the deepest depth."""
+    """Per method and cascade: the similarity after the top layer and after the deepest depth.
+
+    Args:
+        rows: the rows of `model_randomisation` (method, randomised, depth and the measures).
+
+    Example:
+
+    ```python
+    print(tables.markdown_table(summary_rows(rows), SUMMARY_COLUMNS))
+    ```
+    """
     out = {}
     for row in rows:
         key = (row["method"], row["randomised"])
@@ -335,7 +405,22 @@ SUMMARY_COLUMNS = (
 def write_sanity(output, rows, example_maps, example_image, config=None):
     """Writes `sanity.csv` (every row), `sanity.md` (a summary and one table per measure),
     `sanity.png` (rows: method and cascade; columns: depth 0 = original, 1, 2, ...; the maps of
-    one image, at most `THUMBNAIL` pixels) and `sanity_curves.png` (mean similarity against depth). Returns the paths."""
+    one image, at most `THUMBNAIL` pixels) and `sanity_curves.png` (mean similarity against depth). Returns the paths.
+
+    Args:
+        output: the folder (created).
+        rows: the rows of `model_randomisation`.
+        example_maps: `{(method, randomised): [maps at depth 0, 1, ...]}`.
+        example_image: the example image, `(H, W, 3)` in [0, 255].
+        config: the settings written to `sanity_config.json`, or None.
+
+    Example:
+
+    ```python
+    rows, maps = model_randomisation(model, images, labels, ["masker", "gradient"])
+    paths = write_sanity("sanity", rows, maps, images[0])
+    ```
+    """
     import json
 
     from keras_saliency.explain.pictures import save_method_grid
@@ -412,7 +497,24 @@ def run_sanity_checks(model, data, methods, output, method_options=None, seed=0,
     """The sanity checks of `keras-saliency evaluate --sanity`: `model_randomisation` of
     `methods` on the first `limit` images of `data` (`EvaluationImages`; their classes, else the
     classifier's predictions), written by `write_sanity` to `output` with `sanity_config.json`.
-    Returns the summary table (Markdown)."""
+    Returns the summary table (Markdown).
+
+    Args:
+        model: the `SaliencyModel`.
+        data: the `EvaluationImages`.
+        methods: method names in `keras_saliency.methods.METHODS`.
+        output: the folder of the results.
+        method_options: `{method: {option: value}}`, or None.
+        seed: the randomisation's seed (default 0).
+        limit: images used at most (default 16).
+        max_depth: stop after this many layer groups (None: all of them).
+
+    Example:
+
+    ```python
+    print(run_sanity_checks(model, data, ["masker", "gradient"], "sanity", limit=8))
+    ```
+    """
     images = np.asarray(data.images[:limit], np.float32)
     if data.class_ids is not None:
         class_ids = np.asarray(data.class_ids[:limit], np.int32)
@@ -438,7 +540,22 @@ def run_sanity_checks(model, data, methods, output, method_options=None, seed=0,
 def data_randomisation_check(model, random_model, images, class_ids, methods, method_options=None):
     """Similarity of each method's maps for `model` (trained on true labels) and `random_model`
     (the same recipe on permuted labels, e.g. `tools.recipes.data_randomisation_models`): one row per method
-    (randomised "labels"), `COLUMNS`."""
+    (randomised "labels"), `COLUMNS`.
+
+    Args:
+        model: the `SaliencyModel` trained on the true labels.
+        random_model: the `SaliencyModel` trained on permuted labels.
+        images: `(N, S, S, 3)` in [0, 255].
+        class_ids: `(N,)` the explained classes.
+        methods: method names in `keras_saliency.methods.METHODS`.
+        method_options: `{method: {option: value}}`, or None.
+
+    Example:
+
+    ```python
+    rows = data_randomisation_check(model, random_model, images, labels, ["masker", "gradient"])
+    ```
+    """
     method_options = method_options or {}
     rows = []
     for name in methods:

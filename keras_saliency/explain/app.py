@@ -24,7 +24,14 @@ PREDICTED_LABEL = "predicted class"
 
 def require_gradio():
     """Imports Gradio (analytics off: the demo contacts no server of its own accord) or raises
-    an `ImportError` whose message is the install hint."""
+    an `ImportError` whose message is the install hint.
+
+    Example:
+
+    ```python
+    gradio = require_gradio()
+    ```
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         import gradio
@@ -55,7 +62,7 @@ def _resize(array, size, resample):
 class Explanation:
     """What `LiveExplainer` returns for one image (pictures RGB uint8 at the display size).
 
-    Attributes:
+    Args:
         image: the input, resized to the display size.
         mask: the mask in [0, 1] at the display size, float32 (H, W).
         overlay: the mask as a heat map over the image.
@@ -66,6 +73,13 @@ class Explanation:
         probability: the classifier's probability of that class.
         scores: the classifier's top-k `{label: probability}`, best first.
         seconds: the time the masker took for this image.
+
+    Example:
+
+    ```python
+    result = LiveExplainer(model, class_names)(image)
+    print(result.class_name, f"{result.probability:.2f}", f"{result.seconds * 1000:.0f} ms")
+    ```
     """
 
     image: np.ndarray
@@ -258,7 +272,21 @@ def build_app(explainer, title="keras-saliency: live saliency masks", descriptio
 def launch(app, host="127.0.0.1", port=7860, share=False, block=True):
     """Serves `app` on `host`:`port` with Gradio's server (`share` adds a public gradio.live
     link, which needs internet). With `block` it serves until interrupted (`wait`); without, it
-    returns once the server is up (stop it with `app.close()`). Returns the local URL."""
+    returns once the server is up (stop it with `app.close()`). Returns the local URL.
+
+    Args:
+        app: the Gradio app (`build_app`).
+        host: the address to listen on (default "127.0.0.1").
+        port: the port (default 7860).
+        share: also open a public gradio.live link (default False).
+        block: serve until interrupted (default True).
+
+    Example:
+
+    ```python
+    url = launch(build_app(LiveExplainer(model)), port=7860, block=False)
+    ```
+    """
     app.queue(default_concurrency_limit=1)
     _, url, _ = app.launch(server_name=host, server_port=port, share=share, ssr_mode=False, inbrowser=False,
                            prevent_thread_lock=True, show_error=True, quiet=True)
@@ -268,7 +296,18 @@ def launch(app, host="127.0.0.1", port=7860, share=False, block=True):
 
 
 def wait(app):
-    """Serves the launched `app` until Ctrl+C (or the process is stopped), then closes it."""
+    """Serves the launched `app` until Ctrl+C (or the process is stopped), then closes it.
+
+    Args:
+        app: the launched Gradio app.
+
+    Example:
+
+    ```python
+    launch(app, block=False)
+    wait(app)
+    ```
+    """
     try:
         while app.is_running:
             time.sleep(0.1)
@@ -276,3 +315,44 @@ def wait(app):
         pass
     finally:
         app.close(verbose=False)
+
+
+def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1", port=7860, share=False,
+          log=None):
+    """What `keras-saliency serve` does: builds the live web demo of a model and serves it until
+    Ctrl+C.
+
+    Args:
+        model: a shipped model name or a masker's `.keras` file (with `runtime`: the model that
+            was exported; its classifier still ranks the classes).
+        runtime: an exported masker to run instead (.tflite, .onnx, .engine / .plan, SavedModel).
+        top_k: how many of the classifier's best classes are scored.
+        host: the address to serve on.
+        port: the port.
+        share: also a public gradio.live link (needs internet).
+        log: called with the line that gives the address, or None.
+
+    Example:
+
+    ```python
+    serve("imagenet-darknet-tiny", port=7861)
+    ```
+    """
+    from keras_saliency.deployment.runtimes import open_runtime
+    from keras_saliency.errors import CommandError, first_line
+    from keras_saliency.explain.files import open_saliency_model
+
+    saliency_model, class_names, info = open_saliency_model(model)
+    runner = open_runtime(runtime) if runtime else None
+    try:
+        explainer = LiveExplainer(saliency_model, info.get("display_names") or class_names, runtime=runner,
+                                  top_k=top_k)
+    except ValueError as error:  # class names that do not fit the model
+        raise CommandError(first_line(error)) from error
+    source = f"{os.path.basename(runtime.rstrip('/'))} (exported from {model})" if runtime else model
+    app = build_app(explainer, title=f"keras-saliency: live masks of {source}")
+    url = launch(app, host, port, share, block=False)
+    public = f" and {app.share_url}" if share and getattr(app, "share_url", None) else ""
+    if log:
+        log(f"Serving {source} at {url}{public} (Ctrl+C stops)")
+    wait(app)

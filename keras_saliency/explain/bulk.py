@@ -81,7 +81,19 @@ def _is_local(path):
 @contextlib.contextmanager
 def local_file(path, max_bytes=MAX_REMOTE_BYTES):
     """`with local_file(path) as local:` a local path to the file `path` of any Beam file system:
-    the path itself when local, else a temporary copy (at most `max_bytes`, else `ValueError`)."""
+    the path itself when local, else a temporary copy (at most `max_bytes`, else `ValueError`).
+
+    Args:
+        path: a local path or a URL of a Beam file system (e.g. `gs://...`).
+        max_bytes: the largest remote file copied, in bytes (default 256 MiB).
+
+    Example:
+
+    ```python
+    with local_file("gs://bucket/models/masker.keras") as local:
+        model = keras.saving.load_model(local)
+    ```
+    """
     if _is_local(path):
         yield path[len("file://"):] if path.startswith("file://") else path
         return
@@ -112,7 +124,16 @@ def _write_json(path, record):
 
 
 def mask_stem(path):
-    """`<name>-<8 hex digits of sha1(path)>`: the output name of the mask of `path`."""
+    """`<name>-<8 hex digits of sha1(path)>`: the output name of the mask of `path`.
+
+    Args:
+        path: the image's path or URL.
+
+    Example:
+
+    >>> mask_stem("gs://bucket/photos/cat.jpg")
+    'cat-f43745a0'
+    """
     name = posixpath.splitext(posixpath.basename(path.replace("\\", "/")))[0]
     return f"{name}-{hashlib.sha1(path.encode('utf-8')).hexdigest()[:8]}"
 
@@ -123,7 +144,21 @@ def mask_stem(path):
 class ModelSummary:
     """What the pipeline needs to know of a model before it runs: its input size, its number of
     classes, its class names as trained (e.g. folder names) and readable ones (each None when
-    unknown). Rows name classes with `row_names`: the readable names, else the trained ones."""
+    unknown). Rows name classes with `row_names`: the readable names, else the trained ones.
+
+    Args:
+        image_size: the model's input side, in pixels.
+        num_classes: the number of classes.
+        class_names: the class names as trained, or None.
+        display_names: readable class names, or None.
+
+    Example:
+
+    ```python
+    summary = ModelSummary(32, 2, class_names=["cat", "dog"])
+    summary.row_names  # ["cat", "dog"]: no display names
+    ```
+    """
 
     image_size: int
     num_classes: int
@@ -138,6 +173,9 @@ class ModelSummary:
 def summarize_model(name_or_path):
     """A `ModelSummary` of a shipped model (read from its metadata: nothing is loaded) or of a
     masker's `.keras` file on any Beam file system (loaded with `explain.load_saliency_model`).
+
+    Args:
+        name_or_path: a shipped model's name, or the path or URL of a `.keras` file.
 
     Example:
 
@@ -567,3 +605,75 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
               "masks": FileSystems.join(output, MASKS_DIR), "config_file": config_path}
     _write_json(config_path, {**config, "result": report})
     return report
+
+
+BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
+BEAM_EXTRA = 'pip install "keras-saliency[beam]"'
+RUNTIME_MODULES = {".onnx": ("onnxruntime",), ".tflite": ("ai_edge_litert",)}
+
+
+def run_bulk(glob, output="saliency-bulk", model="cifar10", runtime=None, class_name=None, formats="png",
+             rows="csv", batch_size=32, runner="DirectRunner", direct_num_workers=1, direct_running_mode=None,
+             extra_options=()):
+    """What `keras-saliency explain-bulk` does: checks the request (model, class, runtime),
+    builds the pipeline options and runs `explain_bulk`.
+
+    Args:
+        glob: the images (any Beam file system).
+        output: the output folder.
+        model: a shipped model name or a masker's `.keras` file.
+        runtime: an exported masker (.tflite or .onnx) to run instead; needs `class_name`.
+        class_name: a class name or id (default: each image's predicted class).
+        formats: "png", "npy", "png,npy" or "" (rows only).
+        rows: "csv" or "parquet".
+        batch_size: images per model call.
+        runner: a Beam runner (`BEAM_RUNNERS`).
+        direct_num_workers: DirectRunner's parallel workers (0: one per CPU core).
+        direct_running_mode: DirectRunner's mode (default: in_memory with one worker,
+            multi_processing with more).
+        extra_options: more Beam pipeline options (`--project=...`, ...).
+
+    Returns:
+        `explain_bulk`'s report.
+
+    Example:
+
+    ```python
+    report = run_bulk("photos/*.jpg", "masks-run", model="imagenet-darknet-tiny", formats="png,npy")
+    ```
+    """
+    from keras_saliency.options import missing_modules
+    from keras_saliency.deployment.runtimes import EXPORT_EXTRA
+    from keras_saliency.errors import CommandError, first_line
+    from keras_saliency.explain.files import class_id_from
+
+    if glob.startswith("-"):
+        raise CommandError(f"Expected GLOB before the pipeline options. Received: {glob!r} first", kind="usage")
+    try:  # a shipped model's metadata, or the .keras file loaded once (copied here from gs:// and the like)
+        summary = summarize_model(model)
+    except ValueError as error:
+        raise CommandError(first_line(error), kind="refused") from None
+    class_id = class_id_from(class_name, [summary.class_names, summary.display_names], summary.num_classes)
+    if runtime:
+        if class_id is None:
+            raise CommandError("an exported masker has no classifier: give --class", kind="parameter",
+                               field="class")
+        missing = missing_modules(RUNTIME_MODULES.get(os.path.splitext(runtime)[1].lower(), ()))
+        if missing:
+            raise CommandError(f"{runtime} needs {', '.join(missing)}: {EXPORT_EXTRA}", kind="refused")
+        if "://" not in runtime and not os.path.isfile(runtime):
+            raise CommandError(f"Expected an exported masker file (.tflite or .onnx). Received: {runtime!r}, "
+                               "which is not a file", kind="refused")
+    options = [f"--runner={runner}"] + list(extra_options)
+    if runner == "DirectRunner":
+        mode = direct_running_mode or ("in_memory" if direct_num_workers == 1 else "multi_processing")
+        options += [f"--direct_num_workers={direct_num_workers}", f"--direct_running_mode={mode}"]
+    try:
+        return explain_bulk(
+            glob, output, model=model, runtime=runtime, class_id=class_id,
+            formats=[f.strip() for f in formats.split(",") if f.strip()], rows=rows, batch_size=batch_size,
+            pipeline_options=options, summary=summary)
+    except ValueError as error:
+        raise CommandError(first_line(error)) from error
+    except ImportError as error:  # a runner's own extra, e.g. apache-beam[gcp] for Dataflow
+        raise CommandError(first_line(error), kind="refused") from None

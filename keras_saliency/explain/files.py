@@ -47,7 +47,26 @@ def explain_files(
     """Writes `<name>_saliency.png` (and `<name>_mask.npy`) per readable file, plus
     `explanations.csv` and `explain_config.json`. Unreadable files are skipped and reported.
     Without `class_id`, the `top_k` classes the classifier ranks highest are explained, one row
-    of the picture (and of the CSV) each. Returns the CSV rows (dicts)."""
+    of the picture (and of the CSV) each. Returns the CSV rows (dicts).
+
+    Args:
+        model: the `SaliencyModel`.
+        files: the image files.
+        output: the folder of the results (created).
+        class_id: the class explained for every image, or None for the top classes.
+        class_names: names of the classes for titles and the CSV (default: the ids).
+        save_masks: also save each mask at the image's own size as `.npy` (default False).
+        batch_size: images per batch (default 32).
+        run_config: settings added to `explain_config.json`, or None.
+        progress: show a progress bar (default True).
+        top_k: classes explained per image without `class_id` (default 1).
+
+    Example:
+
+    ```python
+    rows = explain_files(model, ["cat.jpg", "dog.jpg"], "explanations", top_k=3)
+    ```
+    """
     import keras
     import tensorflow as tf
 
@@ -189,3 +208,114 @@ def load_saliency_model(name_or_path, confidence=None):
                              f"{type(info).__name__} with class_names={str(names)[:60]}")
     names = model.class_names or (info.get("class_names") if isinstance(info, dict) else None)
     return model, names, info
+
+
+def open_saliency_model(name_or_path, confidence=None):
+    """`load_saliency_model` for a command: its errors as a one-line `CommandError` ("refused").
+
+    Args:
+        name_or_path: a shipped model's name or a `.keras` file.
+        confidence: the class selector's threshold, or None for the trained one.
+
+    Example:
+
+    ```python
+    model, class_names, info = open_saliency_model("imagenet-darknet-tiny")
+    ```
+    """
+    from keras_saliency.errors import CommandError, first_line
+
+    try:
+        return load_saliency_model(name_or_path, confidence)
+    except ValueError as error:
+        raise CommandError(first_line(error), kind="refused") from None
+
+
+def class_id_from(value, class_names, num_classes):
+    """A `--class` value (an id, or a name in one of the lists of `class_names`: folder names,
+    readable names) as a class id; None stays None.
+
+    Args:
+        value: the option's value (a string), or None.
+        class_names: lists of class names (each may be None).
+        num_classes: the model's number of classes.
+
+    Raises:
+        CommandError: ("parameter", field "class_name") an unknown name or an id out of range.
+
+    Example:
+
+    >>> class_id_from("cat", [["airplane", "cat"], None], 2)
+    1
+    """
+    from keras_saliency.errors import CommandError
+
+    if value is None:
+        return None
+    matches = [names.index(value) for names in class_names if names and value in names]
+    if value.isdigit():
+        class_id = int(value)
+    elif matches:
+        class_id = matches[0]
+    else:
+        examples = (class_names[-1] or class_names[0] or ["?"])[:3]
+        raise CommandError(
+            f"expected a class id in [0, {num_classes}) or a class name (e.g. {examples}); "
+            f"received {value!r}", kind="parameter", field="class")
+    if not 0 <= class_id < num_classes:
+        raise CommandError(f"expected a class id in [0, {num_classes}); received {class_id}",
+                           kind="parameter", field="class")
+    return class_id
+
+
+def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None, top_k=1,
+                   save_masks=False, batch_size=32, output="saliency-explanations", log=None):
+    """What `keras-saliency explain` does: masks for image files and folders (none: the sample
+    photos shipped with the package), written by `explain_files` into `output`.
+
+    Args:
+        inputs: image files and folders.
+        model: a shipped model name or a masker's `.keras` file.
+        class_name: a class name or id to explain; None: the predicted class (or `top_k`).
+        confidence: the class selector threshold, or None.
+        top_k: without `class_name`, the number of best-ranked classes explained per image.
+        save_masks: also write each mask as `.npy` at the image's original resolution.
+        batch_size: images per model call.
+        output: the output folder.
+        log: a function called with each progress line (e.g. `print`), or None.
+
+    Returns:
+        `(rows, files)`: the CSV rows written and the image files found.
+
+    Raises:
+        CommandError: no image, an unusable model file or class.
+
+    Example:
+
+    ```python
+    rows, files = explain_inputs(["photos/"], model="imagenet-darknet-tiny", top_k=3)
+    ```
+    """
+    from keras_saliency import samples
+    from keras_saliency.errors import CommandError
+
+    log = log or (lambda line: None)
+    if not inputs:
+        inputs = tuple(samples.paths())
+        log(f"No images given: explaining the {len(inputs)} sample photos shipped with the package")
+    saliency_model, class_names, info = open_saliency_model(model, confidence)
+    display = info.get("display_names") or class_names
+    files = find_images(inputs)
+    if not files:
+        raise CommandError(f"Expected image files in {list(inputs)}. Received: none")
+    class_id = class_id_from(class_name, [class_names, display], saliency_model.num_classes)
+    try:
+        rows = explain_files(
+            saliency_model, files, output, class_id=class_id, class_names=display,
+            save_masks=save_masks, batch_size=batch_size, top_k=top_k,
+            run_config={"model": model, "class": class_name, "confidence": confidence, "top_k": top_k,
+                        "inputs": list(inputs)},
+        )
+    except ValueError as error:  # no readable image
+        raise CommandError(str(error)) from error
+    return rows, files

@@ -6,7 +6,18 @@ import numpy as np
 
 
 def heatmap(masks, colormap="jet"):
-    """Masks (..., H, W[, 1]) in [0, 1] to RGB uint8 colours."""
+    """Masks (..., H, W[, 1]) in [0, 1] to RGB uint8 colours.
+
+    Args:
+        masks: masks in [0, 1], shape `(..., H, W)` or `(..., H, W, 1)`.
+        colormap: a matplotlib colormap name (default "jet").
+
+    Example:
+
+    ```python
+    colours = heatmap(masks)  # (N, H, W, 3) uint8
+    ```
+    """
     import matplotlib
 
     masks = np.asarray(masks, dtype=np.float32)
@@ -17,7 +28,20 @@ def heatmap(masks, colormap="jet"):
 
 
 def overlay(images, masks, opacity=0.5, colormap="jet"):
-    """Heat-map of `masks` blended over `images` (both at the same resolution)."""
+    """Heat-map of `masks` blended over `images` (both at the same resolution).
+
+    Args:
+        images: `(..., H, W, 3)` RGB in [0, 255].
+        masks: `(..., H, W)` or `(..., H, W, 1)` in [0, 1].
+        opacity: the heat map's weight in the blend (default 0.5).
+        colormap: a matplotlib colormap name (default "jet").
+
+    Example:
+
+    ```python
+    picture = overlay(images[0], masks[0])  # (H, W, 3) uint8
+    ```
+    """
     images = np.asarray(images, dtype=np.float32)
     blended = (1 - opacity) * images + opacity * heatmap(masks, colormap).astype(np.float32)
     return np.clip(blended, 0, 255).astype(np.uint8)
@@ -28,7 +52,19 @@ def preserved_and_destroyed(images, masks, alternatives=None):
     (what the mask keeps) and `images * (1 - masks) + alternatives * masks` (what it removes).
 
     `alternatives` (what replaces removed pixels, broadcast against `images`) defaults to a
-    flat grey; `0` gives black."""
+    flat grey; `0` gives black.
+
+    Args:
+        images: `(N, H, W, 3)` in [0, 255].
+        masks: `(N, H, W)` or `(N, H, W, 1)` in [0, 1].
+        alternatives: the replacement images or value, or None for grey (127.5).
+
+    Example:
+
+    ```python
+    preserved, destroyed = preserved_and_destroyed(images, masks, alternatives=0)
+    ```
+    """
     images = np.asarray(images, dtype=np.float32)
     masks = np.asarray(masks, dtype=np.float32)
     if masks.ndim == images.ndim - 1:
@@ -40,7 +76,19 @@ def preserved_and_destroyed(images, masks, alternatives=None):
 def panels(images, masks, alternatives=None):
     """Per image one row: image | overlay | preserved | destroyed (uint8, side by side).
 
-    `alternatives` (what replaces removed pixels) defaults to a flat grey."""
+    `alternatives` (what replaces removed pixels) defaults to a flat grey.
+
+    Args:
+        images: `(N, H, W, 3)` in [0, 255].
+        masks: `(N, H, W)` or `(N, H, W, 1)` in [0, 1].
+        alternatives: the replacement images or value, or None for grey.
+
+    Example:
+
+    ```python
+    rows = panels(images, masks)  # (N, H, 4 * W, 3) uint8
+    ```
+    """
     images = np.asarray(images, dtype=np.float32)
     masks = np.asarray(masks, dtype=np.float32)
     if masks.ndim == 3:
@@ -53,7 +101,22 @@ def panels(images, masks, alternatives=None):
 
 def save_panels(path, images, masks, titles=None, scale=None, alternatives=None):
     """Writes a PNG: one panel row per image, upscaled (nearest) so small images stay visible.
-    Returns the path."""
+    Returns the path.
+
+    Args:
+        path: the PNG file (its folder is created).
+        images: `(N, H, W, 3)` in [0, 255].
+        masks: `(N, H, W)` or `(N, H, W, 1)` in [0, 1].
+        titles: one title per row, or None.
+        scale: the upscaling factor (default: about 128 pixels per image).
+        alternatives: the replacement images or value, or None for grey.
+
+    Example:
+
+    ```python
+    save_panels("overlays.png", images[:8], masks[:8], titles=[str(c) for c in labels[:8]])
+    ```
+    """
     from PIL import Image, ImageDraw
 
     rows = panels(images, masks, alternatives)
@@ -78,7 +141,22 @@ def save_panels(path, images, masks, titles=None, scale=None, alternatives=None)
 def save_method_grid(path, images, maps_by_method, boxes=None, row_titles=None, scale=None):
     """Writes a PNG grid: one row per image, the image then one heat-map overlay per method
     (column titles = method names); ground-truth `boxes[i]` (lists of inclusive pixel boxes)
-    are drawn in white on the image column. Returns the path."""
+    are drawn in white on the image column. Returns the path.
+
+    Args:
+        path: the PNG file (its folder is created).
+        images: `(N, S, S, 3)` in [0, 255].
+        maps_by_method: `{method name: (N, S, S) maps in [0, 1]}`.
+        boxes: per image, a list of boxes or None (default None).
+        row_titles: one title per row, or None.
+        scale: the upscaling factor (default: about 96 pixels per image).
+
+    Example:
+
+    ```python
+    save_method_grid("examples.png", images, {"masker": masks, "gradcam": cams}, boxes=boxes)
+    ```
+    """
     from PIL import Image, ImageDraw
 
     images = np.asarray(images, dtype=np.float32)
@@ -116,7 +194,21 @@ def save_method_grid(path, images, maps_by_method, boxes=None, row_titles=None, 
 
 def plot_panels(images, masks, titles=None, alternatives=None, scale=2.0):
     """A matplotlib figure of `panels` (image | mask | preserved | destroyed per row), for
-    notebooks. Returns the figure."""
+    notebooks. Returns the figure.
+
+    Args:
+        images: `(N, H, W, 3)` in [0, 255].
+        masks: `(N, H, W)` or `(N, H, W, 1)` in [0, 1].
+        titles: one title per row, or None.
+        alternatives: the replacement images or value, or None for grey.
+        scale: the height of a row, in inches (default 2.0).
+
+    Example:
+
+    ```python
+    figure = plot_panels(images[:4], model.predict((images[:4], labels[:4])))
+    ```
+    """
     import matplotlib.pyplot as plt
 
     rows = panels(images, masks, alternatives)

@@ -20,7 +20,20 @@ def _require_cv2():
 
 def masks_for_frames(model, frames, class_id, image_size):
     """Masks (N, S, S) at the model's input size for RGB frames; `model` a SaliencyModel or a
-    runtime (`deployment.load_runtime`, which needs `class_id`)."""
+    runtime (`deployment.load_runtime`, which needs `class_id`).
+
+    Args:
+        model: a `SaliencyModel` or a runtime.
+        frames: RGB frames, a list or an array `(N, H, W, 3)` in [0, 255].
+        class_id: the explained class, or None for the predicted class (`SaliencyModel` only).
+        image_size: the model's input side, in pixels.
+
+    Example:
+
+    ```python
+    masks = masks_for_frames(model, frames, class_id=None, image_size=model.image_size)
+    ```
+    """
     import keras
 
     small = keras.ops.convert_to_numpy(
@@ -39,7 +52,24 @@ def masks_for_frames(model, frames, class_id, image_size):
 def explain_video(model, source, output, image_size, class_id=None, batch_size=8, max_frames=0,
                   progress=None):
     """Writes the overlay video `output` (mp4) for `source` (a video file, or a camera index).
-    Returns `{"frames", "seconds", "frames_per_s", "model_masks_per_s"}`."""
+    Returns `{"frames", "seconds", "frames_per_s", "model_masks_per_s"}`.
+
+    Args:
+        model: a `SaliencyModel` or a runtime (`deployment.load_runtime`).
+        source: a video file, or a camera index.
+        output: the `.mp4` file to write.
+        image_size: the model's input side, in pixels.
+        class_id: the explained class, or None for the predicted class (`SaliencyModel` only).
+        batch_size: frames per model call (default 8).
+        max_frames: stop after this many frames (default 0: the whole video).
+        progress: called with the number of frames of each batch, or None.
+
+    Example:
+
+    ```python
+    stats = explain_video(model, "street.mp4", "street_saliency.mp4", model.image_size)
+    ```
+    """
     cv2 = _require_cv2()
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
@@ -80,3 +110,58 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
     seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "frames_per_s": frames / seconds if seconds else 0.0,
             "model_masks_per_s": frames / model_seconds if model_seconds else 0.0, "output": output}
+
+
+def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, class_name=None,
+                       batch_size=8, max_frames=0, output="saliency-video.mp4"):
+    """What `keras-saliency video` does: the overlay video of a file or a camera written to
+    `output`, with `<output>_config.json` (the figures and the resolved options).
+
+    Args:
+        source: a video file, or None with `camera`.
+        camera: a camera index, or None with `source`.
+        model: a shipped model name or a masker's `.keras` file (with `runtime`: the model
+            that was exported, for its image size and class names).
+        runtime: an exported model to run instead (.tflite, .onnx, .engine / .plan, SavedModel).
+        class_name: a class name or id (default: each frame's predicted class; exported models
+            need one).
+        batch_size: frames per model call.
+        max_frames: stop after this many frames (0: all).
+        output: the video file written.
+
+    Returns:
+        the figures: frames, frames per second end to end, masks/s in the model.
+
+    Example:
+
+    ```python
+    result = explain_video_file("clip.mp4", model="imagenet-darknet-tiny", output="clip-masks.mp4")
+    ```
+    """
+    import json
+    import os
+
+    from keras_saliency.deployment.runtimes import open_runtime
+    from keras_saliency.errors import CommandError
+    from keras_saliency.explain.files import class_id_from, open_saliency_model
+
+    if (source is None) == (camera is None):
+        raise CommandError("Expected a video file or --camera N (one of them).", kind="usage")
+    saliency_model, class_names, info = open_saliency_model(model)
+    class_id = class_id_from(class_name, [class_names, info.get("display_names")], saliency_model.num_classes)
+    size = saliency_model.image_size
+    if runtime:
+        if class_id is None:
+            raise CommandError("an exported model has no classifier: give --class", kind="parameter",
+                               field="class")
+        saliency_model = open_runtime(runtime)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    try:
+        result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,
+                               batch_size, max_frames)
+    except (ValueError, ImportError) as error:
+        raise CommandError(str(error)) from error
+    with open(os.path.splitext(output)[0] + "_config.json", "w") as f:
+        json.dump({**result, "source": source, "camera": camera, "model": model, "runtime": runtime,
+                   "class": class_name, "batch_size": batch_size}, f, indent=2)
+    return result

@@ -32,7 +32,20 @@ METHODS = {
 
 
 def build_method(name, model, **options):
-    """`name` in `METHODS`; `model` a `SaliencyModel` (required for "masker") or a classifier."""
+    """`name` in `METHODS`; `model` a `SaliencyModel` (required for "masker") or a classifier.
+
+    Args:
+        name: the method's name, a key of `METHODS` (e.g. `"gradcam"`, `"masker"`).
+        model: a `SaliencyModel`, or a Keras classifier (not for `"masker"`).
+        **options: keyword arguments of the method's constructor (e.g. `batch_size`).
+
+    Example:
+
+    ```python
+    method = build_method("smoothgrad", model, samples=10)
+    maps = method(images, class_ids)  # (N, H, W) in [0, 1]
+    ```
+    """
     if name not in METHODS:
         raise ValueError(f"Expected a method in {sorted(METHODS)}. Received: {name!r}")
     if name == "masker":

@@ -9,7 +9,20 @@ class ClassifierFunction:
     """The classifier to explain, as `logits = f(images)` on RGB [0, 255] float images.
 
     Accepts a `SaliencyModel` (its frozen classifier and preprocessing) or a Keras classifier
-    with a `preprocessing` mode of `keras_saliency.models.layers.Preprocessing`."""
+    with a `preprocessing` mode of `keras_saliency.models.layers.Preprocessing`.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier (logits or probabilities output).
+        preprocessing: the classifier's `Preprocessing` mode, used for a plain Keras
+            classifier only (a `SaliencyModel` brings its own). Defaults to `"none"`.
+
+    Example:
+
+    ```python
+    f = ClassifierFunction(keras.applications.ResNet50(), preprocessing="caffe")
+    logits = f(images)  # images (N, 224, 224, 3) RGB in [0, 255]
+    ```
+    """
 
     def __init__(self, model, preprocessing="none"):
         from keras_saliency.models.layers import Preprocessing
@@ -44,12 +57,35 @@ class ClassifierFunction:
 
 
 def as_classifier_function(model, preprocessing="none"):
+    """`model` as a `ClassifierFunction` (returned as is when it already is one).
+
+    Args:
+        model: a `ClassifierFunction`, a `SaliencyModel` or a Keras classifier.
+        preprocessing: the classifier's `Preprocessing` mode, for a plain Keras classifier.
+
+    Example:
+
+    ```python
+    f = as_classifier_function(model)
+    probabilities = f.probabilities(images, class_ids)
+    ```
+    """
     return model if isinstance(model, ClassifierFunction) else ClassifierFunction(model, preprocessing)
 
 
 def normalize_maps(maps):
     """Per image: negative values clipped to 0 and the map divided by its maximum, so that 1 is
-    the most salient pixel (an all-zero map stays zero)."""
+    the most salient pixel (an all-zero map stays zero).
+
+    Args:
+        maps: saliency maps of shape (N, H, W), any real values.
+
+    Example:
+
+    ```python
+    maps = normalize_maps(tf.random.normal((4, 32, 32)))  # (4, 32, 32) in [0, 1]
+    ```
+    """
     maps = tf.maximum(tf.cast(maps, tf.float32), 0.0)
     peak = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
     return tf.math.divide_no_nan(maps, peak)
@@ -57,7 +93,22 @@ def normalize_maps(maps):
 
 class SaliencyMethod:
     """A method maps `(images (N, H, W, 3) in [0, 255], class_ids (N,))` to saliency maps
-    `(N, H, W)` in [0, 1] (1 = most salient). Subclasses implement `explain_batch`."""
+    `(N, H, W)` in [0, 1] (1 = most salient). Subclasses implement `explain_batch`.
+
+    Args:
+        model: a `SaliencyModel`, a Keras classifier or a `ClassifierFunction`.
+        batch_size: images per call of `explain_batch`. Defaults to 32.
+        preprocessing: the classifier's `Preprocessing` mode, for a plain Keras classifier.
+            Defaults to `"none"`.
+
+    Example:
+
+    ```python
+    class Blank(SaliencyMethod):
+        def explain_batch(self, images, class_ids):
+            return tf.zeros(tf.shape(images)[:3])
+    ```
+    """
 
     name = "method"
     # Maps divided by their maximum; False for methods whose output already is a [0, 1] mask.

@@ -6,7 +6,20 @@ from keras_saliency.methods.base import SaliencyMethod
 
 
 class CentreBox(SaliencyMethod):
-    """A centred box covering `area_fraction` of the image (default one half)."""
+    """A centred box covering `area_fraction` of the image (default one half).
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier (only its input size is used).
+        area_fraction: share of the image's area the box covers, in (0, 1]. Defaults to 0.5.
+        batch_size: images per batch. Defaults to 256.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = CentreBox(model, area_fraction=0.25)(images, class_ids)
+    ```
+    """
 
     name = "centre_box"
 
@@ -25,6 +38,20 @@ class CentreBox(SaliencyMethod):
 
 
 class FullImage(SaliencyMethod):
+    """The whole image as salient: every map is all ones.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier (only its input size is used).
+        batch_size: images per batch. Defaults to 256.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = FullImage(model)(images, class_ids)  # all ones
+    ```
+    """
+
     name = "full_image"
 
     def __init__(self, model, batch_size=256, **kwargs):

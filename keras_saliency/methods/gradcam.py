@@ -8,7 +8,17 @@ from keras_saliency.methods.base import SaliencyMethod
 
 
 def last_spatial_layer(classifier):
-    """Name of the deepest layer with a 4-D output (the usual Grad-CAM choice)."""
+    """Name of the deepest layer with a 4-D output (the usual Grad-CAM choice).
+
+    Args:
+        classifier: a built Keras model.
+
+    Example:
+
+    ```python
+    name = last_spatial_layer(keras.applications.MobileNetV2())  # "out_relu"
+    ```
+    """
     for layer in reversed(classifier.layers):
         try:
             shape = layer.output.shape
@@ -23,6 +33,22 @@ def last_spatial_layer(classifier):
 
 
 class GradCAM(SaliencyMethod):
+    """Grad-CAM maps of a convolutional layer of the classifier, upsampled to the image.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        layer_name: the layer whose feature maps are weighted; `None` picks the deepest
+            layer with a 4-D output (`last_spatial_layer`).
+        batch_size: images per batch. Defaults to 64.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = GradCAM(model, layer_name="conv5_block3_out")(images, class_ids)
+    ```
+    """
+
     name = "gradcam"
 
     def __init__(self, model, layer_name=None, batch_size=64, **kwargs):

@@ -8,7 +8,19 @@ from keras_saliency.methods.base import SaliencyMethod
 
 
 def class_logit_gradients(classifier, images, class_ids):
-    """d logit_c / d image, for [0, 255] images."""
+    """d logit_c / d image, for [0, 255] images.
+
+    Args:
+        classifier: a `ClassifierFunction` (logits of [0, 255] images).
+        images: float32 tensor (N, H, W, 3) in [0, 255].
+        class_ids: int32 tensor (N,) of the class explained in each image.
+
+    Example:
+
+    ```python
+    grads = class_logit_gradients(ClassifierFunction(model), images, class_ids)
+    ```
+    """
     with tf.GradientTape() as tape:
         tape.watch(images)
         logits = classifier(images)
@@ -17,6 +29,20 @@ def class_logit_gradients(classifier, images, class_ids):
 
 
 class VanillaGradient(SaliencyMethod):
+    """The absolute gradient of the class logit with respect to the pixels.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        batch_size: images per batch. Defaults to 64.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = VanillaGradient(model)(images, class_ids)
+    ```
+    """
+
     name = "gradient"
 
     def __init__(self, model, batch_size=64, **kwargs):
@@ -32,7 +58,22 @@ class VanillaGradient(SaliencyMethod):
 
 
 class SmoothGrad(SaliencyMethod):
-    """Mean absolute gradient over `samples` noisy copies (noise std `noise_level` x 255)."""
+    """Mean absolute gradient over `samples` noisy copies (noise std `noise_level` x 255).
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        samples: noisy copies per image. Defaults to 25.
+        noise_level: noise standard deviation as a fraction of the pixel range. Defaults to 0.15.
+        batch_size: images per batch. Defaults to 16.
+        seed: seed of the noise. Defaults to 0.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = SmoothGrad(model, samples=50, noise_level=0.1)(images, class_ids)
+    ```
+    """
 
     name = "smoothgrad"
 
@@ -56,7 +97,21 @@ class SmoothGrad(SaliencyMethod):
 
 class IntegratedGradients(SaliencyMethod):
     """(x - x0) times the mean gradient on the straight path from the baseline x0 (black, or a
-    blurred copy with `baseline="blur"`), `steps` Riemann midpoints."""
+    blurred copy with `baseline="blur"`), `steps` Riemann midpoints.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        steps: points on the path (Riemann midpoints). Defaults to 32.
+        baseline: `"black"` (all zeros) or `"blur"` (a blurred copy). Defaults to `"black"`.
+        batch_size: images per batch. Defaults to 16.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = IntegratedGradients(model, steps=64, baseline="blur")(images, class_ids)
+    ```
+    """
 
     name = "integrated_gradients"
 

@@ -6,6 +6,20 @@ from keras_saliency.methods.base import SaliencyMethod
 
 
 class LearnedMasker(SaliencyMethod):
+    """The masks of a trained `SaliencyModel`, at image size and not renormalised.
+
+    Args:
+        model: a `SaliencyModel` built with `upsample=True`.
+        batch_size: images per forward pass. Defaults to 64.
+        **kwargs: passed to `SaliencyMethod`.
+
+    Example:
+
+    ```python
+    maps = LearnedMasker(keras_saliency.pretrained.load("cifar10"))(images, class_ids)
+    ```
+    """
+
     name = "masker"
     normalize = False  # masks are already in [0, 1] and comparable across images
 

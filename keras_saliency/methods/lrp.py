@@ -106,17 +106,51 @@ class Composite:
 
 
 def epsilon_gamma_box(epsilon=1e-6, gamma=0.25, stabilizer=1e-6):
-    """Zennit's EpsilonGammaBox: z^B first, gamma on convolutions, epsilon on dense layers."""
+    """Zennit's EpsilonGammaBox: z^B first, gamma on convolutions, epsilon on dense layers.
+
+    Args:
+        epsilon: LRP-epsilon's stabiliser on dense layers. Defaults to 1e-6.
+        gamma: LRP-gamma's weight of the positive (negative) parts. Defaults to 0.25.
+        stabilizer: the other rules' stabiliser. Defaults to 1e-6.
+
+    Example:
+
+    ```python
+    composite = epsilon_gamma_box(gamma=0.5)
+    ```
+    """
     return Composite("zbox", "gamma", "epsilon", epsilon=epsilon, gamma=gamma, stabilizer=stabilizer)
 
 
 def epsilon_plus_flat(epsilon=1e-6, stabilizer=1e-6):
-    """Zennit's EpsilonPlusFlat: flat first, z+ on convolutions, epsilon on dense layers."""
+    """Zennit's EpsilonPlusFlat: flat first, z+ on convolutions, epsilon on dense layers.
+
+    Args:
+        epsilon: LRP-epsilon's stabiliser on dense layers. Defaults to 1e-6.
+        stabilizer: the other rules' stabiliser. Defaults to 1e-6.
+
+    Example:
+
+    ```python
+    lrp = LayerwiseRelevance(classifier, epsilon_plus_flat())
+    ```
+    """
     return Composite("flat", "zplus", "epsilon", epsilon=epsilon, stabilizer=stabilizer)
 
 
 def stabilize(z, epsilon):
-    """`z + epsilon * sign(z)`, with sign(0) = 1: never zero for epsilon > 0."""
+    """`z + epsilon * sign(z)`, with sign(0) = 1: never zero for epsilon > 0.
+
+    Args:
+        z: a float tensor (pre-activations).
+        epsilon: the stabiliser's size (non-negative).
+
+    Example:
+
+    ```python
+    stabilize(tf.constant([-1.0, 0.0, 2.0]), 0.5)  # [-1.5, 0.5, 2.5]
+    ```
+    """
     return z + epsilon * tf.where(z >= 0, 1.0, -1.0)
 
 
@@ -135,7 +169,24 @@ def linear_rule(rule, linear, x, kernel, bias, relevance, composite, bounds=None
 
     Each rule is a list of terms `(input, kernel, bias, sign, group)`; the outputs of a group's
     terms are added into its denominator, each group only shares the relevance of the outputs
-    its mask selects, and the input relevance is `sum input * d(sum_terms z * s) / d input`."""
+    its mask selects, and the input relevance is `sum input * d(sum_terms z * s) / d input`.
+
+    Args:
+        rule: the rule's name, one of `LINEAR_RULES`.
+        linear: the layer's linear map `linear(x, kernel)` (e.g. a convolution or a matmul).
+        x: the layer's input.
+        kernel: the layer's kernel (float32, batch norm folded in).
+        bias: the layer's bias (float32, batch norm folded in).
+        relevance: relevance of the layer's output `z`, shaped like `z`.
+        composite: the `Composite` holding the rules' parameters.
+        bounds: `(low, high)` input bounds for "zbox", broadcastable to `x`; else `None`.
+
+    Example:
+
+    ```python
+    r_x = linear_rule("epsilon", tf.matmul, x, kernel, bias, r_z, epsilon_gamma_box())
+    ```
+    """
     zero = tf.zeros_like(bias)
     ones = tf.ones_like(relevance)
     if rule == "epsilon":
@@ -486,6 +537,13 @@ class LRP(SaliencyMethod):
         model: a `SaliencyModel` (its classifier is explained) or a Keras classifier.
         composite: a `Composite`.
         batch_size: images per propagation.
+
+    Example:
+
+    ```python
+    method = LRP(model, epsilon_plus_flat())
+    relevance, logits = method.relevance(images, class_ids)
+    ```
     """
 
     name = "lrp"
@@ -518,6 +576,14 @@ class LRPEpsilonGammaBox(LRP):
     other Conv2D layers, LRP-epsilon (`epsilon`, default 1e-6) on Dense layers, stabiliser
     `stabilizer` (default 1e-6) elsewhere; batch norm folded into the preceding layer.
 
+    Args:
+        model: a `SaliencyModel` (its classifier is explained) or a Keras classifier.
+        epsilon: LRP-epsilon's stabiliser on Dense layers. Defaults to 1e-6.
+        gamma: LRP-gamma's weight of the positive (negative) parts. Defaults to 0.25.
+        stabilizer: the other rules' stabiliser. Defaults to 1e-6.
+        batch_size: images per propagation. Defaults to 16.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
     Example:
 
     ```python
@@ -537,6 +603,13 @@ class LRPEpsilonPlusFlat(LRP):
     pixels, z+ (alpha 1, beta 0) on the other Conv2D layers, LRP-epsilon (`epsilon`, default
     1e-6) on Dense layers, stabiliser `stabilizer` (default 1e-6) elsewhere; batch norm folded
     into the preceding layer.
+
+    Args:
+        model: a `SaliencyModel` (its classifier is explained) or a Keras classifier.
+        epsilon: LRP-epsilon's stabiliser on Dense layers. Defaults to 1e-6.
+        stabilizer: the other rules' stabiliser. Defaults to 1e-6.
+        batch_size: images per propagation. Defaults to 16.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
 
     Example:
 

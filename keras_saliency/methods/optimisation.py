@@ -16,7 +16,23 @@ class MaskOptimisation(SaliencyMethod):
     """`steps` Adam steps (learning rate `learning_rate`) on a `resolution` x `resolution`
     mask per image (default: the SaliencyModel's mask resolution, else 1/4 of the side),
     batched. `config`: a `SaliencyConfig` (default: the SaliencyModel's, when one is given,
-    else the code defaults)."""
+    else the code defaults).
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        steps: Adam iterations per batch. Defaults to 300.
+        learning_rate: Adam's learning rate on the mask logits. Defaults to 0.1.
+        resolution: side of the optimised mask in cells, or `None` (see above).
+        config: a `SaliencyConfig` (or what `as_config` accepts), or `None` (see above).
+        batch_size: images optimised together. Defaults to 64.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = MaskOptimisation(model, steps=100, resolution=8)(images, class_ids)
+    ```
+    """
 
     name = "optimisation"
     normalize = False  # a [0, 1] mask like the learned masker's

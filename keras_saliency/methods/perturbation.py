@@ -11,7 +11,21 @@ from keras_saliency.methods.base import SaliencyMethod
 class Occlusion(SaliencyMethod):
     """Slides a `patch` x `patch` square (default 1/4 of the side) with `stride` (default patch
     / 2) and replaces it with the blurred image; the map is the mean drop of the class
-    probability over the positions covering each pixel."""
+    probability over the positions covering each pixel.
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        patch: side of the occluding square in pixels, or `None` (1/4 of the side).
+        stride: step between positions in pixels, or `None` (half the patch).
+        batch_size: images per batch. Defaults to 16.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = Occlusion(model, patch=8, stride=4)(images, class_ids)
+    ```
+    """
 
     name = "occlusion"
 
@@ -50,7 +64,24 @@ class RISE(SaliencyMethod):
     """Randomised input sampling: `num_masks` random binary `grid` x `grid` masks (keep
     probability `keep`), bilinearly upsampled with random shifts; the map is the mean of the
     masks weighted by the class probability of the masked image (masked pixels set to 0, as
-    in the paper)."""
+    in the paper).
+
+    Args:
+        model: a `SaliencyModel` or a Keras classifier.
+        num_masks: random masks per image. Defaults to 1000.
+        grid: side of each random binary grid in cells. Defaults to 7.
+        keep: probability that a cell is kept. Defaults to 0.5.
+        chunk: masked copies classified per call. Defaults to 250.
+        seed: seed of the masks. Defaults to 0.
+        batch_size: images per batch. Defaults to 1.
+        **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
+
+    Example:
+
+    ```python
+    maps = RISE(model, num_masks=2000, grid=8)(images, class_ids)
+    ```
+    """
 
     name = "rise"
 

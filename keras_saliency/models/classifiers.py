@@ -23,7 +23,22 @@ def cifar_classifier(
 
     One scale per entry of `convs_per_scale` (2x2 max-pool between scales), channels doubling
     from `base_filters` (capped at `max_filters`); the last layer of scale i is `scale_i_out`
-    (stride 2**i), so the classifier is its own masker encoder."""
+    (stride 2**i), so the classifier is its own masker encoder.
+
+    Args:
+        num_classes: number of classes.
+        image_size: input height and width.
+        base_filters: channels of the first scale.
+        name: the model's name.
+        convs_per_scale: conv-BN-ReLU layers at each scale.
+        max_filters: a cap on the channels, or None.
+        dropout: dropout rate before the last layer.
+
+    Example:
+
+    >>> cifar_classifier(10, base_filters=8, convs_per_scale=(1, 1)).output.shape
+    (None, 10)
+    """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
     for scale, convs in enumerate(convs_per_scale):
@@ -97,14 +112,35 @@ def fast_cifar_classifier(
 
 
 def scale_taps(num_scales):
-    """The tap layer names of a `cifar_classifier` with `num_scales` scales."""
+    """The tap layer names of a `cifar_classifier` (or `fast_cifar_classifier`) with
+    `num_scales` scales.
+
+    Args:
+        num_scales: the number of scales.
+
+    Example:
+
+    >>> scale_taps(2)
+    ('scale_0_out', 'scale_1_out')
+    """
     return tuple(f"scale_{i}_out" for i in range(num_scales))
 
 
 @keras.saving.register_keras_serializable(package="keras_saliency")
 def smoothed_sparse_crossentropy(labels, logits, label_smoothing=0.0):
     """Cross-entropy from logits on integer labels, with label smoothing (keeps logits
-    moderate, which suits the masking objective's margins)."""
+    moderate, which suits the masking objective's margins).
+
+    Args:
+        labels: `(N,)` or `(N, 1)` integer classes.
+        logits: `(N, K)` logits.
+        label_smoothing: the weight moved to the uniform distribution.
+
+    Example:
+
+    >>> float(smoothed_sparse_crossentropy(keras.ops.array([1]), keras.ops.array([[0.0, 0.0]]))[0])  # log 2
+    0.6931...
+    """
     num_classes = logits.shape[-1]
     labels = keras.ops.cast(keras.ops.reshape(labels, (-1,)), "int32")
     one_hot = keras.ops.one_hot(labels, num_classes)
@@ -143,7 +179,23 @@ def compile_classifier(
     label_smoothing=0.0,
 ):
     """Adam or SGD with Nesterov momentum (`optimizer`), cosine decay over `steps` when given
-    (after a linear warm-up of `warmup_steps`), cross-entropy (with `label_smoothing`), accuracy."""
+    (after a linear warm-up of `warmup_steps`), cross-entropy (with `label_smoothing`), accuracy.
+
+    Args:
+        model: the classifier (logits output).
+        learning_rate: the peak learning rate.
+        steps: training steps of the cosine decay, or None for a constant rate.
+        optimizer: "adam" or "sgd".
+        weight_decay: decoupled weight decay, or None.
+        warmup_steps: steps of the linear warm-up.
+        label_smoothing: the cross-entropy's label smoothing.
+
+    Example:
+
+    ```python
+    compile_classifier(model, 0.2, steps=12 * 88, optimizer="sgd", weight_decay=2.5e-3, label_smoothing=0.2)
+    ```
+    """
 
     schedule = learning_rate
     if steps:
@@ -174,30 +226,32 @@ def compile_classifier(
 
 
 def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
-                   validation_steps=None, file_name="classifier.keras"):
-    """`model.fit` with resume (an atomic BackupAndRestore kept until the end), an appended CSV
-    log and the final model saved atomically to `output/file_name`. Returns the fitted model."""
+                   validation_steps=None, file_name="classifier.keras", up_to=False):
+    """`training.fit.fit_run` for a classifier trained in a run folder: its files are named
+    after `file_name` (`classifier.keras`, `classifier_log.csv`, `classifier_backup/`), next to
+    the masker's. Returns the fitted model.
+
+    Args:
+        model: the compiled classifier.
+        train: the training dataset.
+        validation: the validation dataset.
+        epochs: epochs (more, or in all with `up_to`).
+        output: the run folder.
+        steps_per_epoch: batches per epoch (None: the whole dataset).
+        validation_steps: validation batches (None: all).
+        file_name: the saved model's file name (its stem names the other files).
+        up_to: `epochs` counts all the run's epochs (`training.fit.resume_plan`).
+
+    Example:
+
+    ```python
+    fit_classifier(model, train, validation, 20, "runs/cifar10", up_to=True)
+    ```
+    """
     import os
-    import shutil
 
-    from keras_saliency.training.run_files import atomic_save_model
-    from keras_saliency.training.fit import RunBackup
+    from keras_saliency.training.fit import RunFiles, fit_run
 
-    os.makedirs(output, exist_ok=True)
-    stem = os.path.splitext(file_name)[0]
-    backup_dir = os.path.join(output, f"{stem}_backup")
-    model.fit(
-        train,
-        validation_data=validation,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        validation_steps=validation_steps,
-        callbacks=[
-            keras.callbacks.CSVLogger(os.path.join(output, f"{stem}_log.csv"), append=True),
-            RunBackup(backup_dir),
-        ],
-    )
-    # The backup goes only once the classifier is safely on disk (temporary file + os.replace).
-    atomic_save_model(model, os.path.join(output, file_name), what="classifier")
-    shutil.rmtree(backup_dir, ignore_errors=True)
+    fit_run(model, train, validation, epochs, output, files=RunFiles(os.path.splitext(file_name)[0]),
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, up_to=up_to)
     return model

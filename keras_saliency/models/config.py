@@ -15,6 +15,44 @@ PHASES = ("all", "selector")
 
 @dataclasses.dataclass
 class SaliencyConfig:
+    """The objective's weights and the masker's training choices (see the comments below).
+
+    Args:
+        objective: objective form, one of `OBJECTIVE_FORMS`. Defaults to `"code"`.
+        area_weight: weight of the area term. Defaults to 8.0.
+        area_power: power of the mean mask in the area term. Defaults to 0.3.
+        area_epsilon: added to the mean mask before the power. Defaults to 0.0005.
+        smoothness_weight: weight of the total variation (smoothness) term. Defaults to 0.005.
+        border_penalty: weight of the squared mask values on the image border in the
+            smoothness term. Defaults to 0.3.
+        preserver_weight: weight of the preserver term. Defaults to 0.3.
+        destroyer_weight: weight of the destroyer term. Defaults to 1.0.
+        preserver_confidence: logit margin by which the class should win on the preserved
+            image (code form). Defaults to 1.0.
+        destroyer_confidence: logit margin by which the class should lose on the destroyed
+            image (code form). Defaults to 5.0.
+        fake_confidence: margin of the role-swapped terms for fake selectors. Defaults to 1.0.
+        destroyer_power: the paper form's power of the destroyed probability. Defaults to 0.3.
+        exists_weight: weight of the "exists" head's cross-entropy. Defaults to 1.0.
+        fake_area_weight: weight of the mean mask for fake selectors. Defaults to 0.0.
+        fake_label_probability: probability of a wrong (fake) class, in [0, 1). Defaults
+            to 0.5.
+        infill: what replaces removed pixels, one of `INFILLS`. Defaults to `"mixed"`.
+        blur_probability: probability of the blurred alternative with "mixed" infill.
+            Defaults to 0.5.
+        blur_kernel_fraction: blur kernel size as a fraction of the side. Defaults to 55 / 224.
+        blur_sigma_fraction: blur sigma as a fraction of the side. Defaults to 11 / 224.
+        colour_range: range of the random colours ([-1, 1] units). Defaults to 0.66.
+        noise_std: standard deviation of the alternatives' noise. Defaults to 0.11.
+        input_noise_std: standard deviation of the noise added to the inputs. Defaults to 0.03.
+        phase: which part of the masker trains, one of `PHASES`. Defaults to `"all"`.
+
+    Example:
+
+    >>> SaliencyConfig(area_weight=4.0).replace(phase="selector").phase
+    'selector'
+    """
+
     # Objective form: "code" (logit margins, what the authors trained with), "paper"
     # (log-probability preserver, probability-power destroyer) or "simplified" (Phang, Park &
     # Geras 2020: cross-entropy on the preserved image, maximal prediction entropy on the
@@ -115,7 +153,16 @@ class SaliencyConfig:
 
 
 def as_config(config) -> SaliencyConfig:
-    """Accepts a SaliencyConfig, a dict of its fields or None (defaults)."""
+    """Accepts a SaliencyConfig, a dict of its fields or None (defaults).
+
+    Args:
+        config: a `SaliencyConfig`, a dict of some of its fields, or `None`.
+
+    Example:
+
+    >>> as_config({"area_weight": 4.0}).area_weight
+    4.0
+    """
     if isinstance(config, SaliencyConfig):
         return config
     if config is None or isinstance(config, dict):

@@ -9,6 +9,8 @@ layers. The user's model is never modified: the encoder holds a frozen clone.
 import dataclasses
 from typing import Optional, Sequence
 
+import json
+
 import keras
 
 from keras_saliency.models.layers import Preprocessing
@@ -16,7 +18,18 @@ from keras_saliency.models.layers import Preprocessing
 
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
-    """A Keras Applications backbone: constructor, tap layers (stride 2..32), preprocessing."""
+    """A Keras Applications backbone: constructor, tap layers (stride 2..32), preprocessing.
+
+    Args:
+        constructor: name of the `keras.applications` constructor (e.g. `"ResNet50"`).
+        tap_layers: names of the layers at strides 2, 4, 8, 16 and 32, shallow to deep.
+        preprocessing: its `Preprocessing` mode (see `layers.PREPROCESSING_MODES`).
+
+    Example:
+
+    >>> BACKBONES["resnet50"].preprocessing
+    'caffe'
+    """
 
     constructor: str
     tap_layers: tuple
@@ -62,7 +75,20 @@ def _check_backbone_name(name):
 
 def application_classifier(name, image_size=224, weights="imagenet", num_classes=1000):
     """A Keras Applications classifier that returns logits (no softmax), and its
-    preprocessing mode. `weights="imagenet"` downloads the weights (needs network)."""
+    preprocessing mode. `weights="imagenet"` downloads the weights (needs network).
+
+    Args:
+        name: a backbone name in `BACKBONES`.
+        image_size: input side in pixels. Defaults to 224.
+        weights: `"imagenet"`, `None` (random) or a weights file path.
+        num_classes: number of output classes (1000 with ImageNet weights).
+
+    Example:
+
+    ```python
+    classifier, preprocessing = application_classifier("mobilenet_v2")
+    ```
+    """
     spec = _check_backbone_name(name)
     constructor = getattr(keras.applications, spec.constructor)
     model = constructor(
@@ -80,6 +106,16 @@ def frozen_clone(model, name=None):
     The copy is rebuilt from the model's config (`clone_model` would also copy a compiled
     model's optimizer, which a frozen model must not carry into saved files). Models
     without a usable config (some subclassed models) cannot be copied: a clear error says so.
+
+    Args:
+        model: a `keras.Model` (functional, Sequential or serialisable).
+        name: a new name for the copy, or `None` to keep the model's.
+
+    Example:
+
+    ```python
+    classifier = frozen_clone(model, name="classifier")
+    ```
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
@@ -105,6 +141,7 @@ def build_encoder(
     preprocessing: Optional[str] = None,
     weights="imagenet",
     name="encoder",
+    share_weights=False,
 ):
     """Builds a frozen feature extractor.
 
@@ -120,6 +157,16 @@ def build_encoder(
             `layers.PREPROCESSING_MODES`). Named backbones use their own; models default to
             "none" (the model takes [0, 255] pixels, e.g. it has a Rescaling layer).
         weights: for named backbones, "imagenet" (downloads) or None (random, for tests).
+        name: the encoder model's name. Defaults to "encoder".
+        share_weights: for a model backbone, whether to tap the model itself (sharing its
+            weights, see `shared_taps`) instead of a frozen clone. Defaults to `False`.
+
+    Example:
+
+    ```python
+    encoder = build_encoder("mobilenet_v2", image_size=224)
+    features = encoder(images)  # 5 feature maps, strides 2 to 32
+    ```
     """
     if isinstance(backbone, str):
         spec = _check_backbone_name(backbone)
@@ -136,7 +183,7 @@ def build_encoder(
                 "Expected tap_layers (names of the model's layers to use as features, shallow to "
                 f"deep) when the backbone is a model. Received: tap_layers={tap_layers!r}"
             )
-        source = frozen_clone(backbone)
+        source = backbone if share_weights else frozen_clone(backbone)
         model_size = source.input_shape[1]
         if image_size is None:
             image_size = model_size
@@ -168,11 +215,44 @@ def build_encoder(
     encoder = keras.Model(image, list(features), name=name)
     encoder.trainable = False
     feature_strides(encoder)  # validates the taps
+    if share_weights and not isinstance(backbone, str):
+        # How to rebuild it from the model it shares (a string: Keras tracks no plain str).
+        encoder._shared_taps = json.dumps(
+            {"tap_layers": list(tap_layers), "image_size": int(image_size), "preprocessing": preprocessing,
+             "name": name}
+        )
     return encoder
 
 
+def shared_taps(encoder):
+    """How an encoder built with `share_weights=True` is rebuilt from the model it shares (a dict
+    of `build_encoder` arguments), or None for a self-contained encoder.
+
+    Args:
+        encoder: an encoder from `build_encoder`.
+
+    Example:
+
+    ```python
+    shared_taps(build_encoder(classifier, ["scale_3_out"], share_weights=True))["tap_layers"]
+    ```
+    """
+    text = getattr(encoder, "_shared_taps", None)
+    return json.loads(text) if text else None
+
+
 def feature_strides(encoder):
-    """Stride of each feature map of `encoder` (image side / feature side)."""
+    """Stride of each feature map of `encoder` (image side / feature side).
+
+    Args:
+        encoder: an encoder from `build_encoder` (square image input, list of feature maps).
+
+    Example:
+
+    ```python
+    feature_strides(build_encoder("resnet50", weights=None))  # [2, 4, 8, 16, 32]
+    ```
+    """
     size = encoder.input_shape[1]
     strides = []
     for output in encoder.outputs:

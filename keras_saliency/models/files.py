@@ -47,7 +47,23 @@ def check_model_file(
     directory lists at most `max_members` members, a `config.json` (and any `metadata.json`) of
     at most `max_config_bytes`, and members that unpack to at most
     `min(max_uncompressed_bytes, max(256 MiB, max_expansion x the file's size))` together.
-    Reads only the zip's directory (Python's zipfile then enforces the sizes it declares)."""
+    Reads only the zip's directory (Python's zipfile then enforces the sizes it declares).
+
+    Args:
+        path: the model file (a path or path-like object).
+        max_config_bytes: largest uncompressed `config.json` / `metadata.json` in bytes.
+        max_uncompressed_bytes: largest uncompressed size of all members together in bytes,
+            or `None` for no cap besides `max_expansion`.
+        max_expansion: largest ratio of the uncompressed size to the file's size (beyond
+            256 MiB).
+        max_members: largest number of zip members.
+
+    Example:
+
+    ```python
+    check_model_file("masker.keras", max_uncompressed_bytes=1 << 30)
+    ```
+    """
     path = os.fspath(path)
     try:
         info = os.stat(path)
@@ -107,6 +123,15 @@ def load_model_file(
     model with a `Lambda` layer (Python code) is refused. `.tflite` / `.onnx` exports are data
     only; a SavedModel runs arbitrary graphs (load only your own). Registers keras_saliency's
     custom objects first.
+
+    Args:
+        path: the `.keras` file (a path or path-like object).
+        custom_objects: extra custom objects for Keras, or `None`.
+        compile: whether to compile the model as saved. Defaults to `True`.
+        max_config_bytes: largest uncompressed `config.json` / `metadata.json` in bytes.
+        max_uncompressed_bytes: largest uncompressed size of all members together in bytes.
+        max_expansion: largest ratio of the uncompressed size to the file's size.
+        max_members: largest number of zip members.
 
     Example:
 

@@ -19,7 +19,19 @@ _TORCH_STD = (0.229, 0.224, 0.225)
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class Preprocessing(keras.layers.Layer):
-    """Maps RGB pixels in [0, 255] to what a backbone expects, by name (serialisable)."""
+    """Maps RGB pixels in [0, 255] to what a backbone expects, by name (serialisable).
+
+    Args:
+        mode: one of `PREPROCESSING_MODES` (`"none"`, `"unit"`, `"symmetric"`, `"caffe"`,
+            `"torch"`). Defaults to `"none"`.
+        **kwargs: standard `keras.layers.Layer` arguments (e.g. `name`, `dtype`).
+
+    Example:
+
+    ```python
+    x = Preprocessing("symmetric")(images)  # [0, 255] -> [-1, 1]
+    ```
+    """
 
     def __init__(self, mode="none", **kwargs):
         super().__init__(**kwargs)
@@ -59,6 +71,17 @@ class ClassSelector(keras.layers.Layer):
     `sigmoid(act - confidence)`; the spatial mean of `act` is the "exists" logit.
     `confidence` is a non-trainable weight: change it at inference with `set_confidence`
     (low: anything resembling the class, high: only its most salient parts).
+
+    Args:
+        num_classes: number of classes (at least 2), the rows of the class embedding.
+        confidence: initial value of the gate's threshold. Defaults to 0.0.
+        **kwargs: standard `keras.layers.Layer` arguments (e.g. `name`, `dtype`).
+
+    Example:
+
+    ```python
+    gated, exists_logit = ClassSelector(num_classes=10)(features, class_ids)
+    ```
     """
 
     def __init__(self, num_classes, confidence=0.0, **kwargs):
@@ -107,13 +130,27 @@ class ClassSelector(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SubPixelUpsampling(keras.layers.Layer):
-    """x2 upsampling: 3x3 conv to 4 * filters channels, batch norm, ReLU, depth_to_space."""
+    """x2 upsampling: 3x3 conv to 4 * filters channels, batch norm, ReLU, depth_to_space.
+
+    Args:
+        filters: number of output channels.
+        **kwargs: standard `keras.layers.Layer` arguments (e.g. `name`, `dtype`).
+
+    Example:
+
+    ```python
+    y = SubPixelUpsampling(64)(x)  # (B, H, W, C) -> (B, 2H, 2W, 64)
+    ```
+    """
 
     def __init__(self, filters, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
-        self.conv = keras.layers.Conv2D(4 * self.filters, 3, padding="same", use_bias=False)
-        self.norm = keras.layers.BatchNormalization()
+        # Sub-layers share this layer's dtype policy (mixed precision included).
+        self.conv = keras.layers.Conv2D(
+            4 * self.filters, 3, padding="same", use_bias=False, dtype=self.dtype_policy
+        )
+        self.norm = keras.layers.BatchNormalization(dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv.build(input_shape)
@@ -134,18 +171,31 @@ class SubPixelUpsampling(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class BottleneckBlock(keras.layers.Layer):
     """Residual bottleneck: 1x1 (filters / 4), 3x3, 1x1 (filters), each with batch norm;
-    a 1x1 projection on the shortcut where the channel count changes."""
+    a 1x1 projection on the shortcut where the channel count changes.
+
+    Args:
+        filters: number of output channels (the inner convolutions use filters / 4, at
+            least 4).
+        **kwargs: standard `keras.layers.Layer` arguments (e.g. `name`, `dtype`).
+
+    Example:
+
+    ```python
+    y = BottleneckBlock(128)(x)  # (B, H, W, C) -> (B, H, W, 128)
+    ```
+    """
 
     def __init__(self, filters, **kwargs):
         super().__init__(**kwargs)
         self.filters = int(filters)
         inner = max(self.filters // 4, 4)
+        policy = self.dtype_policy  # sub-layers share it (mixed precision included)
         self.convs = [
-            keras.layers.Conv2D(inner, 1, use_bias=False),
-            keras.layers.Conv2D(inner, 3, padding="same", use_bias=False),
-            keras.layers.Conv2D(self.filters, 1, use_bias=False),
+            keras.layers.Conv2D(inner, 1, use_bias=False, dtype=policy),
+            keras.layers.Conv2D(inner, 3, padding="same", use_bias=False, dtype=policy),
+            keras.layers.Conv2D(self.filters, 1, use_bias=False, dtype=policy),
         ]
-        self.norms = [keras.layers.BatchNormalization() for _ in self.convs]
+        self.norms = [keras.layers.BatchNormalization(dtype=policy) for _ in self.convs]
         self.projection = None
 
     def build(self, input_shape):
@@ -155,7 +205,9 @@ class BottleneckBlock(keras.layers.Layer):
             shape = conv.compute_output_shape(shape)
             norm.build(shape)
         if input_shape[-1] != self.filters:
-            self.projection = keras.layers.Conv2D(self.filters, 1, use_bias=False)
+            self.projection = keras.layers.Conv2D(
+                self.filters, 1, use_bias=False, dtype=self.dtype_policy
+            )
             self.projection.build(input_shape)
 
     def call(self, x, training=None):
@@ -179,7 +231,18 @@ MASK_HEADS = ("abs_ratio", "sigmoid")
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaskHead(keras.layers.Layer):
     """1x1 conv to the mask. "abs_ratio": two channels a, b and mask = |a| / (|a| + |b|);
-    "sigmoid": one channel through a sigmoid. Always computes in float32."""
+    "sigmoid": one channel through a sigmoid. Always computes in float32.
+
+    Args:
+        kind: one of `MASK_HEADS` (`"abs_ratio"` or `"sigmoid"`). Defaults to `"abs_ratio"`.
+        **kwargs: standard `keras.layers.Layer` arguments (the dtype defaults to float32).
+
+    Example:
+
+    ```python
+    masks = MaskHead("sigmoid")(features)  # (B, H, W, 1) in [0, 1]
+    ```
+    """
 
     def __init__(self, kind="abs_ratio", **kwargs):
         kwargs.setdefault("dtype", "float32")

@@ -7,7 +7,7 @@
 import keras
 from keras import ops
 
-from keras_saliency.models.encoders import feature_strides
+from keras_saliency.models.encoders import feature_strides, shared_taps
 from keras_saliency.models.layers import (
     PACKAGE,
     BottleneckBlock,
@@ -172,7 +172,13 @@ class Masker(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            # An encoder made of the classifier's own layers is saved as how to rebuild it
+            # (`SaliencyModel.from_config` does), so that the classifier's weights are stored once.
+            "encoder": (
+                {"shared_taps_of_classifier": shared_taps(self.encoder)}
+                if shared_taps(self.encoder)
+                else keras.saving.serialize_keras_object(self.encoder)
+            ),
             "num_classes": self.num_classes,
             "decoder_filters": list(self.decoder_filters),
             "mask_stride": self.mask_stride,
@@ -186,7 +192,14 @@ class Masker(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        encoder = config["encoder"]
+        if isinstance(encoder, dict) and "shared_taps_of_classifier" in encoder:
+            raise ValueError(
+                "Expected the SaliencyModel that holds this masker: its encoder is made of the "
+                "classifier's own layers. Load the whole SaliencyModel (keras.saving.load_model)."
+            )
+        if not isinstance(encoder, keras.Model):
+            config["encoder"] = keras.saving.deserialize_keras_object(encoder)
         return cls(**config)
 
 
@@ -219,7 +232,18 @@ def _fpn_decoder(x, by_stride, stride, mask_stride, width):
 
 
 def upsample_masks(masks, size):
-    """Bilinear upsampling of masks `(batch, h, w, 1)` to `size` (an int or (height, width))."""
+    """Bilinear upsampling of masks `(batch, h, w, 1)` to `size` (an int or (height, width)).
+
+    Args:
+        masks: masks in [0, 1] of shape (batch, h, w, 1).
+        size: the output side (int) or `(height, width)`; returned unchanged if already so.
+
+    Example:
+
+    ```python
+    full = upsample_masks(masks, 224)  # (batch, 224, 224, 1), clipped to [0, 1]
+    ```
+    """
     if isinstance(size, int):
         size = (size, size)
     masks = ops.cast(masks, "float32")

@@ -24,11 +24,30 @@ TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "e
 
 
 def default_mask_stride(image_size):
-    """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images."""
+    """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images.
+
+    Args:
+        image_size: the input side in pixels.
+
+    Example:
+
+    >>> default_mask_stride(224), default_mask_stride(32)
+    (4, 2)
+    """
     return 4 if image_size >= 96 else 2
 
 
 def default_decoder_filters(image_size):
+    """The decoder's filters per upsampling stage: wider and deeper for images of 96 px and more.
+
+    Args:
+        image_size: the input side in pixels.
+
+    Example:
+
+    >>> default_decoder_filters(32)
+    (64, 32)
+    """
     return (256, 128, 64) if image_size >= 96 else (64, 32)
 
 
@@ -41,7 +60,17 @@ class _Functions:
 
 
 def classifier_output_kind(classifier):
-    """"probabilities" when the classifier's last layer applies a softmax, else "logits"."""
+    """"probabilities" when the classifier's last layer applies a softmax, else "logits".
+
+    Args:
+        classifier: a Keras classifier.
+
+    Example:
+
+    ```python
+    classifier_output_kind(keras.applications.ResNet50())  # "probabilities"
+    ```
+    """
     last = classifier.layers[-1]
     activation = getattr(last, "activation", None)
     if activation is keras.activations.softmax or isinstance(last, keras.layers.Softmax):
@@ -51,7 +80,16 @@ def classifier_output_kind(classifier):
 
 def split_inputs(inputs):
     """`(images, class_ids)`, `[images, class_ids]`, `{"image", "class_id"}` or images alone
-    (class ids then come from the classifier's prediction: returned as None)."""
+    (class ids then come from the classifier's prediction: returned as None).
+
+    Args:
+        inputs: the model's inputs in any of the forms above.
+
+    Example:
+
+    >>> split_inputs({"image": "x", "class_id": 3})
+    ('x', 3)
+    """
     if isinstance(inputs, dict):
         if "image" not in inputs:
             raise ValueError(
@@ -173,7 +211,21 @@ def _is_array_like(value):
 def check_inputs(images, class_ids, image_size, num_classes, chunk=256):
     """Host-side validation of `(images, class_ids)` given as NumPy arrays (or eager tensors,
     or nested lists). Returns `(images, class_ids)`: the images unchanged (as an array) and the
-    class ids as int32 of shape (N,), or None. Raises `ValueError("Expected ... Received ...")`."""
+    class ids as int32 of shape (N,), or None. Raises `ValueError("Expected ... Received ...")`.
+
+    Args:
+        images: images of shape (N, image_size, image_size, 3).
+        class_ids: integer class ids of shape (N,) or (N, 1), or `None`.
+        image_size: the model's input side in pixels.
+        num_classes: number of classes (ids must lie in [0, num_classes)).
+        chunk: images checked for non-finite values at a time. Defaults to 256.
+
+    Example:
+
+    ```python
+    images, class_ids = check_inputs(images, [3, 5], image_size=32, num_classes=10)
+    ```
+    """
     try:
         images = np.asarray(images)
     except (ValueError, TypeError) as error:
@@ -349,7 +401,7 @@ class SaliencyModel(keras.Model):
         model.compile()
         ```
         """
-        from keras_saliency.models.encoders import BACKBONES, build_encoder, feature_strides
+        from keras_saliency.models.encoders import BACKBONES, build_encoder, feature_strides, shared_taps
         from keras_saliency.models.masker import Masker
 
         image_size = classifier.input_shape[1]
@@ -365,20 +417,27 @@ class SaliencyModel(keras.Model):
                     "Expected tap_layers (the classifier's layers to use as the encoder's features, "
                     "shallow to deep) or an encoder backbone name. Received: neither"
                 )
+            # One frozen copy of the classifier, whose own layers are also the encoder: its
+            # weights are held, and saved, once.
+            classifier = frozen_clone(classifier, name=f"{classifier.name}_frozen")
             encoder_model = build_encoder(
-                classifier, tap_layers, preprocessing=encoder_preprocessing or classifier_preprocessing
+                classifier, tap_layers, preprocessing=encoder_preprocessing or classifier_preprocessing,
+                share_weights=True,
             )
         elif encoder in BACKBONES:
             spec = BACKBONES[encoder]
             layer_names = {layer.name for layer in classifier.layers}
             if set(spec.tap_layers) <= layer_names:  # the classifier is that application
-                encoder_model = build_encoder(classifier, spec.tap_layers, preprocessing=spec.preprocessing)
+                classifier = frozen_clone(classifier, name=f"{classifier.name}_frozen")
+                encoder_model = build_encoder(classifier, spec.tap_layers, preprocessing=spec.preprocessing,
+                                              share_weights=True)
             else:
                 encoder_model = build_encoder(encoder, image_size=image_size, weights=encoder_weights)
         else:
             raise ValueError(
                 f"Expected encoder in {sorted(BACKBONES) + ['classifier']} or a model. Received: {encoder!r}"
             )
+        shares = shared_taps(encoder_model) is not None  # the encoder is this classifier's layers
         num_classes = int(classifier.outputs[0].shape[-1])
         masker = Masker(
             encoder_model,
@@ -407,6 +466,7 @@ class SaliencyModel(keras.Model):
             classifier_preprocessing=classifier_preprocessing,
             seed=seed,
             class_names=class_names,
+            clone_classifier=not shares,
         )
 
     def compile(self, optimizer="auto", learning_rate=1e-3, weight_decay=None, **kwargs):
@@ -831,7 +891,21 @@ class SaliencyModel(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        from keras_saliency.models.encoders import build_encoder
+        from keras_saliency.models.masker import Masker
+
         config = dict(config)
-        config["masker"] = keras.saving.deserialize_keras_object(config["masker"])
         config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
+        masker_config = dict(config["masker"].get("config", {}))
+        shared = masker_config.get("encoder")
+        if isinstance(shared, dict) and "shared_taps_of_classifier" in shared:
+            # The encoder is the classifier's own layers: rebuilt on the loaded classifier.
+            taps = shared["shared_taps_of_classifier"]
+            masker_config["encoder"] = build_encoder(
+                config["classifier"], taps["tap_layers"], image_size=taps["image_size"],
+                preprocessing=taps["preprocessing"], name=taps["name"], share_weights=True,
+            )
+            config["masker"] = Masker.from_config(masker_config)
+        else:
+            config["masker"] = keras.saving.deserialize_keras_object(config["masker"])
         return cls(clone_classifier=False, **config)

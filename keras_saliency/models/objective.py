@@ -23,7 +23,19 @@ def _as_4d(masks):
 
 
 def area(masks, power=0.3, epsilon=0.0005):
-    """Mean of `(mask + epsilon) ** power` per image: the area term (AV)."""
+    """Mean of `(mask + epsilon) ** power` per image: the area term (AV).
+
+    Args:
+        masks: masks in [0, 1] of shape (batch, H, W[, 1]).
+        power: power applied to each mask value. Defaults to 0.3.
+        epsilon: added before the power (keeps the gradient finite at 0). Defaults to 0.0005.
+
+    Example:
+
+    ```python
+    area(ops.ones((2, 16, 16, 1)))  # about [1.0, 1.0]
+    ```
+    """
     masks = _as_4d(masks)
     return ops.mean(ops.power(masks + epsilon, power), axis=(1, 2, 3))
 
@@ -33,6 +45,17 @@ def total_variation(masks, power=2.0, border_penalty=0.3):
     of squared values on the image border (discourages masks that lean on the edge).
 
     Divided by 2 here, so the batch mean equals the authors' "sum / (2 * batch)".
+
+    Args:
+        masks: masks in [0, 1] of shape (batch, H, W[, 1]).
+        power: power p of the absolute differences. Defaults to 2.0.
+        border_penalty: weight of the squared border values (0: none). Defaults to 0.3.
+
+    Example:
+
+    ```python
+    smoothness = total_variation(masks, power=2.0, border_penalty=0.0)  # (batch,)
+    ```
     """
     masks = _as_4d(masks)
     dx = masks[:, :, 1:, :] - masks[:, :, :-1, :]
@@ -65,19 +88,54 @@ def _true_and_best_other(logits, labels):
 
 
 def preserver_margin(logits, labels, confidence=1.0):
-    """`relu(max_{j!=c} z_j - z_c + confidence)`: zero once class c wins by `confidence`."""
+    """`relu(max_{j!=c} z_j - z_c + confidence)`: zero once class c wins by `confidence`.
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+        confidence: the margin in logits. Defaults to 1.0.
+
+    Example:
+
+    ```python
+    preserver_margin(ops.array([[3.0, 0.0]]), ops.array([0]))  # [0.0]
+    ```
+    """
     true_logit, best_other = _true_and_best_other(logits, labels)
     return ops.relu(best_other - true_logit + confidence)
 
 
 def destroyer_margin(logits, labels, confidence=5.0):
-    """`relu(z_c - max_{j!=c} z_j + confidence)`: zero once class c loses by `confidence`."""
+    """`relu(z_c - max_{j!=c} z_j + confidence)`: zero once class c loses by `confidence`.
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+        confidence: the margin in logits. Defaults to 5.0.
+
+    Example:
+
+    ```python
+    destroyer_margin(ops.array([[3.0, 0.0]]), ops.array([0]))  # [8.0]
+    ```
+    """
     true_logit, best_other = _true_and_best_other(logits, labels)
     return ops.relu(true_logit - best_other + confidence)
 
 
 def log_probability(logits, labels):
-    """`log softmax(logits)[label]`, computed stably from logits."""
+    """`log softmax(logits)[label]`, computed stably from logits.
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+
+    Example:
+
+    ```python
+    log_probability(ops.array([[0.0, 0.0]]), ops.array([1]))  # [-0.6931]
+    ```
+    """
     logits = ops.cast(logits, "float32")
     log_probs = ops.log_softmax(logits, axis=-1)
     one_hot = ops.one_hot(ops.cast(labels, "int32"), logits.shape[-1], dtype="float32")
@@ -85,31 +143,86 @@ def log_probability(logits, labels):
 
 
 def preserver_log_probability(logits, labels):
-    """Paper's preserver: `-log f_c(preserved)`."""
+    """Paper's preserver: `-log f_c(preserved)`.
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+
+    Example:
+
+    ```python
+    preserver = preserver_log_probability(preserved_logits, labels)  # (batch,)
+    ```
+    """
     return -log_probability(logits, labels)
 
 
 def destroyer_probability_power(logits, labels, power=0.3):
     """Paper's destroyer: `f_c(destroyed) ** power` (epsilon inside the power keeps its
-    gradient finite at probability 0)."""
+    gradient finite at probability 0).
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+        power: power of the probability. Defaults to 0.3.
+
+    Example:
+
+    ```python
+    destroyer = destroyer_probability_power(destroyed_logits, labels, power=0.3)
+    ```
+    """
     probability = ops.exp(log_probability(logits, labels))
     return ops.power(probability + _EPSILON, power)
 
 
 def cross_entropy(logits, labels):
-    """`-log softmax(logits)[label]`: the simplified objective's preserver."""
+    """`-log softmax(logits)[label]`: the simplified objective's preserver.
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+
+    Example:
+
+    ```python
+    cross_entropy(ops.array([[0.0, 0.0]]), ops.array([1]))  # [0.6931]
+    ```
+    """
     return -log_probability(logits, labels)
 
 
 def negative_entropy(logits):
     """`sum_j p_j log p_j` of `softmax(logits)`: minimised, the prediction is maximally
-    uncertain (the simplified objective's destroyer). In [-log(num_classes), 0]."""
+    uncertain (the simplified objective's destroyer). In [-log(num_classes), 0].
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+
+    Example:
+
+    ```python
+    negative_entropy(ops.zeros((1, 10)))  # [-log(10)] = [-2.3026]
+    ```
+    """
     log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
     return ops.sum(ops.exp(log_probs) * log_probs, axis=-1)
 
 
 def is_correct(logits, labels):
-    """1.0 where the arg-max of `logits` is the label, else 0.0 (no gradient)."""
+    """1.0 where the arg-max of `logits` is the label, else 0.0 (no gradient).
+
+    Args:
+        logits: class logits of shape (batch, num_classes).
+        labels: integer class ids of shape (batch,).
+
+    Example:
+
+    ```python
+    is_correct(ops.array([[2.0, 1.0], [0.0, 1.0]]), ops.array([0, 0]))  # [1.0, 0.0]
+    ```
+    """
     predicted = ops.argmax(ops.cast(logits, "float32"), axis=-1)
     return ops.cast(ops.equal(ops.cast(predicted, "int32"), ops.cast(labels, "int32")), "float32")
 
@@ -132,6 +245,23 @@ def classification_terms(
     must not. Where the selector was given a wrong class (`is_real` 0) the roles swap: the
     preserved image must NOT be classified as the true label and the destroyed one still must
     (both with `fake_confidence` in the code form).
+
+    Args:
+        preserved_logits: classifier logits of the preserved images (batch, num_classes).
+        destroyed_logits: classifier logits of the destroyed images (batch, num_classes).
+        labels: the true class ids (batch,).
+        is_real: 1 where the selector was given the true class, 0 for a fake one (batch,).
+        form: objective form, `"code"`, `"paper"` or `"simplified"`. Defaults to `"code"`.
+        preserver_confidence: the code form's preserver margin. Defaults to 1.0.
+        destroyer_confidence: the code form's destroyer margin. Defaults to 5.0.
+        fake_confidence: the code form's margin for fake selectors. Defaults to 1.0.
+        destroyer_power: the paper form's destroyer power. Defaults to 0.3.
+
+    Example:
+
+    ```python
+    preserver, destroyer = classification_terms(p_logits, d_logits, labels, is_real, form="paper")
+    ```
     """
     is_real = ops.cast(is_real, "float32")
     if form == "code":
@@ -161,7 +291,18 @@ def classification_terms(
 
 
 def exists_cross_entropy(exists_logits, is_real):
-    """Binary cross-entropy of the "exists" logit against real (1) / fake (0) selectors."""
+    """Binary cross-entropy of the "exists" logit against real (1) / fake (0) selectors.
+
+    Args:
+        exists_logits: the "exists" head's logits, (batch,) or (batch, 1).
+        is_real: 1 for a real selector, 0 for a fake one (batch,).
+
+    Example:
+
+    ```python
+    exists_cross_entropy(ops.array([0.0]), ops.array([1.0]))  # [log(2)] = [0.6931]
+    ```
+    """
     exists_logits = ops.reshape(ops.cast(exists_logits, "float32"), (-1,))
     is_real = ops.cast(is_real, "float32")
     # Stable form of BCE with logits: max(x, 0) - x * y + log(1 + exp(-|x|)).
@@ -190,6 +331,22 @@ def saliency_objective(
     Simplified form: `destroyer_weight * negative entropy(destroyed) + preserver_weight *
     cross-entropy(preserved) + area_weight * gated mean mask + smoothness_weight * smoothness`.
     Every form adds `fake_area_weight` times the mean mask of fake selectors.
+
+    Args:
+        masks: masks in [0, 1] of shape (batch, h, w[, 1]) (any resolution).
+        preserved_logits: classifier logits of the preserved images (batch, num_classes).
+        destroyed_logits: classifier logits of the destroyed images (batch, num_classes).
+        labels: the true class ids (batch,).
+        is_real: 1 where the selector was given the true class, 0 for a fake one (batch,).
+        exists_logits: the "exists" head's logits, or `None` to leave that term out.
+        config: a `SaliencyConfig`, a dict of its fields or `None` (defaults).
+
+    Example:
+
+    ```python
+    terms = saliency_objective(masks, p_logits, d_logits, labels, is_real, config=config)
+    loss = terms["loss"]
+    ```
     """
     from keras_saliency.models.config import as_config
 

@@ -17,7 +17,14 @@ DEFAULT = "cifar10"
 
 
 def available():
-    """Names of the shipped models."""
+    """Names of the shipped models.
+
+    Example:
+
+    ```python
+    keras_saliency.pretrained.available()  # e.g. ["cifar10", "imagenet-darknet-tiny", ...]
+    ```
+    """
     return sorted(f[: -len(".keras")] for f in os.listdir(HERE) if f.endswith(".keras"))
 
 
@@ -29,18 +36,50 @@ def _path(name, extension):
 
 
 def info(name=DEFAULT):
-    """The model's metadata (class names, image size, accuracy, recipe, commands)."""
+    """The model's metadata (class names, image size, accuracy, recipe, commands).
+
+    Args:
+        name: a shipped model's name, one of `available()` (default "cifar10").
+
+    Example:
+
+    ```python
+    meta = keras_saliency.pretrained.info("cifar10")
+    meta["class_names"]
+    ```
+    """
     with open(_path(name, ".json")) as f:
         return json.load(f)
 
 
 def class_names(name=DEFAULT):
-    """Class names as the training folders name them (e.g. WordNet ids)."""
+    """Class names as the training folders name them (e.g. WordNet ids).
+
+    Args:
+        name: a shipped model's name, one of `available()` (default "cifar10").
+
+    Example:
+
+    ```python
+    names = keras_saliency.pretrained.class_names("tiny-imagenet-100")
+    ```
+    """
     return list(info(name)["class_names"])
 
 
 def display_names(name=DEFAULT):
-    """Readable class names (e.g. "goldfish, Carassius auratus")."""
+    """Readable class names (e.g. "goldfish, Carassius auratus").
+
+    Args:
+        name: a shipped model's name, one of `available()` (default "cifar10"). Models
+            without display names give their `class_names`.
+
+    Example:
+
+    ```python
+    names = keras_saliency.pretrained.display_names("imagenet-darknet-tiny")
+    ```
+    """
     meta = info(name)
     return list(meta.get("display_names") or meta["class_names"])
 
@@ -48,7 +87,19 @@ def display_names(name=DEFAULT):
 def load(name=DEFAULT, confidence=None):
     """The shipped `SaliencyModel` `name` (see `available()`). `confidence`: the class selector's
     threshold (higher: only the most salient parts); default: as trained. Loaded like any
-    untrusted file (`keras_saliency.models.files.load_model_file`: size limits, safe mode)."""
+    untrusted file (`keras_saliency.models.files.load_model_file`: size limits, safe mode).
+
+    Args:
+        name: a shipped model's name, one of `available()` (default "cifar10").
+        confidence: the class selector's threshold, or None to keep the trained one.
+
+    Example:
+
+    ```python
+    model = keras_saliency.pretrained.load("cifar10", confidence=0.5)
+    masks = model.predict((images, class_ids))
+    ```
+    """
     from keras_saliency.models.files import load_model_file
 
     model = load_model_file(_path(name, ".keras"))

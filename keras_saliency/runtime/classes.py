@@ -11,8 +11,17 @@ def load_metadata(model_path):
     """The export report next to the model (`MODEL.report.json`; for an engine or a float16 /
     int8 ONNX model, that of the ONNX model it came from) as a dict, `{}` when there is none.
 
+    Args:
+        model_path: the exported model file (`.tflite`, `.onnx`, `.engine`, `.plan`).
+
     Raises:
         ValueError: the report is not readable JSON.
+
+    Example:
+
+    ```python
+    class_names = load_metadata("cifar10.onnx").get("class_names")
+    ```
     """
     model_path = os.fspath(model_path).rstrip("/")
     stem = os.path.splitext(model_path)[0]
@@ -33,6 +42,12 @@ def resolve_class(value, class_names=None, num_classes=None):
     """A `--class` value as a class id: "auto" stays "auto"; digits are an id (checked against
     `num_classes` or the number of names); a name matches exactly, then ignoring case, then the
     first name of a "goldfish, Carassius auratus" list.
+
+    Args:
+        value: the `--class` value: "auto", a class id (digits) or a class name.
+        class_names: the model's class names, or `None`.
+        num_classes: the number of classes ids are checked against, or `None` (the number of
+            names).
 
     Raises:
         ValueError: an id out of range or an unknown name (the message gives examples).

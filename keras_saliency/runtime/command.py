@@ -29,6 +29,19 @@ from keras_saliency.runtime.overlays import overlay
 
 
 def parse_args(description, argv=None):
+    """The runner's command-line arguments (model, inputs, `--camera`, `--class`,
+    `--num-classes`, `--batch-size`, `--frames`, `--output`).
+
+    Args:
+        description: the help text's description.
+        argv: the arguments to parse, or `None` for `sys.argv[1:]`.
+
+    Example:
+
+    ```python
+    args = parse_args("ONNX runner", ["cifar10.onnx", "cat.jpg", "--class", "cat"])
+    ```
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("model", help="the exported model file")
     parser.add_argument("inputs", nargs="*", help="images, folders of images, or one video file")
@@ -45,7 +58,19 @@ def parse_args(description, argv=None):
 
 
 class Timer:
-    """Accumulates the time spent in the model only (not in reading or writing files)."""
+    """Accumulates the time spent in the model only (not in reading or writing files).
+
+    Args:
+        None: `Timer()` takes no arguments; `seconds` and `images` start at 0.
+
+    Example:
+
+    ```python
+    timer = Timer()
+    outputs = timer.run(explain, images)
+    print(f"{timer.rate():.1f} masks/s")
+    ```
+    """
 
     def __init__(self):
         self.seconds = 0.0
@@ -64,7 +89,20 @@ class Timer:
 
 def explainer(runtime, class_id, num_classes):
     """`images -> outputs` with "class_id" added: the given class, or ("auto") the class with
-    the highest 'exists' probability (one run per class)."""
+    the highest 'exists' probability (one run per class).
+
+    Args:
+        runtime: a `keras_saliency.runtime` runner.
+        class_id: a class id, or "auto".
+        num_classes: the number of classes tried with "auto".
+
+    Example:
+
+    ```python
+    explain = explainer(load_runtime("cifar10.onnx"), "auto", 10)
+    outputs = explain(images)  # {"mask", "exists", "class_id"}
+    ```
+    """
 
     def explain(images):
         if class_id != AUTO:
@@ -79,7 +117,20 @@ def explainer(runtime, class_id, num_classes):
 
 def explain_images(runtime, files, size, args):
     """Writes `<name>_mask.png` (image | overlay) per readable file, `masks.npy` and `masks.csv`
-    into `args.output`; unreadable files are skipped and reported. Returns the timer."""
+    into `args.output`; unreadable files are skipped and reported. Returns the timer.
+
+    Args:
+        runtime: a `keras_saliency.runtime` runner.
+        files: the image files.
+        size: the model's input side S in pixels.
+        args: the parsed arguments (`output`, `batch_size`, `class_id`, `num_classes`).
+
+    Example:
+
+    ```python
+    timer = explain_images(runtime, find_images(args.inputs), runtime.image_size, args)
+    ```
+    """
     os.makedirs(args.output, exist_ok=True)
     timer = Timer()
     rows, masks, skipped = [], [], []
@@ -120,7 +171,20 @@ def explain_images(runtime, files, size, args):
 
 def explain_video(runtime, source, size, args):
     """Overlay video from a file or camera; returns the timer (model time), the end-to-end
-    frames/s and the output path."""
+    frames/s and the output path.
+
+    Args:
+        runtime: a `keras_saliency.runtime` runner.
+        source: a video file, or a camera index.
+        size: the model's input side S in pixels.
+        args: the parsed arguments (`output`, `frames`, `class_id`, `num_classes`).
+
+    Example:
+
+    ```python
+    timer, fps, path = explain_video(runtime, "street.mp4", runtime.image_size, args)
+    ```
+    """
     try:
         import cv2
     except ImportError:
@@ -155,7 +219,18 @@ def explain_video(runtime, source, size, args):
 
 def run(runtime, args):
     """Runs `runtime` (a `keras_saliency.runtime` runner) on the parsed arguments and prints
-    masks/s."""
+    masks/s.
+
+    Args:
+        runtime: a `keras_saliency.runtime` runner.
+        args: the parsed arguments (`parse_args`).
+
+    Example:
+
+    ```python
+    run(load_runtime("cifar10.onnx"), parse_args("ONNX runner", ["cifar10.onnx", "photos/"]))
+    ```
+    """
     try:
         metadata = load_metadata(args.model)
         args.class_id = resolve_class(args.class_id, metadata.get("class_names"), metadata.get("num_classes"))

@@ -51,7 +51,21 @@ UNSUPPORTED = "unsupported"
 
 
 class UnreadableImageError(ValueError):
-    """A file `load_image` does not read; `reason` says why, e.g. "unreadable (truncated)"."""
+    """A file `load_image` does not read; `reason` says why, e.g. "unreadable (truncated)".
+
+    Args:
+        path: the file's path.
+        reason: one short line, e.g. "too large (144 Mpx > 50 Mpx)".
+
+    Example:
+
+    ```python
+    try:
+        image = load_image("photo.jpg")
+    except UnreadableImageError as error:
+        print(error.path, error.reason)
+    ```
+    """
 
     def __init__(self, path, reason):
         super().__init__(f"Expected a readable image file. Received: {path} ({reason})")
@@ -60,7 +74,16 @@ class UnreadableImageError(ValueError):
 
 
 def max_pixels_limit(max_pixels=None):
-    """`max_pixels`, else the environment's `KERAS_SALIENCY_MAX_PIXELS`, else `MAX_PIXELS`."""
+    """`max_pixels`, else the environment's `KERAS_SALIENCY_MAX_PIXELS`, else `MAX_PIXELS`.
+
+    Args:
+        max_pixels: a limit on width x height in pixels (positive), or `None`.
+
+    Example:
+
+    >>> max_pixels_limit(1000)
+    1000
+    """
     if max_pixels is None:
         value = os.environ.get(MAX_PIXELS_ENV)
         if not value:
@@ -107,7 +130,17 @@ def _os_error_reason(path, error):
 
 def file_problem(path):
     """None if `path` is a non-empty regular file (links followed), else the reason it is not;
-    never opens the file (a FIFO would block)."""
+    never opens the file (a FIFO would block).
+
+    Args:
+        path: the file's path.
+
+    Example:
+
+    ```python
+    file_problem("missing.jpg")  # "unreadable (missing)"
+    ```
+    """
     try:
         info = os.stat(path)
     except OSError as error:
@@ -223,7 +256,18 @@ def _to_rgb(image, path):
 
 def load_image(path, max_pixels=None):
     """The image file `path` as RGB uint8 `(H, W, 3)` (the one reader of every command: rules in
-    the module docstring). Raises `UnreadableImageError` (a `ValueError`) with its `reason`."""
+    the module docstring). Raises `UnreadableImageError` (a `ValueError`) with its `reason`.
+
+    Args:
+        path: the image file.
+        max_pixels: the largest width x height accepted, or `None` (`max_pixels_limit`).
+
+    Example:
+
+    ```python
+    image = load_image("cat.jpg")  # uint8 (H, W, 3)
+    ```
+    """
     with _OpenImage(path, max_pixels) as image:
         try:
             image.load()
@@ -236,7 +280,16 @@ def load_image(path, max_pixels=None):
 
 def skipped_counts(skipped):
     """`[(path, reason)]` -> "1 not a regular file (a FIFO), 3 unreadable (truncated x2, empty
-    file)": counts by kind, with the distinct details (the 3 most common)."""
+    file)": counts by kind, with the distinct details (the 3 most common).
+
+    Args:
+        skipped: list of `(path, reason)` pairs.
+
+    Example:
+
+    >>> skipped_counts([("a.jpg", "unreadable (truncated)"), ("b.jpg", "unreadable (empty file)")])
+    '2 unreadable (truncated, empty file)'
+    """
     kinds = collections.OrderedDict()
     for _, reason in skipped:
         kind, _, detail = reason.partition(" (")
@@ -251,7 +304,16 @@ def skipped_counts(skipped):
 
 def skipped_summary(skipped):
     """`[(path, reason)]` -> "skipped 3 files: 1 not a regular file (a FIFO), 1 unreadable
-    (truncated), 1 too large (144 Mpx > 50 Mpx)" ("" when nothing was skipped)."""
+    (truncated), 1 too large (144 Mpx > 50 Mpx)" ("" when nothing was skipped).
+
+    Args:
+        skipped: list of `(path, reason)` pairs.
+
+    Example:
+
+    >>> skipped_summary([("a.jpg", "unreadable (truncated)")])
+    'skipped 1 file: 1 unreadable (truncated)'
+    """
     if not skipped:
         return ""
     return f"skipped {len(skipped)} file{'s' if len(skipped) != 1 else ''}: {skipped_counts(skipped)}"
@@ -259,7 +321,18 @@ def skipped_summary(skipped):
 
 def check_image(path, max_pixels=None):
     """None if `load_image` reads `path`, else the reason it does not (JPEGs are decoded at
-    reduced size: all the data is read, faster)."""
+    reduced size: all the data is read, faster).
+
+    Args:
+        path: the image file.
+        max_pixels: the largest width x height accepted, or `None` (`max_pixels_limit`).
+
+    Example:
+
+    ```python
+    reason = check_image("cat.jpg")  # None: readable
+    ```
+    """
     try:
         with _OpenImage(path, max_pixels) as image:
             try:
@@ -278,7 +351,19 @@ def check_image(path, max_pixels=None):
 
 def read_image(path, image_size, max_pixels=None):
     """`(original, resized)`: the file as RGB uint8 `(H, W, 3)` (`load_image`), and squashed
-    (bilinear, no crop) to `image_size` x `image_size`. Raises `UnreadableImageError`."""
+    (bilinear, no crop) to `image_size` x `image_size`. Raises `UnreadableImageError`.
+
+    Args:
+        path: the image file.
+        image_size: side S of the resized copy in pixels.
+        max_pixels: the largest width x height accepted, or `None` (`max_pixels_limit`).
+
+    Example:
+
+    ```python
+    original, image = read_image("cat.jpg", 32)  # image: uint8 (32, 32, 3)
+    ```
+    """
     from PIL import Image
 
     original = load_image(path, max_pixels)
@@ -290,7 +375,18 @@ def read_image(path, image_size, max_pixels=None):
 
 
 def report_skipped(skipped, what="images"):
-    """Logs one warning: the counts by reason, then the first files with their reasons."""
+    """Logs one warning: the counts by reason, then the first files with their reasons.
+
+    Args:
+        skipped: list of `(path, reason)` pairs (nothing is logged when empty).
+        what: what was being read, for the message. Defaults to "images".
+
+    Example:
+
+    ```python
+    report_skipped([("a.jpg", "unreadable (truncated)")], what="validation images")
+    ```
+    """
     if not skipped:
         return
     shown = "; ".join(f"{path} ({reason})" for path, reason in skipped[:5])
@@ -301,7 +397,17 @@ def report_skipped(skipped, what="images"):
 def find_images(inputs):
     """Image files among `inputs` (files, or folders searched recursively, symlinked folders not
     followed), sorted per input: every name with an image extension (`IMAGE_EXTENSIONS`), FIFOs
-    and broken links included; the reader skips and reports those without opening them."""
+    and broken links included; the reader skips and reports those without opening them.
+
+    Args:
+        inputs: list of file and folder paths.
+
+    Example:
+
+    ```python
+    files = find_images(["photos/", "extra.png"])
+    ```
+    """
     files = []
     for item in inputs:
         if os.path.isdir(item):

@@ -17,6 +17,14 @@ class Runtime:
     Args:
         path: the exported model.
         batch_size: images per call of the runtime.
+
+    Example:
+
+    ```python
+    class EchoRuntime(Runtime):
+        def run_batch(self, images, class_ids):
+            return {"mask": images[..., :1] / 255.0, "exists": np.ones(len(images))}
+    ```
     """
 
     name = "runtime"
@@ -47,6 +55,11 @@ class Runtime:
 class LiteRTRuntime(Runtime):
     """A `.tflite` masker run by LiteRT (`ai-edge-litert`) through its serving signature.
 
+    Args:
+        path: the `.tflite` file.
+        batch_size: images per call of the interpreter. Defaults to 32.
+        num_threads: CPU threads of the interpreter, or `None` for LiteRT's default.
+
     Example:
 
     ```python
@@ -73,13 +86,31 @@ class LiteRTRuntime(Runtime):
 
 
 def local_providers(onnxruntime):
-    """ONNX Runtime's local execution providers, best first (not Azure's remote one)."""
+    """ONNX Runtime's local execution providers, best first (not Azure's remote one).
+
+    Args:
+        onnxruntime: the imported `onnxruntime` module.
+
+    Example:
+
+    ```python
+    import onnxruntime
+
+    local_providers(onnxruntime)  # e.g. ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    ```
+    """
     return [p for p in onnxruntime.get_available_providers() if p != "AzureExecutionProvider"]
 
 
 class OnnxRuntime(Runtime):
     """An `.onnx` masker run by ONNX Runtime (every local provider, best first: CUDA / TensorRT
     with onnxruntime-gpu).
+
+    Args:
+        path: the `.onnx` file.
+        batch_size: images per call of the session. Defaults to 32.
+        providers: ONNX Runtime execution providers, or `None` for `local_providers`.
+        num_threads: intra-op CPU threads, or `None` for ONNX Runtime's default.
 
     Example:
 
@@ -112,7 +143,19 @@ class OnnxRuntime(Runtime):
 
 
 class TensorRTRuntime(Runtime):
-    """A serialized TensorRT engine (needs `tensorrt` and a CUDA GPU; buffers via PyTorch)."""
+    """A serialized TensorRT engine (needs `tensorrt` and a CUDA GPU; buffers via PyTorch).
+
+    Args:
+        path: the `.engine` / `.plan` file, built by the installed TensorRT version.
+        batch_size: images per call of the engine. Defaults to 32.
+
+    Example:
+
+    ```python
+    runtime = TensorRTRuntime("cifar10.engine")
+    masks = runtime(images, class_ids)["mask"]
+    ```
+    """
 
     name = "tensorrt"
 

@@ -3,10 +3,32 @@
 
 
 class TensorRTUnavailable(RuntimeError):
-    """TensorRT or a CUDA GPU is missing: the message says which."""
+    """TensorRT or a CUDA GPU is missing: the message says which.
+
+    Args:
+        *args: the message (one line saying what is missing and how to install it).
+
+    Example:
+
+    ```python
+    try:
+        trt = import_tensorrt()
+    except TensorRTUnavailable as error:
+        print(error)
+    ```
+    """
 
 
 def import_tensorrt():
+    """The `tensorrt` module, or `TensorRTUnavailable` with an install hint.
+
+    Example:
+
+    ```python
+    trt = import_tensorrt()
+    print(trt.__version__)
+    ```
+    """
     try:
         import tensorrt
     except ImportError as error:

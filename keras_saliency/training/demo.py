@@ -26,6 +26,34 @@ logger = logging.getLogger("keras_saliency")
 
 @dataclasses.dataclass
 class DemoConfig:
+    """The demo's sizes and training settings (`run_demo`).
+
+    Args:
+        train_images: synthetic training images (default 4000).
+        test_images: held-out images the hit rate is measured on (default 300).
+        image_size: the side of the square images, in pixels (default 32).
+        patch_size: the side of the striped patch, in pixels (default 8).
+        empty_fraction: share of the training images without a patch, class "none"
+            (default 0.2).
+        classifier_epochs: epochs of the tiny classifier (default 8).
+        masker_epochs: epochs of the masker (default 20).
+        mask_stride: the mask's stride relative to the input (default 2).
+        batch_size: the masker's batch size (default 64).
+        learning_rate: learning rate of both trainings (default 3e-3).
+        validation_images: images that choose the box threshold, never the test images
+            (default 300).
+        threshold_rule: the rule of `keras_saliency.evaluation.localization` (default "max").
+        seed: seed of the data, the weights and Keras (default 0).
+        overlays: test images drawn in `overlays.png` (default 16).
+
+    Example:
+
+    ```python
+    config = DemoConfig(masker_epochs=5, seed=1)
+    results, model, _ = run_demo(config=config)
+    ```
+    """
+
     train_images: int = 4000
     test_images: int = 300
     image_size: int = 32
@@ -46,7 +74,22 @@ def run_demo(output_dir=None, config=None, verbose=0):
     """Trains classifier and masker on synthetic data; returns a dict of measured figures.
 
     With `output_dir`: writes `model.keras`, overlay PNGs, `demo_config.json` and
-    `results.json` there."""
+    `results.json` there.
+
+    Returns `(results, model, (test_images, test_labels, test_boxes, test_masks))`.
+
+    Args:
+        output_dir: folder for the files above, or None to write nothing.
+        config: a `DemoConfig` (default: `DemoConfig()`).
+        verbose: Keras' `fit` verbosity (default 0).
+
+    Example:
+
+    ```python
+    results, model, (images, labels, boxes, masks) = run_demo("demo", demo_config(quick=True))
+    print(results["hit_rate"])
+    ```
+    """
     config = config or DemoConfig()
     start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
@@ -122,3 +165,46 @@ def run_demo(output_dir=None, config=None, verbose=0):
         with open(os.path.join(output_dir, "results.json"), "w") as f:
             json.dump(results, f, indent=2)
     return results, model, (xt, yt, bt, masks)
+
+
+def demo_config(quick=False, seed=0):
+    """The demo's `DemoConfig`; `quick`: fewer images and epochs (a smoke run, lower hit rate).
+
+    Args:
+        quick: fewer images and epochs (800 training and 64 test images, 2 + 2 epochs).
+        seed: the config's `seed` (default 0).
+
+    Example:
+
+    >>> demo_config(quick=True).masker_epochs
+    2
+    """
+    config = DemoConfig(seed=seed)
+    if quick:
+        config.train_images, config.test_images = 800, 64
+        config.classifier_epochs, config.masker_epochs = 2, 2
+    return config
+
+
+def describe_results(results):
+    """The demo's results (`run_demo`) in three lines of text.
+
+    Args:
+        results: the dict `run_demo` returns first (with its "overlays" path).
+
+    Example:
+
+    ```python
+    results, _, _ = run_demo("demo", demo_config(quick=True))
+    print(describe_results(results))
+    ```
+    """
+    return (
+        f"classifier accuracy {results['classifier_accuracy']:.3f}; masks hit the patch "
+        f"(IoU >= 0.5) on {results['hit_rate']:.1%} of {results['test_images']} held-out images "
+        f"({results['threshold_rule']}); {results['seconds']:.0f} s\n"
+        f"for a class absent from the image the mean mask is {results['mean_mask_absent_class']:.4f} "
+        f"(present: {results['mean_mask']:.4f}) and 'exists' {results['exists_probability_absent_class']:.2f} "
+        f"(present: {results['exists_probability']:.2f})\n"
+        f"Overlays: {results['overlays']}"
+    )

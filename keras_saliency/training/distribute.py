@@ -7,7 +7,20 @@ def make_strategy(name="default", tpu=None):
     """The strategy `name`: "default" (one device), "mirrored" (every GPU of this machine, or the
     CPU), "multi-worker" (`MultiWorkerMirroredStrategy`, cluster from the TF_CONFIG environment
     variable; `fix_keras_multi_worker` is applied) or "tpu" (`tpu`: the TPU's name or address;
-    Colab / Cloud TPU VMs find it alone)."""
+    Colab / Cloud TPU VMs find it alone).
+
+    Args:
+        name: one of `STRATEGIES`: "default", "mirrored", "multi-worker" or "tpu".
+        tpu: the TPU's name or address for "tpu" (default None: found alone).
+
+    Example:
+
+    ```python
+    strategy = make_strategy("mirrored")
+    with strategy.scope():
+        model = build_saliency_model(classifier)
+    ```
+    """
     import tensorflow as tf
 
     if name not in STRATEGIES:

@@ -15,10 +15,12 @@ leaves the previous model and the resume backup intact, and the error is one lin
 """
 
 import csv
+import dataclasses
 import json
 import logging
 import os
 import shutil
+import typing
 
 import keras
 
@@ -80,11 +82,23 @@ def compile_saliency_model(model, learning_rate=1e-3, weight_decay=None):
     return model
 
 
-def completed_epochs(output_dir):
+def completed_epochs(output_dir, files=None):
     """Epochs recorded in the output's training log (0 when there is none): the distinct
     values of its `epoch` column, so an epoch run again after a kill (logged before its backup
-    was written) counts once, and a row cut short by a kill is ignored."""
-    path = os.path.join(output_dir, LOG_FILE)
+    was written) counts once, and a row cut short by a kill is ignored.
+
+    Args:
+        output_dir: the run folder.
+        files: a `RunFiles` naming the log (default: `training_log.csv`).
+
+    Example:
+
+    ```python
+    completed_epochs("runs/masker")                      # from training_log.csv
+    completed_epochs("runs/masker", RunFiles("classifier"))  # from classifier_log.csv
+    ```
+    """
+    path = os.path.join(output_dir, files.log if files is not None else LOG_FILE)
     if not os.path.exists(path):
         return 0
     with open(path, newline="") as f:
@@ -106,6 +120,17 @@ def completed_epochs(output_dir):
 
 
 def load_run_config(output_dir):
+    """The run's `run_config.json` as a dict, or None when the folder has none.
+
+    Args:
+        output_dir: the run folder.
+
+    Example:
+
+    ```python
+    options = load_run_config("runs/masker") or {}
+    ```
+    """
     path = os.path.join(output_dir, RUN_CONFIG_FILE)
     if not os.path.exists(path):
         return None
@@ -114,7 +139,19 @@ def load_run_config(output_dir):
 
 
 def save_run_config(output_dir, run_config):
-    """Writes the resolved options; earlier runs of the same output are kept under "runs"."""
+    """Writes the resolved options; earlier runs of the same output are kept under "runs".
+
+    Args:
+        output_dir: the run folder (its `run_config.json` is replaced atomically).
+        run_config: the run's resolved options, a JSON-serialisable dict (other values are
+            written with `str`).
+
+    Example:
+
+    ```python
+    save_run_config("runs/masker", {"dataset": "cifar10", "epochs": 20})
+    ```
+    """
     previous = load_run_config(output_dir) or {}
     runs = previous.get("runs", [])
     runs.append(run_config)
@@ -123,7 +160,18 @@ def save_run_config(output_dir, run_config):
 
 
 class BrokenRunError(RunFilesError):
-    """A run folder's resume state (backup/, fit_state.json) cannot be read."""
+    """A run folder's resume state (backup/, fit_state.json) cannot be read.
+
+    Args:
+        message: the whole one-line message, what is wrong and which folder to delete.
+        error_number: the `errno`, if any (default None).
+
+    Example:
+
+    ```python
+    raise BrokenRunError("Expected a readable resume state in runs/masker/backup. ...")
+    ```
+    """
 
 
 def _broken(path, error, folder):
@@ -141,7 +189,19 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     an unreadable backup as a one-line `BrokenRunError` naming the folder to delete.
 
     A kill between the weights' and the metadata's rename (microseconds) resumes with the newer
-    weights and the previous epoch number: that epoch is trained once more, nothing is lost."""
+    weights and the previous epoch number: that epoch is trained once more, nothing is lost.
+
+    Args:
+        backup_dir: the folder of the backup (e.g. `OUTPUT/backup`).
+        save_freq: "epoch" (a backup after every epoch) or a number of batches between
+            backups.
+
+    Example:
+
+    ```python
+    model.fit(train, epochs=10, callbacks=[RunBackup("runs/masker/backup")])
+    ```
+    """
 
     def __init__(self, backup_dir, save_freq="epoch"):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=False)
@@ -162,8 +222,42 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         )
 
 
-def _read_fit_state(output_dir):
-    path = os.path.join(output_dir, FIT_STATE_FILE)
+@dataclasses.dataclass(frozen=True)
+class RunFiles:
+    """The files of one model's run in a folder: `model.keras`, `training_log.csv`, `backup/`,
+    `fit_state.json` (a masker's run), or with a `stem`: `STEM.keras`, `STEM_log.csv`,
+    `STEM_backup/`, `STEM_fit_state.json` (e.g. the classifier trained first, in the same folder).
+
+    Args:
+        stem: the files' prefix, or None for the masker's own names.
+
+    Example:
+
+    >>> RunFiles("classifier").model
+    'classifier.keras'
+    """
+
+    stem: typing.Optional[str] = None
+
+    @property
+    def model(self):
+        return f"{self.stem}.keras" if self.stem else MODEL_FILE
+
+    @property
+    def log(self):
+        return f"{self.stem}_log.csv" if self.stem else LOG_FILE
+
+    @property
+    def backup(self):
+        return f"{self.stem}_backup" if self.stem else BACKUP_DIR
+
+    @property
+    def state(self):
+        return f"{self.stem}_{FIT_STATE_FILE}" if self.stem else FIT_STATE_FILE
+
+
+def _read_fit_state(output_dir, files=RunFiles()):
+    path = os.path.join(output_dir, files.state)
     if not os.path.exists(path):
         return None
     try:
@@ -171,7 +265,72 @@ def _read_fit_state(output_dir):
             state = json.load(f)
         return int(state["initial_epoch"]), int(state["epochs"])
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise _broken(path, error, os.path.join(output_dir, BACKUP_DIR)) from error
+        raise _broken(path, error, os.path.join(output_dir, files.backup)) from error
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumePlan:
+    """What a run folder says about the next `fit` (`resume_plan`).
+
+    Args:
+        initial_epoch: the first epoch to train.
+        final_epoch: the epoch count at the end (`fit(epochs=final_epoch)`).
+        has_model: a saved model is there to continue (load it rather than build one).
+        interrupted: a killed run left its backup: `fit` restores its weights, optimizer and
+            position, and trains the same epoch range it was started with.
+
+    Example:
+
+    ```python
+    plan = ResumePlan(initial_epoch=5, final_epoch=20, has_model=True, interrupted=False)
+    plan.done  # False: epochs 5 to 20 are left
+    ```
+    """
+
+    initial_epoch: int
+    final_epoch: int
+    has_model: bool
+    interrupted: bool
+
+    @property
+    def done(self):
+        """Nothing left to train."""
+        return self.final_epoch <= self.initial_epoch and not self.interrupted
+
+
+def resume_plan(output_dir, epochs, up_to=False, files=RunFiles()):
+    """The one resume rule of every training run in the package and its tools.
+
+    - An interrupted run (its backup is there) trains again the epoch range it was started with,
+      from where the backup stopped (Keras' `BackupAndRestore`).
+    - A finished run (a saved model, no backup) continues after the epochs in its log:
+      `epochs` MORE epochs, or with `up_to`, until `epochs` epochs IN ALL.
+    - An empty folder trains `epochs` epochs.
+
+    Args:
+        output_dir: the run folder.
+        epochs: the number of epochs (more, or in all with `up_to`).
+        up_to: `epochs` counts all the run's epochs (the recipes), not more (`keras-saliency train`).
+        files: the run's file names (`RunFiles`).
+
+    Returns:
+        a `ResumePlan`.
+
+    Example:
+
+    ```python
+    plan = resume_plan("runs/cifar10/masker", 20, up_to=True)
+    model = keras.saving.load_model(path) if plan.has_model else build()
+    ```
+    """
+    has_model = os.path.exists(os.path.join(output_dir, files.model))
+    state = _read_fit_state(output_dir, files) if os.path.isdir(os.path.join(output_dir, files.backup)) else None
+    if state is not None:
+        initial, count = state
+        return ResumePlan(initial, initial + count, has_model, True)
+    done = completed_epochs(output_dir, files) if has_model else 0
+    final = max(done, epochs) if up_to else done + epochs
+    return ResumePlan(done, final, has_model, False)
 
 
 def set_seed(seed, deterministic=True):
@@ -183,7 +342,18 @@ def set_seed(seed, deterministic=True):
     shifts are stateful random ops inside `map(num_parallel_calls=AUTOTUNE)`, and which image
     draws which number depends on thread scheduling. Op determinism runs those maps
     sequentially (slower input pipelines) and selects deterministic kernels; it is process-wide
-    and stays on. On a GPU some ops have no deterministic kernel and then raise an error."""
+    and stays on. On a GPU some ops have no deterministic kernel and then raise an error.
+
+    Args:
+        seed: the integer seed.
+        deterministic: also enable TensorFlow's op determinism (default True).
+
+    Example:
+
+    ```python
+    set_seed(0)
+    ```
+    """
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
@@ -201,18 +371,83 @@ def fit_saliency_model(
     validation_steps=None,
     callbacks=None,
     verbose="auto",
+    up_to=False,
+):
+    """`fit_run` for a `SaliencyModel`: also writes the objective's config (`config.json`).
+
+    Args:
+        model: the compiled `SaliencyModel`.
+        train_data: a `tf.data.Dataset` of `(images, labels)` batches.
+        validation_data: optional dataset of the same form.
+        epochs: the number of epochs to train (default 1).
+        output_dir: the run folder (model, log, backup, configs), or None to keep nothing.
+        steps_per_epoch: batches per epoch, or None for the whole dataset.
+        validation_steps: validation batches per epoch, or None for the whole dataset.
+        callbacks: extra Keras callbacks.
+        verbose: Keras' `fit` verbosity (default "auto").
+        up_to: as in `fit_run` (default False).
+
+    Example:
+
+    ```python
+    fit_saliency_model(model, train, validation, epochs=5, output_dir="runs/masker")
+    ```
+    """
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        with output_lock(output_dir):
+            atomic_write_json(os.path.join(output_dir, CONFIG_FILE), model.config.get_config(), what="config")
+    return fit_run(model, train_data, validation_data, epochs, output_dir, steps_per_epoch=steps_per_epoch,
+                   validation_steps=validation_steps, callbacks=callbacks, verbose=verbose, up_to=up_to)
+
+
+def fit_run(
+    model,
+    train_data,
+    validation_data=None,
+    epochs=1,
+    output_dir=None,
+    files=RunFiles(),
+    steps_per_epoch=None,
+    validation_steps=None,
+    callbacks=None,
+    verbose="auto",
+    up_to=False,
 ):
     """`model.fit` with the run's bookkeeping in `output_dir`: BackupAndRestore (a killed
-    run resumes where it stopped), the appended CSV log, the final model and its config.
+    run resumes where it stopped), the appended CSV log and the final model, with the epochs
+    that `resume_plan` decides (`epochs` more, or with `up_to` until `epochs` in all).
 
     A run on an output that already holds a finished model continues it: call with that
-    loaded model; `epochs` more epochs are trained after those in the log.
+    loaded model (`resume_plan(...).has_model`).
 
     The folder is locked for the run (`OutputInUseError` when another process uses it) and
     every file is replaced atomically: a crash or a full disk while saving leaves the previous
-    model.keras and the resume backup intact (the backup is deleted only after the final model
+    model file and the resume backup intact (the backup is deleted only after the final model
     is saved; a rerun then resumes, with nothing left to train, and saves). Write failures raise
     a one-line `RunFileWriteError` (an `OSError`), an unreadable resume state `BrokenRunError`.
+
+    Args:
+        model: a compiled Keras model.
+        train_data: the training dataset.
+        validation_data: the validation dataset, or None.
+        epochs: epochs to train (more, or in all with `up_to`).
+        output_dir: the run folder (None: a plain `fit`).
+        files: the run's file names (`RunFiles`; a stem for a second model in the same folder).
+        steps_per_epoch: batches per epoch (None: the whole dataset).
+        validation_steps: validation batches (None: the whole dataset).
+        callbacks: more Keras callbacks.
+        verbose: Keras' verbosity.
+        up_to: see `resume_plan`.
+
+    Returns:
+        the `History`, or None when the run had nothing left to train.
+
+    Example:
+
+    ```python
+    fit_run(classifier, train, validation, 20, "runs/cifar10", files=RunFiles("classifier"), up_to=True)
+    ```
     """
     callbacks = list(callbacks or [])
     if not output_dir:
@@ -225,30 +460,32 @@ def fit_saliency_model(
             callbacks=callbacks,
             verbose=verbose,
         )
+    os.makedirs(output_dir, exist_ok=True)
     with output_lock(output_dir):
+        backup_dir = os.path.join(output_dir, files.backup)
         remove_stale_temporaries(output_dir)
-        remove_stale_temporaries(os.path.join(output_dir, BACKUP_DIR))
-        backup_dir = os.path.join(output_dir, BACKUP_DIR)
-        state_path = os.path.join(output_dir, FIT_STATE_FILE)
-        model_path = os.path.join(output_dir, MODEL_FILE)
-        initial_epoch = 0
-        state = _read_fit_state(output_dir) if os.path.isdir(backup_dir) else None
-        if state is not None:
-            initial_epoch, epochs = state  # an interrupted run: the same epoch range again
-        elif os.path.exists(model_path):  # a finished run: continue it
-            initial_epoch = completed_epochs(output_dir)
-        atomic_write_json(state_path, {"initial_epoch": initial_epoch, "epochs": epochs}, what="run state")
-        atomic_write_json(os.path.join(output_dir, CONFIG_FILE), model.config.get_config(), what="config")
+        remove_stale_temporaries(backup_dir)
+        state_path = os.path.join(output_dir, files.state)
+        model_path = os.path.join(output_dir, files.model)
+        plan = resume_plan(output_dir, epochs, up_to, files)
+        if plan.done and plan.has_model:
+            logger.info("Nothing left to train in %s (%d epochs done)", output_dir, plan.initial_epoch)
+            return None
+        atomic_write_json(
+            state_path,
+            {"initial_epoch": plan.initial_epoch, "epochs": plan.final_epoch - plan.initial_epoch},
+            what="run state",
+        )
         callbacks += [  # the log row of an epoch is written before its backup
-            keras.callbacks.CSVLogger(os.path.join(output_dir, LOG_FILE), append=True),
+            keras.callbacks.CSVLogger(os.path.join(output_dir, files.log), append=True),
             RunBackup(backup_dir),
         ]
         try:
             history = model.fit(
                 train_data,
                 validation_data=validation_data,
-                epochs=initial_epoch + epochs,
-                initial_epoch=initial_epoch,
+                epochs=plan.final_epoch,
+                initial_epoch=plan.initial_epoch,
                 steps_per_epoch=steps_per_epoch,
                 validation_steps=validation_steps,
                 callbacks=callbacks,
@@ -271,7 +508,21 @@ def fit_saliency_model(
 
 def start_phase(model, phase, learning_rate=1e-3, weight_decay=1e-4):
     """Switches `model` to `phase` and recompiles it: "selector" (phase 1) with Adam, "all"
-    (phase 2) with AdamW and `weight_decay`, as in the authors' schedule."""
+    (phase 2) with AdamW and `weight_decay`, as in the authors' schedule.
+
+    Args:
+        model: the `SaliencyModel`.
+        phase: "selector" or "all".
+        learning_rate: the optimizer's learning rate (default 1e-3).
+        weight_decay: AdamW's weight decay in phase "all" (default 1e-4).
+
+    Example:
+
+    ```python
+    start_phase(model, "selector", learning_rate=1e-3)
+    model.fit(train, epochs=2)
+    ```
+    """
     model.set_phase(phase)
     compile_saliency_model(model, learning_rate, weight_decay=weight_decay if phase == "all" else None)
 
@@ -288,7 +539,25 @@ def train_two_phase(
     verbose="auto",
 ):
     """The authors' schedule: phase 1 trains only the class selector, phase 2 the decoder
-    and the selector (AdamW with weight decay). Returns the two histories."""
+    and the selector (AdamW with weight decay). Returns the two histories.
+
+    Args:
+        model: the `SaliencyModel`.
+        train_data: a `tf.data.Dataset` of `(images, labels)` batches.
+        selector_epochs: epochs of phase 1 (0 skips it).
+        decoder_epochs: epochs of phase 2 (0 skips it).
+        validation_data: optional dataset of the same form.
+        learning_rate: the learning rate of both phases (default 1e-3).
+        weight_decay: AdamW's weight decay in phase 2 (default 1e-4).
+        steps_per_epoch: batches per epoch, or None for the whole dataset.
+        verbose: Keras' `fit` verbosity (default "auto").
+
+    Example:
+
+    ```python
+    selector_history, decoder_history = train_two_phase(model, train, 2, 10, validation)
+    ```
+    """
     histories = []
     for phase, epochs in (("selector", selector_epochs), ("all", decoder_epochs)):
         if not epochs:

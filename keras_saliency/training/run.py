@@ -13,12 +13,14 @@ import tempfile
 import time
 import typing
 
+from keras_saliency.errors import CommandError, first_line
+
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
 SCHEDULES = ("auto", "single", "two-phase")
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 
 
-class TrainError(ValueError):
+class TrainError(CommandError):
     """A run refused or stopped for a reason the user can fix, in one line.
 
     Args:
@@ -38,9 +40,7 @@ class TrainError(ValueError):
     """
 
     def __init__(self, message, kind="failed", field=None):
-        super().__init__(message)
-        self.kind = kind
-        self.field = field
+        super().__init__(message, kind=kind, field=field)
 
 
 @dataclasses.dataclass
@@ -183,7 +183,22 @@ class TrainResult:
 @dataclasses.dataclass
 class Splits:
     """Training and validation data with the number of batches each epoch reads (None: the
-    whole dataset, whose size tf.data knows)."""
+    whole dataset, whose size tf.data knows).
+
+    Args:
+        train: the training `tf.data.Dataset` of `(images, labels)` batches.
+        validation: the validation dataset of the same form, or None.
+        class_names: the dataset's class names.
+        train_steps: training batches per epoch (default None: the whole dataset).
+        validation_steps: validation batches per epoch (default None: the whole dataset).
+
+    Example:
+
+    ```python
+    splits = Splits(train, validation, ["cat", "dog"], train_steps=100)
+    images, labels = splits.preview_batch(8)
+    ```
+    """
 
     train: object
     validation: object
@@ -269,11 +284,6 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
     return Splits(train, validation, class_names, train_steps, validation_steps)
 
 
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:300]
-
-
 def _load_keras_file(path, what="model"):
     """A .keras file (size limits, Keras' safe mode) -> the model, or a one-line TrainError."""
     from keras_saliency.models.files import load_model_file
@@ -281,11 +291,20 @@ def _load_keras_file(path, what="model"):
     try:
         return load_model_file(path)
     except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
-        raise TrainError(f"could not load the {what} {path}: {_first_line(error)}", "refused") from None
+        raise TrainError(f"could not load the {what} {path}: {first_line(error)}", "refused") from None
 
 
 def duration(seconds):
-    """`12 s`, `5 min`, `2 h 05 min`."""
+    """`12 s`, `5 min`, `2 h 05 min`.
+
+    Args:
+        seconds: the duration, in seconds.
+
+    Example:
+
+    >>> duration(7500)
+    '2 h 05 min'
+    """
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -297,7 +316,20 @@ def duration(seconds):
 def seconds_per_step(model, dataset, max_steps=5, budget=3.0):
     """Mean time of a training step of the compiled `model` on `dataset`, timed on up to
     `max_steps` steps (at most about `budget` seconds) after two untimed ones (the first traces
-    the step, which `fit` then reuses). Every variable of the model and its optimizer is put back."""
+    the step, which `fit` then reuses). Every variable of the model and its optimizer is put back.
+
+    Args:
+        model: a compiled Keras model.
+        dataset: the training dataset (batches as `fit` reads them).
+        max_steps: timed steps at most (default 5).
+        budget: seconds after which no further step is timed (default 3.0).
+
+    Example:
+
+    ```python
+    seconds = seconds_per_step(model, splits.train)
+    ```
+    """
     import keras
 
     optimizer = model.optimizer
@@ -323,7 +355,26 @@ def seconds_per_step(model, dataset, max_steps=5, budget=3.0):
 
 def print_estimate(what, model, dataset, steps_per_epoch, epochs, batch_size, strategy_name, after="", log=print):
     """Times a few steps and logs one line: how long `epochs` x `steps_per_epoch` steps should
-    take on this machine (an estimate). Short runs (under 20 steps) are not timed."""
+    take on this machine (an estimate). Short runs (under 20 steps) are not timed.
+
+    Args:
+        what: the line's subject, e.g. "Masker training".
+        model: the compiled model to time.
+        dataset: the training dataset.
+        steps_per_epoch: batches per epoch (None or 0: no estimate).
+        epochs: epochs to train.
+        batch_size: images per batch (shown in the line).
+        strategy_name: the `tf.distribute` strategy's name; other than "default", no step is
+            timed.
+        after: text appended to the line.
+        log: the function that writes the line (default `print`).
+
+    Example:
+
+    ```python
+    print_estimate("Masker training", model, splits.train, 500, 20, 64, "default")
+    ```
+    """
     total = (steps_per_epoch or 0) * epochs
     if total < 20:
         return
@@ -335,7 +386,7 @@ def print_estimate(what, model, dataset, steps_per_epoch, epochs, batch_size, st
         seconds = seconds_per_step(model, dataset)
     except Exception as error:  # an estimate never stops a run
         log(f"{what}: {epochs} epochs x {steps_per_epoch:,} steps (could not time a step: "
-            f"{_first_line(error)}){after}")
+            f"{first_line(error)}){after}")
         return
     log(
         f"{what}: about {duration(seconds * total)} on this machine (an estimate: {seconds:.3g} s per step, "
@@ -385,7 +436,19 @@ def _classifier(spec, image_size, output, splits, weights, log):
 
 
 def default_output(spec):
-    """The run folder when `spec.output` is None."""
+    """The run folder when `spec.output` is None.
+
+    A new temporary folder for a dry run, else `saliency-runs/DATASET-YYYYmmdd-HHMMSS`.
+
+    Args:
+        spec: the `TrainSpec`.
+
+    Example:
+
+    ```python
+    output = spec.output or default_output(spec)
+    ```
+    """
     if spec.dry_run:
         return tempfile.mkdtemp(prefix="saliency-dry-run-")
     return os.path.join("saliency-runs", f"{spec.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -563,10 +626,10 @@ def _build(spec, image_size, output, splits, strategy, log):
     except TrainError:
         raise
     except ValueError as error:  # a bad tap layer, encoder or classifier: one line
-        raise TrainError(_first_line(error)) from error
+        raise TrainError(first_line(error)) from error
     except Exception as error:  # Keras' get_file: a plain Exception when a download fails
         if "URL fetch failure" in str(error):
-            raise TrainError(f"could not download the Keras Applications weights: {_first_line(error)}; "
+            raise TrainError(f"could not download the Keras Applications weights: {first_line(error)}; "
                              "use --weights none, or run once with internet access", "refused") from None
         raise
     return model

@@ -39,7 +39,18 @@ except ImportError:  # Windows: no advisory locks, runs are not protected from e
 class RunFilesError(OSError):
     """Base class of the one-line errors about a run folder's files. An `OSError` (so a
     command-line tool that reports OSErrors in one line reports these too) whose `str()` and
-    `strerror` are the whole message, "Expected ... Received ..." and what to do."""
+    `strerror` are the whole message, "Expected ... Received ..." and what to do.
+
+    Args:
+        message: the whole one-line message.
+        error_number: the `errno`, if any (default None).
+
+    Example:
+
+    ```python
+    raise RunFilesError("Expected a run folder. Received: runs/x is a file.")
+    ```
+    """
 
     def __init__(self, message, error_number=None):
         super().__init__(error_number, message)
@@ -51,11 +62,33 @@ class RunFilesError(OSError):
 
 class RunFileWriteError(RunFilesError):
     """A file could not be written (full disk, read-only folder...): the previous file is
-    unchanged. `errno` is the original error's (ENOSPC, EROFS...)."""
+    unchanged. `errno` is the original error's (ENOSPC, EROFS...).
+
+    Args:
+        message: the whole one-line message.
+        error_number: the original error's `errno` (default None).
+
+    Example:
+
+    ```python
+    raise RunFileWriteError("Expected to write the model runs/model.keras. ...", errno.ENOSPC)
+    ```
+    """
 
 
 class OutputInUseError(RunFilesError):
-    """Another process holds the run folder's lock (`errno` is EBUSY)."""
+    """Another process holds the run folder's lock (`errno` is EBUSY).
+
+    Args:
+        message: the whole one-line message.
+        error_number: `errno.EBUSY` as raised by `output_lock` (default None).
+
+    Example:
+
+    ```python
+    raise OutputInUseError("Expected an output folder that no other run is using. ...", errno.EBUSY)
+    ```
+    """
 
 
 _counter = iter(range(1 << 62))
@@ -69,7 +102,16 @@ WRITE_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), 
 
 def error_number(error):
     """`error.errno`, or the "errno = N" that h5py writes in its messages (it raises OSErrors
-    without errno)."""
+    without errno).
+
+    Args:
+        error: an `OSError`.
+
+    Example:
+
+    >>> error_number(OSError("Unable to create file (errno = 28, error message = ...)"))
+    28
+    """
     if error.errno is not None:
         return error.errno
     found = re.search(r"errno\s*=\s*(\d+)", str(error))
@@ -92,7 +134,21 @@ def _reason(error):
 
 
 def write_error(error, path, what="file", keeps=True):
-    """A `RunFileWriteError` for an `OSError` raised while writing `path`."""
+    """A `RunFileWriteError` for an `OSError` raised while writing `path`.
+
+    Args:
+        error: the `OSError` raised by the write.
+        path: the file being written.
+        what: what the file is, in the message (default "file").
+        keeps: say that the previous `path` is unchanged when it exists (default True).
+
+    Example:
+
+    ```python
+    except OSError as error:
+        raise write_error(error, "runs/model.keras", "model") from error
+    ```
+    """
     kept = f" The previous {os.path.basename(path)} is unchanged." if keeps and os.path.exists(path) else ""
     number = error_number(error)
     return RunFileWriteError(
@@ -105,7 +161,21 @@ def write_error(error, path, what="file", keeps=True):
 
 def folder_write_error(error, folder, kept="Files already written are unchanged."):
     """A one-line `RunFileWriteError` for a write that failed somewhere in `folder` (e.g. a
-    callback's log), or None when `error` is not a write error (`WRITE_ERRNOS`)."""
+    callback's log), or None when `error` is not a write error (`WRITE_ERRNOS`).
+
+    Args:
+        error: the exception raised by the write.
+        folder: the run folder.
+        kept: the sentence about the files kept.
+
+    Example:
+
+    ```python
+    failure = folder_write_error(error, "runs/masker")
+    if failure is not None:
+        raise failure from error
+    ```
+    """
     number = error_number(error)
     if isinstance(error, RunFilesError) or number not in WRITE_ERRNOS:
         return None
@@ -119,7 +189,18 @@ def folder_write_error(error, folder, kept="Files already written are unchanged.
 
 def temporary_path(path, suffix=None):
     """A unique temporary name next to `path` ending with `suffix` (default: `path`'s own
-    extension, which Keras requires: ".keras", ".weights.h5")."""
+    extension, which Keras requires: ".keras", ".weights.h5").
+
+    Args:
+        path: the final file.
+        suffix: the temporary name's ending (default: `path`'s extension).
+
+    Example:
+
+    ```python
+    temporary = temporary_path("runs/model.keras")  # runs/.model.keras.tmp-<pid>-<n>.keras
+    ```
+    """
     folder, name = os.path.split(os.path.abspath(path))
     if suffix is None:
         suffix = ".weights.h5" if name.endswith(".weights.h5") else os.path.splitext(name)[1]
@@ -147,7 +228,20 @@ def _fsync_path(path, directory=False):
 def atomic_output(path, what="file", suffix=None):
     """Yields a temporary path next to `path`; when the block ends without an error, the
     temporary file is flushed to disk and renamed over `path` (atomically). On any error it is
-    removed and `path` is left untouched; an `OSError` becomes a one-line `RunFileWriteError`."""
+    removed and `path` is left untouched; an `OSError` becomes a one-line `RunFileWriteError`.
+
+    Args:
+        path: the final file.
+        what: what the file is, in error messages (default "file").
+        suffix: the temporary file's ending (default: `path`'s extension).
+
+    Example:
+
+    ```python
+    with atomic_output("runs/mask.png", "picture") as temporary:
+        plt.savefig(temporary, format="png")
+    ```
+    """
     path = os.fspath(path)
     temporary = temporary_path(path, suffix)
     try:
@@ -164,31 +258,98 @@ def atomic_output(path, what="file", suffix=None):
 
 
 def atomic_write_bytes(path, data, what="file"):
+    """Writes `data` to `path` atomically (through `atomic_output`).
+
+    Args:
+        path: the file to write.
+        data: the bytes.
+        what: what the file is, in error messages (default "file").
+
+    Example:
+
+    ```python
+    atomic_write_bytes("runs/model.onnx", onnx_model.SerializeToString(), what="ONNX model")
+    ```
+    """
     with atomic_output(path, what) as temporary:
         with open(temporary, "wb") as f:
             f.write(data)
 
 
 def atomic_write_text(path, text, what="file", encoding="utf-8"):
+    """Writes `text` to `path` atomically (through `atomic_output`).
+
+    Args:
+        path: the file to write.
+        text: the string.
+        what: what the file is, in error messages (default "file").
+        encoding: the text's encoding (default "utf-8").
+
+    Example:
+
+    ```python
+    atomic_write_text("runs/results.md", table)
+    ```
+    """
     atomic_write_bytes(path, text.encode(encoding), what)
 
 
 def atomic_write_json(path, data, what="file", indent=2, sort_keys=True, **kwargs):
     """`json.dump` to `path`, atomically (serialised first: an unserialisable value never
-    leaves an empty file)."""
+    leaves an empty file).
+
+    Args:
+        path: the file to write.
+        data: the JSON-serialisable value.
+        what: what the file is, in error messages (default "file").
+        indent: `json.dumps`'s indent (default 2).
+        sort_keys: sort the keys of dicts (default True).
+        **kwargs: other arguments of `json.dumps` (e.g. `default=str`).
+
+    Example:
+
+    ```python
+    atomic_write_json("runs/results.json", {"hit_rate": 0.93}, what="results")
+    ```
+    """
     text = json.dumps(data, indent=indent, sort_keys=sort_keys, **kwargs) + "\n"
     atomic_write_text(path, text, what)
 
 
 def atomic_save_model(model, path, what="model", **kwargs):
     """`model.save(path, **kwargs)` through a temporary `.keras` file in the same folder: a
-    crash or a full disk during the save leaves the previous `path` (or none) intact."""
+    crash or a full disk during the save leaves the previous `path` (or none) intact.
+
+    Args:
+        model: the Keras model.
+        path: the `.keras` file.
+        what: what the file is, in error messages (default "model").
+        **kwargs: other arguments of `model.save`.
+
+    Example:
+
+    ```python
+    atomic_save_model(model, "runs/masker/model.keras")
+    ```
+    """
     with atomic_output(path, what, suffix=".keras") as temporary:
         model.save(temporary, **kwargs)
 
 
 def atomic_save_weights(model, path, what="weights"):
-    """`model.save_weights(path)` (a `.weights.h5` path), atomically."""
+    """`model.save_weights(path)` (a `.weights.h5` path), atomically.
+
+    Args:
+        model: the Keras model.
+        path: the `.weights.h5` file.
+        what: what the file is, in error messages (default "weights").
+
+    Example:
+
+    ```python
+    atomic_save_weights(model, "runs/masker/backup/latest.weights.h5")
+    ```
+    """
     with atomic_output(path, what, suffix=".weights.h5") as temporary:
         model.save_weights(temporary)
 
@@ -213,7 +374,18 @@ def _writer_alive(name):
 def remove_stale_temporaries(folder):
     """Removes temporary files that killed processes left in `folder` (not recursive; files
     of a process still running are kept). Call it while holding the folder's lock. Returns the
-    removed paths."""
+    removed paths.
+
+    Args:
+        folder: the run folder.
+
+    Example:
+
+    ```python
+    with output_lock("runs/masker"):
+        removed = remove_stale_temporaries("runs/masker")
+    ```
+    """
     removed = []
     if not os.path.isdir(folder):
         return removed
@@ -228,7 +400,17 @@ def remove_stale_temporaries(folder):
 
 
 def lock_holder(folder):
-    """The pid written in `folder`'s lock file (None when unknown)."""
+    """The pid written in `folder`'s lock file (None when unknown).
+
+    Args:
+        folder: the run folder.
+
+    Example:
+
+    ```python
+    pid = lock_holder("runs/masker")
+    ```
+    """
     try:
         with open(os.path.join(folder, LOCK_FILE)) as f:
             return int(f.read().strip() or 0) or None
@@ -240,7 +422,18 @@ def lock_holder(folder):
 def output_lock(folder):
     """Holds `folder`'s lock for the block (re-entrant within one process); creates `folder`.
     Raises `OutputInUseError` at once when another process holds it, `RunFileWriteError` when
-    the folder cannot be created or written."""
+    the folder cannot be created or written.
+
+    Args:
+        folder: the run folder.
+
+    Example:
+
+    ```python
+    with output_lock("runs/masker"):
+        atomic_save_model(model, "runs/masker/model.keras")
+    ```
+    """
     folder = os.fspath(folder)
     key = os.path.realpath(folder)
     with _held_guard:

@@ -43,7 +43,8 @@ def test_folder_skips_and_reports_bad_files(tmp_path, caplog):
     dataset = data.folder_dataset(scan, image_size=16, batch_size=4, training=True, seed=0)
     images, labels = [], []
     for x, y in dataset:
-        images.append(x.numpy()); labels.append(y.numpy())
+        images.append(x.numpy())
+        labels.append(y.numpy())
     images = np.concatenate(images)
     assert images.shape == (12, 16, 16, 3) and images.dtype == np.float32
     assert 0 <= images.min() and images.max() <= 255

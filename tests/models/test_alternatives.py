@@ -6,7 +6,8 @@ from keras_saliency.models import alternatives
 def test_blur_keeps_a_constant_image_and_smooths_an_edge():
     flat = np.full((1, 16, 16, 3), 77.0, np.float32)
     np.testing.assert_allclose(alternatives.gaussian_blur(flat, 7, 2.0).numpy(), flat, atol=1e-3)
-    edge = np.zeros((1, 16, 16, 3), np.float32); edge[:, :, 8:] = 255
+    edge = np.zeros((1, 16, 16, 3), np.float32)
+    edge[:, :, 8:] = 255
     blurred = alternatives.gaussian_blur(edge, 7, 2.0).numpy()
     assert 0 < blurred[0, 8, 7, 0] < 255 and 0 < blurred[0, 8, 8, 0] < 255
     assert blurred.shape == edge.shape

@@ -56,7 +56,8 @@ def test_exists_cross_entropy_is_stable_and_correct():
 def test_area_known_values():
     np.testing.assert_allclose(objective.area(np.zeros((1, 4, 4))).numpy(), [0.0005**0.3], rtol=1e-5)
     np.testing.assert_allclose(objective.area(np.ones((1, 4, 4))).numpy(), [1.0005**0.3], rtol=1e-5)
-    half = np.zeros((1, 4, 4)); half[:, :, :2] = 1
+    half = np.zeros((1, 4, 4))
+    half[:, :, :2] = 1
     np.testing.assert_allclose(
         objective.area(half, power=1.0, epsilon=0.0).numpy(), [0.5], rtol=1e-6
     )
@@ -64,7 +65,8 @@ def test_area_known_values():
 
 def test_total_variation_known_value():
     # A vertical edge through a 4x4 mask: 4 horizontal differences of 1, no vertical ones.
-    step = np.zeros((1, 4, 4, 1), np.float32); step[:, :, 2:] = 1
+    step = np.zeros((1, 4, 4, 1), np.float32)
+    step[:, :, 2:] = 1
     np.testing.assert_allclose(objective.total_variation(step, 2.0, 0.0).numpy(), [4 / 2])
     # Border penalty: border pixels that are 1 are the top/bottom rows' right halves (2 + 2)
     # and the right column's two middle pixels (2): 6 squared values.

@@ -82,3 +82,70 @@ def test_train_masker_errors_are_one_line_train_errors(tmp_path, image_folder):
                                output=str(tmp_path / "b")), log=lambda line: None)
     assert caught.value.kind == "parameter" and caught.value.field == "classifier"
     assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
+def test_resume_plan_is_the_one_epoch_rule(tmp_path):
+    from keras_saliency.training.fit import RunFiles, resume_plan
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert resume_plan(str(run), 5) == resume_plan(str(run), 5, up_to=True)
+    assert (resume_plan(str(run), 5).initial_epoch, resume_plan(str(run), 5).final_epoch) == (0, 5)
+    (run / "model.keras").write_bytes(b"")
+    (run / "training_log.csv").write_text("epoch,loss\n0,1.0\n1,0.9\n2,0.8\n")
+    more, in_all = resume_plan(str(run), 5), resume_plan(str(run), 5, up_to=True)
+    assert (more.initial_epoch, more.final_epoch, more.has_model) == (3, 8, True)  # 5 more
+    assert (in_all.initial_epoch, in_all.final_epoch) == (3, 5)  # up to 5 in all
+    assert resume_plan(str(run), 2, up_to=True).done
+    (run / "backup").mkdir()  # a killed run: the range it was started with
+    (run / "fit_state.json").write_text('{"initial_epoch": 3, "epochs": 4}')
+    killed = resume_plan(str(run), 99)
+    assert (killed.initial_epoch, killed.final_epoch, killed.interrupted) == (3, 7, True) and not killed.done
+    assert RunFiles("classifier").backup == "classifier_backup"
+    assert resume_plan(str(run), 4, files=RunFiles("classifier")).has_model is False
+
+
+_KILLED_RUN = """
+import sys
+import keras_saliency
+from keras_saliency.training import TrainSpec, train_masker
+from keras_saliency.training import fit
+
+original = fit.RunBackup.on_epoch_end
+
+def on_epoch_end(self, epoch, logs=None):
+    original(self, epoch, logs)
+    if epoch == 1:  # the backup of epoch 1 is on disk: die as kill -9 would
+        import os
+        os._exit(9)
+
+fit.RunBackup.on_epoch_end = on_epoch_end
+train_masker(TrainSpec(dataset="folder", data_dir=sys.argv[1], classifier=sys.argv[2], tap_layers=sys.argv[3],
+                       epochs=4, batch_size=8, steps_per_epoch=2, output=sys.argv[4], seed=0))
+"""
+
+
+def test_a_killed_train_masker_run_resumes_through_the_resume_rule(tmp_path, image_folder, classifier_file):
+    import subprocess
+    import sys
+
+    from keras_saliency.training.fit import completed_epochs, resume_plan
+
+    output = str(tmp_path / "run")
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_RUN)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = subprocess.run([sys.executable, str(script), image_folder, classifier_file, ",".join(TINY_TAPS), output],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert killed.returncode == 9, killed.stdout + killed.stderr
+    plan = resume_plan(output, 4)
+    assert plan.interrupted and (plan.initial_epoch, plan.final_epoch) == (0, 4)
+    assert completed_epochs(output) == 2 and not os.path.exists(os.path.join(output, "model.keras"))
+
+    spec = TrainSpec(dataset="folder", data_dir=image_folder, classifier=classifier_file,
+                     tap_layers=",".join(TINY_TAPS), epochs=4, batch_size=8, steps_per_epoch=2, output=output)
+    result = train_masker(spec, log=lambda line: None)
+    assert len(result.histories[-1].history["loss"]) == 2  # epochs 2 and 3 only
+    assert completed_epochs(output) == 4
+    assert os.path.exists(os.path.join(output, "model.keras")) and not os.path.exists(os.path.join(output, "backup"))
+    assert not os.path.exists(os.path.join(output, "fit_state.json"))

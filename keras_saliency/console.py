@@ -1,0 +1,212 @@
+"""How the `keras-saliency` commands run in a terminal: TensorFlow loaded quietly, the library's
+log on stderr, and every error a user can cause (a bad file, a full or read-only disk, a
+`CommandError` of the library) ended with one line and click's exit status, never a traceback.
+
+Only click and the standard library load here, so `--help` and `--version` are instant.
+
+Example:
+
+```python
+import click
+from keras_saliency.console import command
+
+@click.command()
+@command
+def hello():
+    click.echo("TensorFlow is loaded, quietly")
+```
+"""
+
+import errno
+import functools
+import logging
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+import click
+
+from keras_saliency.errors import CommandError
+from keras_saliency.options import missing_modules, parse_assignments  # noqa: F401 (re-exported)
+
+logger = logging.getLogger("keras_saliency")
+
+# Set before TensorFlow loads (it reads it once); a user's own setting shows TensorFlow's lines.
+_USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# absl's C++ lines from before its InitializeLog() (TF_CPP_MIN_LOG_LEVEL does not hold them back)
+# and TensorFlow's own "YYYY-mm-dd hh:mm:ss.ffffff: I ..." lines.
+_TF_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
+class _EchoHandler(logging.Handler):
+    """The library's log messages on click's current stderr (which CliRunner replaces)."""
+
+    def emit(self, record):
+        click.echo(self.format(record), err=True)
+
+
+def setup_logging():
+    """The library's log messages (INFO and above) on click's stderr.
+
+    Example:
+
+    ```python
+    setup_logging()
+    logging.getLogger("keras_saliency").info("shown on stderr")
+    ```
+    """
+    if not any(isinstance(h, _EchoHandler) for h in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    logger.setLevel(logging.INFO)
+
+
+def load_tensorflow():
+    """Imports TensorFlow (its C++ start-up lines filtered out of the process's stderr), quiets
+    its and absl's Python loggers and registers keras_saliency's custom objects (the command
+    line skips that on import).
+
+    Example:
+
+    ```python
+    load_tensorflow()  # then `import tensorflow as tf` is instant and quiet
+    ```
+    """
+    if "tensorflow" not in sys.modules and not _USER_TF_LOG_LEVEL:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                import tensorflow as tf
+
+                tf.config.list_physical_devices("GPU")  # CUDA's start-up lines, now
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                captured.seek(0)
+                lines = captured.read().decode("utf-8", "replace").splitlines()
+        for line in lines:  # anything else (a real error) still shows
+            if line.strip() and not _TF_LOG_LINE.match(line):
+                click.echo(line, err=True)
+    # Keras' fit warns that it does not shuffle a tf.data.Dataset (ours are shuffled already)
+    warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored")
+    if not _USER_TF_LOG_LEVEL:
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        try:
+            from absl import logging as absl_logging
+
+            absl_logging.set_verbosity(absl_logging.ERROR)
+        except ImportError:
+            pass
+    from keras_saliency.models import classifiers, layers, masker, model  # noqa: F401 (registration)
+
+
+_OS_ERROR_ADVICE = {
+    errno.ENOSPC: "the disk is full: free some space or give --output on another disk",
+    getattr(errno, "EDQUOT", -1): "the disk quota is exceeded: free some space or give --output on another disk",
+    errno.EROFS: "the file system is read-only: give --output on a writable disk",
+    errno.EACCES: "permission denied: check the file's permissions, or give --output in a folder you can write",
+    errno.EPERM: "operation not permitted: check the file's permissions, or give --output in a folder you can write",
+}
+_TF_FILE_ERRORS = {"No space left on device": errno.ENOSPC, "Read-only file system": errno.EROFS,
+                   "Permission denied": errno.EACCES, "Disk quota exceeded": getattr(errno, "EDQUOT", -1)}
+
+
+def os_error_line(error):
+    """One line for an OSError: what failed, on which file, and what to do.
+
+    Args:
+        error: the `OSError` (its `strerror`, `filename` and `errno` are used when set).
+
+    Example:
+
+    ```python
+    os_error_line(OSError(errno.ENOSPC, "No space left on device", "run/model.keras"))
+    ```
+    """
+    text = str(error).strip()
+    what = error.strerror or (text.splitlines()[0] if text else type(error).__name__)
+    where = f" ({error.filename})" if getattr(error, "filename", None) else ""
+    advice = _OS_ERROR_ADVICE.get(getattr(error, "errno", None))
+    return f"{what}{where}" + (f"; {advice}" if advice else "")
+
+
+def click_error(error):
+    """A `CommandError` as the click exception that says the same in one line.
+
+    Args:
+        error: the `CommandError`; its `kind` picks `click.UsageError` ("usage"),
+            `click.BadParameter` ("parameter", naming `--field`) or `click.ClickException`,
+            and its `exit_code` is kept.
+
+    Example:
+
+    ```python
+    raise click_error(CommandError("no such class", kind="parameter", field="class_name"))
+    ```
+    """
+    flag = f"--{error.field.replace('_', '-')}" if error.field else None
+    if error.kind == "usage":
+        exception = click.UsageError(str(error))
+    elif error.kind == "parameter":
+        exception = click.BadParameter(str(error), param_hint=flag)
+    else:
+        exception = click.ClickException(str(error))
+    exception.exit_code = error.exit_code
+    return exception
+
+
+def command(function=None, *, before=None):
+    """Runs a command with TensorFlow loaded quietly (after `before(options)`, a check that
+    needs no TensorFlow); a `CommandError` becomes click's one-line error, and a full, read-only
+    or forbidden disk and any other OSError (TensorFlow's file errors included) end it with one
+    line.
+
+    Args:
+        function: the click command's function, when used as a bare `@command` decorator.
+        before: optional check called with the command's options (a dict) before TensorFlow
+            loads; it may raise `CommandError`.
+
+    Example:
+
+    ```python
+    @click.command()
+    @command(before=lambda options: None)
+    def train(**options): ...
+    ```
+    """
+
+    def decorate(function):
+        @functools.wraps(function)
+        def run(**options):
+            try:
+                if before is not None:
+                    before(options)
+                load_tensorflow()
+                return function(**options)
+            except CommandError as error:
+                raise click_error(error) from None
+            except OSError as error:
+                raise click.ClickException(os_error_line(error)) from error
+            except Exception as error:
+                tf = sys.modules.get("tensorflow")
+                if tf is not None and isinstance(error, tf.errors.OpError):
+                    message = error.message or str(error)
+                    for text, number in _TF_FILE_ERRORS.items():
+                        if text in message:
+                            line = message.strip().splitlines()[0][:300]
+                            raise click.ClickException(f"{line}; {_OS_ERROR_ADVICE[number]}") from error
+                raise
+
+        return run
+
+    return decorate(function) if function is not None else decorate

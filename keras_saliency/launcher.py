@@ -1,0 +1,44 @@
+"""The `keras-saliency` entry point: the command line when its extra is installed, otherwise one
+line that says how to install it (a library-only install has no click).
+
+Example:
+
+```
+$ keras-saliency --version
+```
+"""
+
+import sys
+
+CLI_EXTRA = "pip install 'keras-saliency[cli]'"
+
+
+def main():
+    """Runs `keras_saliency.cli.main`, or exits with status 2 and the install line.
+
+    Example:
+
+    ```python
+    import sys
+    from keras_saliency.launcher import main
+
+    sys.exit(main())
+    ```
+    """
+    missing = [name for name in ("click", "matplotlib") if _missing(name)]
+    if missing:
+        sys.stderr.write(f"Error: the keras-saliency command needs {', '.join(missing)}: {CLI_EXTRA}\n")
+        sys.exit(2)
+    from keras_saliency.cli import main as cli_main
+
+    return cli_main()
+
+
+def _missing(name):
+    from keras_saliency.options import missing_modules
+
+    return bool(missing_modules([name]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Packaging: one version, the code clean by the project's ruff config, the extras that keep the
+library install small, and the command line's line budget."""
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+import keras_saliency
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _pyproject():
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)
+
+
+def test_one_version_source():
+    project = _pyproject()
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "keras_saliency.__version__"}
+    assert importlib.metadata.version("keras-saliency") == keras_saliency.__version__
+
+
+def test_library_install_leaves_out_the_command_line_and_the_runtimes():
+    project = _pyproject()["project"]
+    base = " ".join(project["dependencies"])
+    for name in ("click", "matplotlib", "onnxruntime", "gradio", "apache-beam"):
+        assert name not in base
+    assert any(d.startswith("click") for d in project["optional-dependencies"]["cli"])
+    assert project["scripts"]["keras-saliency"] == "keras_saliency.launcher:main"
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff") or os.path.join(os.path.dirname(sys.executable), "ruff")
+    if not os.path.exists(ruff):
+        pytest.fail("ruff is part of the test extra: pip install -e '.[test]'")
+    result = subprocess.run([ruff, "check", "--no-cache", "keras_saliency", "tools", "scripts", "tests", "export"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_command_line_stays_thin():
+    with open(os.path.join(REPO, "keras_saliency", "cli.py")) as f:
+        assert len(f.read().splitlines()) <= 300

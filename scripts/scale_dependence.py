@@ -50,7 +50,7 @@ def main():
         if name == "imagenet-darknet-tiny":
             repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
             data = load_evaluation_images(
-                os.path.join(root, "imagenet-val-dev"), model.image_size, class_names=pretrained.class_names(name),
+                os.path.join(root, "imagenet-val-dev", "images"), model.image_size, class_names=pretrained.class_names(name),
                 limit=args.limit, seed=0, subset_csv=os.path.join(repo, "docs/results/imagenet-val-dev/split.csv"))
             images, labels = data.images, data.class_ids
         else:

@@ -98,3 +98,56 @@ def scale_dependence(model, images, class_ids, areas=CROP_AREAS, variants=("resc
                 "images": int(len(images)),
             })
     return rows
+
+
+def scale_curve(model, images, class_ids, areas=CROP_AREAS, batch_size=64):
+    """The classifier's mean probability for the true class on rescaled centre crops of each area:
+    what magnification alone costs it. `(areas, mean probabilities)`, for `corrected_saliency_metric`.
+
+    Args:
+        model: a `SaliencyModel`, a `ClassifierFunction` or a Keras classifier.
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` true (or predicted) classes.
+        areas: crop areas, shares of the image.
+        batch_size: images per classifier call.
+
+    Example:
+
+    ```python
+    curve = scale_curve(model, calibration_images, calibration_ids)
+    ```
+    """
+    rows = scale_dependence(model, images, class_ids, areas, variants=("rescaled",), batch_size=batch_size)
+    return np.asarray([r["area"] for r in rows]), np.asarray([r["probability"] for r in rows])
+
+
+def corrected_saliency_metric(classifier, images, class_ids, boxes, curve, batch_size=128):
+    """The saliency metric corrected for the classifier's scale dependence:
+    `log(max(a, 0.05)) - log(p / p_hat(a))`, where `p_hat(a)` is the classifier's mean probability
+    on rescaled centre crops of area `a` (`scale_curve`, interpolated in log area). For a
+    scale-invariant classifier `p_hat` is constant and the ranking of maps is the published one.
+
+    Args:
+        classifier: anything with `probabilities(images, class_ids)`.
+        images: `(N, H, W, 3)` in [0, 255].
+        class_ids: `(N,)` int classes.
+        boxes: `(N, 4)` boxes (xmin, ymin, xmax, ymax), inclusive pixels.
+        curve: `(areas, mean probabilities)` from `scale_curve`.
+        batch_size: images per classifier call.
+
+    Example:
+
+    ```python
+    scores = corrected_saliency_metric(classifier, images, ids, boxes, scale_curve(model, images, ids))
+    ```
+    """
+    from keras_saliency.evaluation.metrics import saliency_metric
+
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    size = np.asarray(images).shape[1:3]
+    areas = ((boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)) / float(size[0] * size[1])
+    curve_areas, curve_p = (np.asarray(c, np.float64) for c in curve)
+    order = np.argsort(curve_areas)
+    expected = np.interp(np.log(np.clip(areas, 1e-6, 1.0)), np.log(curve_areas[order]), curve_p[order])
+    published = saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_size=batch_size)
+    return published + np.log(np.maximum(expected, 1e-12))

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from keras_saliency.evaluation import tables
-from keras_saliency.evaluation import metrics, road
+from keras_saliency.evaluation import artefacts, metrics, road
 from keras_saliency.evaluation.localization import choose_threshold, localization_hits, max_box_accuracy
 
 logger = logging.getLogger("keras_saliency")
@@ -49,6 +49,8 @@ COLUMNS = (
     ("saliency_metric_threshold", "threshold", "{:.1f}"),
     ("saliency_metric_in_place", "saliency metric, crop in place", "{:.3f}"),
     ("saliency_metric_in_place_threshold", "threshold", "{:.1f}"),
+    ("saliency_metric_corrected", "saliency metric, scale-corrected", "{:.3f}"),
+    ("saliency_metric_corrected_threshold", "threshold", "{:.1f}"),
     ("deletion_auc", "deletion AUC (lower better)", "{:.3f}"),
     ("insertion_auc", "insertion AUC", "{:.3f}"),
     ("road_morf", "ROAD MoRF (lower better)", "{:.3f}"),
@@ -62,9 +64,15 @@ COLUMNS = (
 )
 
 
-def _best_threshold(classifier, images, class_ids, maps, rescale):
+def _metric(classifier, images, class_ids, boxes, variant, curve):
+    if variant == "corrected":
+        return artefacts.corrected_saliency_metric(classifier, images, class_ids, boxes, curve)
+    return metrics.saliency_metric(classifier, images, class_ids, boxes, variant == "rescaled")
+
+
+def _best_threshold(classifier, images, class_ids, maps, variant, curve=None):
     scores = [
-        float(np.mean(metrics.saliency_metric(classifier, images, class_ids, metrics.boxes_from_maps(maps, t), rescale)))
+        float(np.mean(_metric(classifier, images, class_ids, metrics.boxes_from_maps(maps, t), variant, curve)))
         for t in THRESHOLDS
     ]
     best = int(np.argmin(scores))
@@ -194,7 +202,7 @@ def evaluate_methods(
         )
     cal, test = np.sort(order[:n_cal]), np.sort(order[n_cal:])
     has_boxes = data.boxes is not None
-    results, example_maps, road_rows = [], {}, []
+    results, example_maps, road_rows, curve = [], {}, [], None
     all_cal, all_test = cal, test
     runs = [(name, name, model) for name in methods]
     runs += [(label, "masker", other) for label, other in (extra_maskers or {}).items()]
@@ -210,10 +218,14 @@ def evaluate_methods(
         row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
         fl = faithfulness_limit or len(test)
         images, ids = data.images[test][:fl], class_ids[test][:fl]
-        for key, rescale in (("saliency_metric", True), ("saliency_metric_in_place", False)):
-            threshold = _best_threshold(classifier, data.images[cal][:fl], class_ids[cal][:fl], cal_maps[:fl], rescale)
+        if curve is None:  # what magnification alone costs the classifier, on the calibration images
+            curve = artefacts.scale_curve(classifier, data.images[all_cal][:fl], class_ids[all_cal][:fl])
+        for key, variant in (("saliency_metric", "rescaled"), ("saliency_metric_in_place", "in place"),
+                             ("saliency_metric_corrected", "corrected")):
+            threshold = _best_threshold(classifier, data.images[cal][:fl], class_ids[cal][:fl], cal_maps[:fl],
+                                        variant, curve)
             boxes = metrics.boxes_from_maps(test_maps[:fl], threshold)
-            row[key] = float(np.mean(metrics.saliency_metric(classifier, images, ids, boxes, rescale)))
+            row[key] = float(np.mean(_metric(classifier, images, ids, boxes, variant, curve)))
             row[f"{key}_threshold"] = threshold
         deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps[:fl], deletion_steps)
         row["deletion_auc"], row["insertion_auc"] = float(deletion.mean()), float(insertion.mean())
@@ -274,6 +286,10 @@ def evaluate_methods(
                 "threshold_rule": "largest connected component of map > t x max(map), its box; "
                 "t chosen on the calibration images from " + str(list(LOCALISATION_THRESHOLDS)),
                 "saliency_metric_thresholds": list(THRESHOLDS),
+                "saliency_metric_corrected": "log(max(a, 0.05)) - log(p / p_hat(a)); p_hat: the classifier's mean "
+                "probability on rescaled centre crops of area a, measured on the calibration images",
+                "scale_curve": None if curve is None else {"areas": [float(a) for a in curve[0]],
+                                                           "mean_probability": [float(p) for p in curve[1]]},
             },
         )
     return results

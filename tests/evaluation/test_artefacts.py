@@ -47,3 +47,19 @@ def test_a_crop_that_misses_the_object_loses_it():
     by = {(r["area"], r["variant"]): r["accuracy"] for r in rows}
     assert by[(1.0, "rescaled")] == 1.0 and by[(1.0, "in place")] == 1.0
     assert by[(0.25, "rescaled")] == 0.0  # the crop leaves out the corner
+
+
+def test_the_corrected_metric_adds_the_log_of_the_expected_probability():
+    from keras_saliency.evaluation.artefacts import corrected_saliency_metric
+    from keras_saliency.evaluation.metrics import saliency_metric
+    from keras_saliency.methods import ClassifierFunction
+
+    classifier = ClassifierFunction(_brightness_classifier())
+    images = np.full((2, 16, 16, 3), 20.0, np.float32)
+    boxes = np.array([[0, 0, 15, 15], [4, 4, 11, 11]])  # areas 1 and 0.25
+    curve = (np.array([1.0, 0.25]), np.array([0.8, 0.2]))
+    published = saliency_metric(classifier, images, [0, 0], boxes)
+    corrected = corrected_saliency_metric(classifier, images, [0, 0], boxes, curve)
+    np.testing.assert_allclose(corrected - published, np.log([0.8, 0.2]), rtol=1e-5)
+    flat = corrected_saliency_metric(classifier, images, [0, 0], boxes, (np.array([1.0, 0.04]), np.array([0.5, 0.5])))
+    np.testing.assert_allclose(flat - published, np.log([0.5, 0.5]), rtol=1e-5)  # a scale-invariant classifier

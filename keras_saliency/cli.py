@@ -141,11 +141,11 @@ def evaluate(model_name, **options):
     metric (and the variant without rescaling), localisation error, pointing game, deletion /
     insertion AUC, ROAD and masks/s, written as CSV, Markdown and a PNG grid; with --sanity, the
     sanity checks of every method."""
-    from keras_saliency.evaluation import markdown_table
+    from keras_saliency.evaluation import results_table
     from keras_saliency.evaluation.evaluate import evaluate_folder
 
     results, sanity = evaluate_folder(model=model_name, log=click.echo, **options)
-    click.echo(markdown_table(results))
+    click.echo(results_table(results))
     click.echo(f"Saved results.csv, results.md, examples.png and evaluation_config.json in {options['output']}")
     if sanity:
         click.echo(sanity)
@@ -202,10 +202,10 @@ def benchmark(model_name, **options):
     """Masks/s and latency of the masker in Keras, SavedModel, TFLite (fp32 / fp16 / int8) and
     ONNX Runtime, with its bare encoder in the same runtime and Grad-CAM on the same classifier
     measured in the same run. Writes benchmark.csv, benchmark.md and benchmark_config.json."""
-    from keras_saliency.deployment.benchmark import markdown_table, run_benchmark
+    from keras_saliency.deployment.benchmark import benchmark_table, run_benchmark
 
     rows = run_benchmark(model_name, log=click.echo, **options)
-    click.echo(markdown_table(rows))
+    click.echo(benchmark_table(rows))
     click.echo(f"Saved benchmark.csv, benchmark.md and benchmark_config.json in {options['output']}")
 
 

@@ -230,7 +230,7 @@ import tensorflow_datasets as tfds
 
 import keras_saliency
 from keras_saliency.deployment import ExportRequest, EngineNotBuilt, export_masker
-from keras_saliency.deployment.benchmark import benchmark_masker, markdown_table
+from keras_saliency.deployment.benchmark import benchmark_masker, benchmark_table
 from keras_saliency.deployment.export import predicted_classes, report_table
 
 model = keras_saliency.pretrained.load("cifar10")
@@ -268,6 +268,6 @@ except EngineNotBuilt as missing:
     code('''rows = benchmark_masker(model, batch_sizes=(1, 32), backends=("keras", "tflite_int8", "onnx"),
                         seconds=0.3 if FAST else 3.0, calibration_images=calibration[0],
                         calibration_class_ids=calibration[1], progress=lambda line: None)
-print(markdown_table(rows))'''),
+print(benchmark_table(rows))'''),
 ])
 print("ok")

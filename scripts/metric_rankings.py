@@ -14,7 +14,6 @@ import argparse
 import csv
 import os
 
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = {

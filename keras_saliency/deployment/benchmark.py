@@ -168,7 +168,7 @@ def benchmark_masker(model, batch_sizes=(1, 32), backends=DEFAULT_BACKENDS, seco
 
     ```python
     rows = benchmark_masker(model, batch_sizes=(1, 32), backends=("keras", "onnx"))
-    print(markdown_table(rows))
+    print(benchmark_table(rows))
     ```
     """
     from keras_saliency.models.model import SaliencyModel
@@ -226,7 +226,7 @@ COLUMNS = (
 )
 
 
-def markdown_table(rows):
+def benchmark_table(rows):
     """The benchmark's rows as a Markdown table (`COLUMNS`).
 
     Args:
@@ -235,7 +235,7 @@ def markdown_table(rows):
     Example:
 
     ```python
-    print(markdown_table(benchmark_masker(model)))
+    print(benchmark_table(benchmark_masker(model)))
     ```
     """
     return tables.markdown_table(rows, COLUMNS)
@@ -260,7 +260,7 @@ def write_benchmark(output, rows, config):
     os.makedirs(output, exist_ok=True)
     tables.write_csv(os.path.join(output, "benchmark.csv"), rows, COLUMNS)
     with open(os.path.join(output, "benchmark.md"), "w") as f:
-        f.write(markdown_table(rows) + "\n")
+        f.write(benchmark_table(rows) + "\n")
     with open(os.path.join(output, "benchmark_config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
 
@@ -287,7 +287,7 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
         log: a function called with each progress line, or None.
 
     Returns:
-        the rows (dicts; `markdown_table` shows them).
+        the rows (dicts; `benchmark_table` shows them).
 
     Example:
 

@@ -8,7 +8,7 @@ from keras_saliency.evaluation.metrics import (
     pointing_game,
     saliency_metric,
 )
-from keras_saliency.evaluation.runner import DEFAULT_METHODS, evaluate_methods, markdown_table
+from keras_saliency.evaluation.runner import DEFAULT_METHODS, evaluate_methods, results_table
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -17,7 +17,7 @@ __all__ = [
     "deletion_insertion",
     "evaluate_methods",
     "load_evaluation_images",
-    "markdown_table",
+    "results_table",
     "pointing_game",
     "read_boxes_csv",
     "saliency_metric",

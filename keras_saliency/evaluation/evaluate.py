@@ -75,7 +75,7 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
         log: a function called with each progress line, or None.
 
     Returns:
-        the result rows (dicts; `evaluation.markdown_table` shows them) and, with `sanity`, the
+        the result rows (dicts; `evaluation.results_table` shows them) and, with `sanity`, the
         sanity summary as Markdown: `(results, sanity_summary or None)`.
 
     Example:

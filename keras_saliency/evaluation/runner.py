@@ -295,7 +295,7 @@ def evaluate_methods(
     return results
 
 
-def markdown_table(results):
+def results_table(results):
     """The results of `evaluate_methods` as a Markdown table (the columns some row has).
 
     Args:
@@ -304,7 +304,7 @@ def markdown_table(results):
     Example:
 
     ```python
-    print(markdown_table(evaluate_methods(model, data)))
+    print(results_table(evaluate_methods(model, data)))
     ```
     """
     return tables.markdown_table(results, tables.present_columns(results, COLUMNS))
@@ -333,7 +333,7 @@ def write_results(output, results, examples, example_maps, road_rows, config):
     os.makedirs(output, exist_ok=True)
     tables.write_csv(os.path.join(output, "results.csv"), results, tables.present_columns(results, COLUMNS))
     with open(os.path.join(output, "results.md"), "w") as f:
-        f.write(markdown_table(results) + "\n")
+        f.write(results_table(results) + "\n")
     with open(os.path.join(output, "evaluation_config.json"), "w") as f:
         json.dump(config, f, indent=2, default=str)
     if road_rows:

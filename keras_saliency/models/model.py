@@ -333,7 +333,7 @@ class SaliencyModel(keras.Model):
                 f"Expected a masker for the classifier's {self.num_classes} classes. "
                 f"Received: a masker with num_classes={masker.num_classes}"
             )
-        self.return_exists = bool(return_exists)
+        self._return_exists = bool(return_exists)
         self.upsample = bool(upsample)
         self.class_names = self._checked_class_names(class_names)
         self.seed = seed
@@ -523,12 +523,29 @@ class SaliencyModel(keras.Model):
 
     @property
     def return_exists(self):
+        """`call` and `predict` return `{"mask", "exists"}` (True) or the mask alone (False): fixed
+        when the model is made; `with_outputs` gives a model with the other choice."""
         return self._return_exists
 
-    @return_exists.setter
-    def return_exists(self, value):
-        self._return_exists = bool(value)
-        self.predict_function = None  # retrace: the outputs changed
+    def with_outputs(self, exists=True):
+        """The same masker and classifier (their weights shared, nothing copied) as a model whose
+        `call` and `predict` return `{"mask", "exists"}` (`exists=True`) or the mask alone.
+
+        Args:
+            exists: return "exists" with the mask.
+
+        Example:
+
+        ```python
+        outputs = model.with_outputs(exists=True).predict((images, class_ids))
+        outputs["exists"]
+        ```
+        """
+        return type(self)(
+            self.masker, self.classifier, config=self.config, classifier_preprocessing=self.classifier_preprocessing,
+            classifier_output=self.classifier_output, return_exists=exists, upsample=self.upsample, seed=self.seed,
+            class_names=self.class_names, clone_classifier=False, name=self.name,
+        )
 
     @property
     def image_size(self):

@@ -155,13 +155,15 @@ def test_predict_input_forms_and_errors(data):
     np.testing.assert_allclose(by_tuple, by_dict, atol=1e-6)
     predicted = np.argmax(model.classifier(images[:4]), axis=-1)
     np.testing.assert_allclose(model(images[:4]), model((images[:4], predicted)), atol=1e-6)
-    model.return_exists = True
-    out = model((images[:4], labels[:4]))
+    with_exists = model.with_outputs(exists=True)
+    out = with_exists((images[:4], labels[:4]))
     assert set(out) == {"mask", "exists"} and 0 <= float(np.min(out["exists"])) <= 1
-    out = model.predict((images[:4], labels[:4]), verbose=0)  # predict was traced without exists
+    out = with_exists.predict((images[:4], labels[:4]), verbose=0)
     assert set(out) == {"mask", "exists"} and out["exists"].shape == (4,)
-    model.return_exists = False
-    assert model.predict((images[:4], labels[:4]), verbose=0).shape == (4, 32, 32, 1)
+    np.testing.assert_allclose(out["mask"], by_tuple, atol=1e-6)  # the same weights
+    assert model.predict((images[:4], labels[:4]), verbose=0).shape == (4, 32, 32, 1)  # unchanged
+    with pytest.raises(AttributeError):
+        model.return_exists = True  # fixed when the model is made
     with pytest.raises(ValueError, match=r"Expected class_ids in \[0, 4\)"):
         model((images[:2], np.array([1, 7])))
 

@@ -120,7 +120,10 @@ def frozen_clone(model, name=None):
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected a keras.Model. Received: {type(model).__name__}")
     try:
-        clone = type(model).from_config(model.get_config())
+        # A model may give a self-contained config for copies (a masker whose encoder shares a
+        # classifier's layers saves a reference to them; its copy gets its own encoder).
+        config = model.self_contained_config() if hasattr(model, "self_contained_config") else model.get_config()
+        clone = type(model).from_config(config)
         clone.set_weights(model.get_weights())
     except Exception as error:  # from_config / set_weights raise several types
         raise ValueError(

@@ -189,6 +189,18 @@ class Masker(keras.Model):
             "confidence": self.selector.initial_confidence,
         }
 
+    def self_contained_config(self):
+        """`get_config` with the encoder's full config even when it shares a classifier's layers
+        (for a standalone copy of the masker, e.g. `encoders.frozen_clone`).
+
+        Example:
+
+        ```python
+        copy = Masker.from_config(masker.self_contained_config())
+        ```
+        """
+        return {**self.get_config(), "encoder": keras.saving.serialize_keras_object(self.encoder)}
+
     @classmethod
     def from_config(cls, config):
         config = dict(config)

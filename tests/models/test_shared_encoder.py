@@ -59,3 +59,15 @@ def test_a_masker_with_a_shared_encoder_alone_is_refused_with_one_line():
         assert "Load the whole SaliencyModel" in str(error)
     else:
         raise AssertionError("expected a ValueError")
+
+
+def test_a_copy_of_a_masker_with_a_shared_encoder_is_self_contained():
+    from keras_saliency.models.encoders import frozen_clone
+
+    model = SaliencyModel.from_classifier(_classifier(), tap_layers=scale_taps(3))
+    copy = frozen_clone(model.masker)
+    assert shared_taps(copy.encoder) is None
+    images = np.full((2, 32, 32, 3), 100.0, "float32")
+    ids = np.array([1, 2])
+    np.testing.assert_allclose(copy({"image": images, "class_id": ids})["mask"],
+                               model.masker({"image": images, "class_id": ids})["mask"], atol=1e-6)

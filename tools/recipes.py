@@ -66,7 +66,20 @@ class Recipe:
 
 
 RECIPES = {
-    "cifar10": Recipe(name="cifar10", data="cifar10/train", image_size=32),
+    # The masker: the ImageNet recipe's (a feature pyramid of 32 channels, a sigmoid head, the
+    # classifier's class evidence as a gate, the simplified objective with area weight 3).
+    "cifar10": Recipe(
+        name="cifar10",
+        data="cifar10/train",
+        image_size=32,
+        decoder="fpn",
+        decoder_filters=(32,),
+        head="sigmoid",
+        class_gate="classifier_image",
+        gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
+        objective="simplified",
+        masker_overrides={"area_weight": 3.0},
+    ),
     "tiny-imagenet-100": Recipe(
         name="tiny-imagenet-100",
         data="tiny-imagenet-100/train",

@@ -21,9 +21,13 @@ def float16_onnx(source, destination):
     ```
     """
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(source), keep_io_types=True)
+    # Kept float32, with casts around them: IsInf (in the class gate's log-sum-exp: no float16
+    # version before ONNX opset 20) and Resize (the converter breaks its scales / sizes inputs).
+    model = convert_float_to_float16(
+        onnx.load(source), keep_io_types=True, op_block_list=list(DEFAULT_OP_BLOCK_LIST) + ["IsInf", "Resize"]
+    )
     onnx.save(model, destination)
     return destination
 

@@ -132,6 +132,7 @@ def explain(inputs, model_name, **options):
 @click.option("--extra-masker", "extra_maskers", multiple=True, help="LABEL=PATH: another masker (.keras) for the same classifier, scored as one more row.")
 @click.option("--road-limit", default=32, show_default=True, type=int, help="ROAD (MoRF / LeRF with noisy linear imputation) on at most this many test images (0: all).")
 @click.option("--no-road", is_flag=True, help="Skip ROAD.")
+@click.option("--scale-corrected", is_flag=True, help="Also report the saliency metric corrected for what magnification alone costs the classifier.")
 @click.option("--sanity", is_flag=True, help="Also run the sanity checks (cascading randomisation of the classifier, and of the masker's own layers): sanity.csv, sanity.md, sanity.png.")
 @click.option("--sanity-limit", default=16, show_default=True, type=int, help="Images of the sanity checks (0: all).")
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))

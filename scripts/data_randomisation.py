@@ -26,6 +26,12 @@ def main():
     parser.add_argument("--output", required=True)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--classifier-epochs", type=int, default=None, help="Default: the recipe's.")
+    parser.add_argument("--train-images", type=int, default=None,
+                        help="Train both random-label models on this many training images (fixed seed); "
+                             "the masker keeps the recipe's image passes. Default: all.")
+    parser.add_argument("--masker-epochs", type=int, default=None, help="Default: the recipe's image passes.")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="Recipe field override, e.g. --set dropout=0.0 (JSON value).")
     parser.add_argument("--images", type=int, default=64, help="Validation images compared.")
     parser.add_argument("--methods", default="masker,gradient,gradcam,lrp_epsilon_gamma_box")
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +43,21 @@ def main():
     from tools.recipes import data_randomisation_models, get_recipe, recipe_splits
 
     splits = recipe_splits(get_recipe(args.recipe), args.data_root)
-    overrides = {} if args.classifier_epochs is None else {"classifier_epochs": args.classifier_epochs}
+    recipe = get_recipe(args.recipe)
+    from keras_saliency.options import parse_assignments
+
+    overrides = parse_assignments(args.overrides, "set")
+    if args.classifier_epochs is not None:
+        overrides["classifier_epochs"] = args.classifier_epochs
+    (train_x, train_y), validation, names = splits
+    if args.train_images and args.train_images < len(train_y):
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(train_y), args.train_images, replace=False))
+        passes = recipe.masker_epochs * len(train_y)
+        overrides.setdefault("masker_epochs", max(1, round(passes / args.train_images)))
+        splits = ((train_x[keep], train_y[keep]), validation, names)
+    if args.masker_epochs is not None:
+        overrides["masker_epochs"] = args.masker_epochs
+    print(f"Random-label models: {len(splits[0][1])} training images, overrides {overrides}", flush=True)
     random_model = data_randomisation_models(args.output, args.recipe, args.data_root, args.seed, splits, **overrides)
     (val_x, val_y) = splits[1]
     images, labels = val_x[: args.images].astype(np.float32), np.asarray(val_y[: args.images], np.int32)

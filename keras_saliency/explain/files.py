@@ -249,23 +249,18 @@ def class_id_from(value, class_names, num_classes):
     1
     """
     from keras_saliency.errors import CommandError
+    from keras_saliency.runtime.classes import resolve_class
 
-    if value is None:
+    if value is None or value == "auto":  # "auto": the predicted class, as None
         return None
-    matches = [names.index(value) for names in class_names if names and value in names]
-    if value.isdigit():
-        class_id = int(value)
-    elif matches:
-        class_id = matches[0]
-    else:
-        examples = (class_names[-1] or class_names[0] or ["?"])[:3]
-        raise CommandError(
-            f"expected a class id in [0, {num_classes}) or a class name (e.g. {examples}); "
-            f"received {value!r}", kind="parameter", field="class")
-    if not 0 <= class_id < num_classes:
-        raise CommandError(f"expected a class id in [0, {num_classes}); received {class_id}",
-                           kind="parameter", field="class")
-    return class_id
+    lists = [names for names in class_names if names] or [None]
+    errors = []
+    for names in lists:  # the first list that knows the value (folder names, then readable names)
+        try:
+            return resolve_class(value, names, num_classes)
+        except ValueError as error:
+            errors.append(error)
+    raise CommandError(str(errors[-1]), kind="parameter", field="class")
 
 
 def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None, top_k=1,

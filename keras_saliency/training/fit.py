@@ -393,12 +393,9 @@ def fit_saliency_model(
     fit_saliency_model(model, train, validation, epochs=5, output_dir="runs/masker")
     ```
     """
-    if output_dir:
-        os.makedirs(output_dir, exist_ok=True)
-        with output_lock(output_dir):
-            atomic_write_json(os.path.join(output_dir, CONFIG_FILE), model.config.get_config(), what="config")
     return fit_run(model, train_data, validation_data, epochs, output_dir, steps_per_epoch=steps_per_epoch,
-                   validation_steps=validation_steps, callbacks=callbacks, verbose=verbose, up_to=up_to)
+                   validation_steps=validation_steps, callbacks=callbacks, verbose=verbose, up_to=up_to,
+                   configs={CONFIG_FILE: model.config.get_config()})
 
 
 def fit_run(
@@ -413,6 +410,7 @@ def fit_run(
     callbacks=None,
     verbose="auto",
     up_to=False,
+    configs=None,
 ):
     """`model.fit` with the run's bookkeeping in `output_dir`: BackupAndRestore (a killed
     run resumes where it stopped), the appended CSV log and the final model, with the epochs
@@ -439,6 +437,8 @@ def fit_run(
         callbacks: more Keras callbacks.
         verbose: Keras' verbosity.
         up_to: see `resume_plan`.
+        configs: `{file name: JSON-serialisable dict}` written into `output_dir` under the same
+            lock, before training (e.g. the objective's config), or None.
 
     Returns:
         the `History`, or None when the run had nothing left to train.
@@ -462,6 +462,8 @@ def fit_run(
         )
     os.makedirs(output_dir, exist_ok=True)
     with output_lock(output_dir):
+        for name, config in (configs or {}).items():
+            atomic_write_json(os.path.join(output_dir, name), config, what="config")
         backup_dir = os.path.join(output_dir, files.backup)
         remove_stale_temporaries(output_dir)
         remove_stale_temporaries(backup_dir)

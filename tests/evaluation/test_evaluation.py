@@ -118,3 +118,7 @@ def test_evaluate_methods_end_to_end(tmp_path):
     for name in ("results.csv", "results.md", "examples.png", "evaluation_config.json", "road_curves.csv"):
         assert (tmp_path / name).exists()
     assert "| masker |" in (tmp_path / "results.md").read_text()
+    assert all("saliency_metric_corrected" not in r for r in results)  # opt-in
+    corrected = evaluate_methods(model, data, methods=("centre_box",), calibration_fraction=0.4, deletion_steps=4,
+                                 progress=False, road_enabled=False, scale_corrected=True)
+    assert np.isfinite(corrected[0]["saliency_metric_corrected"]) and "road_morf" not in corrected[0]

@@ -6,6 +6,7 @@ encoder through the tap layers `CIFAR_TAPS` (strides 1, 2, 4, 8).
 """
 
 import keras
+import numpy as np
 
 CIFAR_TAPS = ("scale_0_out", "scale_1_out", "scale_2_out", "scale_3_out")
 
@@ -109,6 +110,73 @@ def fast_cifar_classifier(
     x = keras.layers.GlobalMaxPooling2D(name="pool")(x)
     outputs = keras.layers.Dense(num_classes, use_bias=False, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def transfer_classifier(backbone, num_classes, image_size, input_size=None, feature_layer=None,
+                        class_rows=None, dropout=0.0, trainable_from=None, name="transfer_classifier"):
+    """A pretrained single-chain classifier (e.g. the Darknet ImageNet model) re-headed for
+    `num_classes`: the images are resized from `image_size` to `input_size` inside the model, run
+    through the backbone's layers up to `feature_layer` (same names, so they can be the masker's
+    taps) and a new 1x1 convolution to the classes ("class_conv"), averaged over space ("logits").
+    Batch norm layers stay in inference mode (frozen statistics).
+
+    Args:
+        backbone: a Keras model whose layers form one chain (each layer reads the previous one).
+        num_classes: classes of the new head.
+        image_size: side of the images the classifier takes.
+        input_size: side the backbone runs at (default `image_size`).
+        feature_layer: the last backbone layer kept (default: the one before its last 1x1
+            convolution and pooling, i.e. the layer that feeds the backbone's last Conv2D).
+        class_rows: optional indices of the backbone's own classes, one per new class: the head
+            starts as those rows of the backbone's last 1x1 convolution (e.g. ImageNet classes
+            that are also Tiny ImageNet classes), so the untrained model already classifies.
+        dropout: dropout before the head (default 0).
+        trainable_from: the first backbone layer that is fine-tuned; the layers before it are
+            frozen (default None: all are fine-tuned).
+        name: the model's name.
+
+    Returns:
+        a functional `keras.Model` (logits), sharing the backbone's layers.
+
+    Example:
+
+    ```python
+    darknet = keras.saving.load_model("darknet-tiny-imagenet.keras")
+    tiny = transfer_classifier(darknet, 100, 64, input_size=128, class_rows=imagenet_ids)
+    ```
+    """
+    layers = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    convs = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D)]
+    last_conv = layers[convs[-1]] if convs else None
+    names = [layer.name for layer in layers]
+    if feature_layer and feature_layer not in names:
+        raise ValueError(f"Expected feature_layer to name a layer of the backbone. Received: {feature_layer!r}")
+    stop = names.index(feature_layer) if feature_layer else convs[-1] - 1
+    if trainable_from and trainable_from not in names[: stop + 1]:
+        raise ValueError(f"Expected trainable_from to name a kept backbone layer. Received: {trainable_from!r}")
+    first_trainable = names.index(trainable_from) if trainable_from else 0
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = inputs
+    if input_size and input_size != image_size:
+        x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="input_resize")(x)
+    for index, layer in enumerate(layers[: stop + 1]):
+        if isinstance(layer, keras.layers.BatchNormalization) or index < first_trainable:
+            layer.trainable = False
+        x = layer(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    head = keras.layers.Conv2D(num_classes, 1, name="class_conv")
+    x = head(x)
+    outputs = keras.layers.GlobalAveragePooling2D(name="logits")(x)
+    model = keras.Model(inputs, outputs, name=name)
+    if class_rows is not None:
+        if last_conv is None or last_conv.kernel.shape[-2] != head.kernel.shape[-2]:
+            raise ValueError("Expected the backbone's last layer before pooling to be a 1x1 convolution reading the "
+                             f"feature layer. Received: {None if last_conv is None else last_conv.kernel.shape}")
+        kernel = np.asarray(last_conv.kernel)[..., list(class_rows)]
+        bias = np.asarray(last_conv.bias)[list(class_rows)] if last_conv.use_bias else np.zeros(num_classes)
+        head.set_weights([kernel, bias])
+    return model
 
 
 def scale_taps(num_scales):

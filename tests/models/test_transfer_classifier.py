@@ -1,0 +1,49 @@
+"""transfer_classifier: a pretrained chain re-headed; with class_rows the new head IS the
+backbone's head restricted to those classes (a known answer), and the model round-trips."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from keras_saliency.models.classifiers import transfer_classifier
+
+
+def _backbone(classes=6):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv_a")(x)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)
+    x = keras.layers.LeakyReLU(0.1, name="act_a")(x)
+    x = keras.layers.Conv2D(classes, 1, name="classes")(x)
+    outputs = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    model = keras.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    model.get_layer("bn_a").set_weights([rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=4), rng.uniform(0.5, 2, 4)])
+    return model
+
+
+def test_the_head_starts_as_the_backbones_rows(tmp_path):
+    backbone = _backbone()
+    model = transfer_classifier(backbone, 2, 8, input_size=16, class_rows=[4, 1])
+    images = np.random.default_rng(1).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    resized = keras.ops.convert_to_numpy(keras.layers.Resizing(16, 16)(images))
+    expected = backbone.predict(resized, verbose=0)[:, [4, 1]]
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    assert model.get_layer("act_a").output.shape[1:3] == (16, 16)  # the backbone's names: the masker's taps
+    assert not model.get_layer("bn_a").trainable  # frozen statistics
+    path = str(tmp_path / "transfer.keras")
+    model.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_new_head_and_a_named_feature_layer():
+    model = transfer_classifier(_backbone(), 3, 16, feature_layer="conv_a")
+    assert model.output.shape == (None, 3)
+    assert "act_a" not in [layer.name for layer in model.layers]
+    frozen = transfer_classifier(_backbone(), 3, 16, trainable_from="act_a")
+    assert not frozen.get_layer("conv_a").trainable and frozen.get_layer("class_conv").trainable
+    with pytest.raises(ValueError, match="Expected trainable_from"):
+        transfer_classifier(_backbone(), 3, 16, trainable_from="classes")
+    with pytest.raises(ValueError, match="Expected feature_layer to name a layer"):
+        transfer_classifier(_backbone(), 3, 16, feature_layer="nope")

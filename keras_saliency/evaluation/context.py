@@ -51,13 +51,13 @@ def box_union(boxes, size):
 
     Example:
 
-    >>> box_union([np.array([[0, 0, 1, 1]])], (3, 3))[0].sum()
+    >>> float(box_union([np.array([[0, 0, 1, 1]])], (3, 3))[0].sum())
     4.0
     """
     inside = np.zeros((len(boxes),) + tuple(size), np.float32)
     for i, image_boxes in enumerate(boxes):
-        for x0, y0, x1, y1 in np.asarray(image_boxes, int).reshape(-1, 4):
-            inside[i, y0 : y1 + 1, x0 : x1 + 1] = 1.0
+        for x0, y0, x1, y1 in np.rint(np.asarray(image_boxes, np.float64)).astype(int).reshape(-1, 4):
+            inside[i, max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 1.0
     return inside
 
 
@@ -143,7 +143,8 @@ def summarise_context(rows):
         spearman = spearmanr(out[known], ratio[known])[0]
         if np.ptp(area[known]) > 0:  # small boxes leave more map and more context outside: hold the area fixed
             r_xy, r_xz, r_yz = spearman, spearmanr(out[known], area[known])[0], spearmanr(ratio[known], area[known])[0]
-            partial = (r_xy - r_xz * r_yz) / np.sqrt(max((1 - r_xz**2) * (1 - r_yz**2), 1e-12))
+            denominator = (1 - r_xz**2) * (1 - r_yz**2)
+            partial = (r_xy - r_xz * r_yz) / np.sqrt(denominator) if denominator > 1e-9 else float("nan")
     return {
         "images": len(rows),
         "p_full": float(full.mean()),

@@ -44,8 +44,8 @@ def _method_options(options):
 
 def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300, split="all",
                     calibration_fraction=0.3, slow_limit=60, options=(), seed=0, labels=None, subset=None,
-                    faithfulness_limit=0, extra_maskers=(), road_limit=32, no_road=False, scale_corrected=False, sanity=False,
-                    sanity_limit=16, output="saliency-evaluation", log=None):
+                    faithfulness_limit=0, extra_maskers=(), road_limit=32, no_road=False, sanity=False,
+                    sanity_limit=16, scale_corrected=False, output="saliency-evaluation", log=None):
     """Compares the learned masker with classic saliency methods on the same classifier and
     images (`evaluation.evaluate_methods`), and with `sanity` runs the sanity checks of every
     method. Writes results.csv, results.md, examples.png and evaluation_config.json (the
@@ -69,9 +69,9 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
         extra_maskers: `LABEL=PATH` strings: more maskers of the same classifier, one row each.
         road_limit: ROAD on at most this many test images (0: all).
         no_road: skip ROAD.
-        scale_corrected: also report the scale-corrected saliency metric.
         sanity: also run the sanity checks.
         sanity_limit: images of the sanity checks (0: all).
+        scale_corrected: also report the scale-corrected saliency metric.
         output: the output folder.
         log: a function called with each progress line, or None.
 

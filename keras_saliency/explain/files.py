@@ -241,7 +241,7 @@ def class_id_from(value, class_names, num_classes):
         num_classes: the model's number of classes.
 
     Raises:
-        CommandError: ("parameter", field "class_name") an unknown name or an id out of range.
+        CommandError: ("parameter", field "class") an unknown name or an id out of range.
 
     Example:
 

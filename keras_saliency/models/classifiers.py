@@ -135,8 +135,13 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
             frozen (default None: all are fine-tuned).
         name: the model's name.
 
+    Raises:
+        ValueError: a backbone that is not one chain or has no Conv2D; an unknown
+            `feature_layer` / `trainable_from`; `class_rows` that do not fit the backbone's last
+            1x1 convolution.
+
     Returns:
-        a functional `keras.Model` (logits), sharing the backbone's layers.
+        a functional `keras.Model` (logits) with its own copy of the backbone's layers.
 
     Example:
 
@@ -146,8 +151,14 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     ```
     """
     layers = [layer for layer in backbone.layers if not isinstance(layer, keras.layers.InputLayer)]
+    for before, layer in zip(layers, layers[1:]):
+        if len(layer._inbound_nodes) != 1 or before not in _parents(layer):
+            raise ValueError("Expected a backbone whose layers form one chain (each layer reads the previous "
+                             f"one). Received: layer {layer.name!r} reads {[p.name for p in _parents(layer)]}")
     convs = [i for i, layer in enumerate(layers) if isinstance(layer, keras.layers.Conv2D)]
-    last_conv = layers[convs[-1]] if convs else None
+    if not convs:
+        raise ValueError(f"Expected a backbone with Conv2D layers. Received: {backbone.name!r} has none")
+    last_conv = layers[convs[-1]]
     names = [layer.name for layer in layers]
     if feature_layer and feature_layer not in names:
         raise ValueError(f"Expected feature_layer to name a layer of the backbone. Received: {feature_layer!r}")
@@ -155,14 +166,24 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     if trainable_from and trainable_from not in names[: stop + 1]:
         raise ValueError(f"Expected trainable_from to name a kept backbone layer. Received: {trainable_from!r}")
     first_trainable = names.index(trainable_from) if trainable_from else 0
+    if class_rows is not None:
+        class_rows = [int(r) for r in class_rows]
+        if len(class_rows) != num_classes or not all(0 <= r < last_conv.filters for r in class_rows):
+            raise ValueError(f"Expected {num_classes} class_rows in [0, {last_conv.filters}). "
+                             f"Received: {len(class_rows)} rows, range {min(class_rows)}..{max(class_rows)}")
+        if tuple(last_conv.kernel_size) != (1, 1) or names.index(last_conv.name) != stop + 1:
+            raise ValueError("Expected the backbone's last Conv2D to be a 1x1 convolution reading the feature "
+                             f"layer (class_rows copy its rows). Received: {last_conv.name!r}, kernel "
+                             f"{tuple(last_conv.kernel_size)}, after {names[names.index(last_conv.name) - 1]!r}")
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
     if input_size and input_size != image_size:
         x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="input_resize")(x)
-    for index, layer in enumerate(layers[: stop + 1]):
-        if isinstance(layer, keras.layers.BatchNormalization) or index < first_trainable:
-            layer.trainable = False
+    for index, original in enumerate(layers[: stop + 1]):
+        layer = original.__class__.from_config(original.get_config())  # a copy: the backbone is left as it is
         x = layer(x)
+        layer.set_weights(original.get_weights())
+        layer.trainable = not (isinstance(layer, keras.layers.BatchNormalization) or index < first_trainable)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     head = keras.layers.Conv2D(num_classes, 1, name="class_conv")
@@ -170,13 +191,16 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     outputs = keras.layers.GlobalAveragePooling2D(name="logits")(x)
     model = keras.Model(inputs, outputs, name=name)
     if class_rows is not None:
-        if last_conv is None or last_conv.kernel.shape[-2] != head.kernel.shape[-2]:
-            raise ValueError("Expected the backbone's last layer before pooling to be a 1x1 convolution reading the "
-                             f"feature layer. Received: {None if last_conv is None else last_conv.kernel.shape}")
-        kernel = np.asarray(last_conv.kernel)[..., list(class_rows)]
-        bias = np.asarray(last_conv.bias)[list(class_rows)] if last_conv.use_bias else np.zeros(num_classes)
+        kernel = np.asarray(last_conv.kernel)[..., class_rows]
+        bias = np.asarray(last_conv.bias)[class_rows] if last_conv.use_bias else np.zeros(num_classes)
         head.set_weights([kernel, bias])
     return model
+
+
+def _parents(layer):
+    """The layers whose outputs `layer` reads (its first call)."""
+    node = layer._inbound_nodes[0]
+    return [t._keras_history.operation for t in node.input_tensors]
 
 
 def scale_taps(num_scales):

@@ -64,3 +64,22 @@ def test_context_use_needs_boxes():
     images, _ = _scene()
     with pytest.raises(ValueError, match="Expected one list of boxes per image"):
         context_use(RegionClassifier(np.ones((32, 32))), images, [0, 0], None)
+
+
+def test_the_partial_correlation_holds_the_box_area_fixed():
+    """Context matters more where boxes are small. A map whose mass outside the box follows only
+    the box area correlates with context use, but not given the area; a map that follows context
+    use keeps its correlation given the area."""
+    rng = np.random.default_rng(0)
+    area = rng.uniform(0.1, 0.9, 300)
+    use = np.clip(1 - area + rng.normal(0, 0.15, 300), 0, 1)  # context's share of p: more for small boxes
+
+    def rows(outside):
+        return [{"p_full": 1.0, "p_object": 1 - u, "p_context": u, "box_area": a, "map_outside": o}
+                for u, a, o in zip(use, area, outside)]
+
+    follows_area = summarise_context(rows(1 - area + rng.normal(0, 0.02, 300)))
+    follows_use = summarise_context(rows(use))
+    assert follows_area["spearman"] > 0.7 and abs(follows_area["partial_spearman"]) < 0.2
+    assert follows_use["spearman"] == pytest.approx(1.0) and follows_use["partial_spearman"] > 0.9
+    assert np.isnan(summarise_context(rows(1 - area))["partial_spearman"])  # the area itself: undefined

@@ -30,8 +30,10 @@ def test_the_head_starts_as_the_backbones_rows(tmp_path):
     resized = keras.ops.convert_to_numpy(keras.layers.Resizing(16, 16)(images))
     expected = backbone.predict(resized, verbose=0)[:, [4, 1]]
     np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
-    assert model.get_layer("act_a").output.shape[1:3] == (16, 16)  # the backbone's names: the masker's taps
+    taps = keras.Model(model.inputs, model.get_layer("act_a").output)  # the backbone's names: the masker's taps
+    assert taps.predict(images, verbose=0).shape == (3, 16, 16, 4)  # resized to 16 px inside the model
     assert not model.get_layer("bn_a").trainable  # frozen statistics
+    assert backbone.get_layer("bn_a").trainable and model.get_layer("bn_a") is not backbone.get_layer("bn_a")
     path = str(tmp_path / "transfer.keras")
     model.save(path)
     np.testing.assert_allclose(keras.saving.load_model(path).predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
@@ -45,5 +47,17 @@ def test_a_new_head_and_a_named_feature_layer():
     assert not frozen.get_layer("conv_a").trainable and frozen.get_layer("class_conv").trainable
     with pytest.raises(ValueError, match="Expected trainable_from"):
         transfer_classifier(_backbone(), 3, 16, trainable_from="classes")
+    with pytest.raises(ValueError, match=r"Expected 3 class_rows in \[0, 6\)"):
+        transfer_classifier(_backbone(), 3, 16, class_rows=[0, 9, 1])
+
+
+def test_a_backbone_that_is_not_a_chain_is_refused():
+    inputs = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(2, 1, name="a")(inputs)
+    b = keras.layers.Conv2D(2, 1, name="b")(inputs)
+    merged = keras.layers.Add(name="add")([a, b])
+    outputs = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(3, 1)(merged))
+    with pytest.raises(ValueError, match="Expected a backbone whose layers form one chain"):
+        transfer_classifier(keras.Model(inputs, outputs), 2, 8)
     with pytest.raises(ValueError, match="Expected feature_layer to name a layer"):
         transfer_classifier(_backbone(), 3, 16, feature_layer="nope")

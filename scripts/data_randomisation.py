@@ -6,7 +6,8 @@ recipe against the same recipe trained on permuted labels.
 Trains (resumable) a classifier on permuted labels and a masker against it
 (`tools.recipes.data_randomisation_models`; hours on a CPU for CIFAR-10), then
 compares every method's maps for the shipped model and the random-label model on images of the
-recipe's validation split: `data_randomisation.csv` and `.md` in the output folder.
+recipe's validation split: `data_randomisation.csv`, `.md` and `.png` (each method's maps for
+the true-label and the random-label model, side by side) in the output folder.
 """
 
 import os as _os
@@ -61,7 +62,13 @@ def main():
     random_model = data_randomisation_models(args.output, args.recipe, args.data_root, args.seed, splits, **overrides)
     (val_x, val_y) = splits[1]
     images, labels = val_x[: args.images].astype(np.float32), np.asarray(val_y[: args.images], np.int32)
-    rows = sanity.data_randomisation_check(pretrained.load(args.recipe), random_model, images, labels, args.methods.split(","))
+    rows, maps = sanity.data_randomisation_check(pretrained.load(args.recipe), random_model, images, labels,
+                                                 args.methods.split(","), return_maps=True)
+    from keras_saliency.explain.pictures import save_method_grid
+
+    shown = {f"{name}{suffix}": pair[k][:6] for name, pair in maps.items()
+             for k, suffix in ((0, ""), (1, " random"))}
+    save_method_grid(os.path.join(args.output, "data_randomisation.png"), images[:6], shown, scale=3)
     columns = [c for c in sanity.COLUMNS if c[0] not in ("depth", "layer")]
     tables.write_csv(os.path.join(args.output, "data_randomisation.csv"), rows, columns)
     with open(os.path.join(args.output, "data_randomisation.md"), "w") as f:

@@ -537,7 +537,8 @@ def run_sanity_checks(model, data, methods, output, method_options=None, seed=0,
     return tables.markdown_table(summary_rows(rows), SUMMARY_COLUMNS)
 
 
-def data_randomisation_check(model, random_model, images, class_ids, methods, method_options=None):
+def data_randomisation_check(model, random_model, images, class_ids, methods, method_options=None,
+                             return_maps=False):
     """Similarity of each method's maps for `model` (trained on true labels) and `random_model`
     (the same recipe on permuted labels, e.g. `tools.recipes.data_randomisation_models`): one row per method
     (randomised "labels"), `COLUMNS`.
@@ -549,6 +550,7 @@ def data_randomisation_check(model, random_model, images, class_ids, methods, me
         class_ids: `(N,)` the explained classes.
         methods: method names in `keras_saliency.methods.METHODS`.
         method_options: `{method: {option: value}}`, or None.
+        return_maps: also return `{method: (maps, random-label maps)}` (default False).
 
     Example:
 
@@ -557,11 +559,12 @@ def data_randomisation_check(model, random_model, images, class_ids, methods, me
     ```
     """
     method_options = method_options or {}
-    rows = []
+    rows, all_maps = [], {}
     for name in methods:
         pair = [m if name == "masker" else _classifier_function(m, m.classifier) for m in (model, random_model)]
         (maps, signed), (random_maps, random_signed) = (
             _maps(name, m, images, class_ids, method_options.get(name, {})) for m in pair
         )
         rows.append(_row(name, "labels", 1, [], map_similarity(maps, random_maps, signed, random_signed)))
-    return rows
+        all_maps[name] = (maps, random_maps)
+    return (rows, all_maps) if return_maps else rows

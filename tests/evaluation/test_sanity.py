@@ -105,6 +105,8 @@ def test_data_randomisation_check_of_a_model_with_itself():
     assert [r["randomised"] for r in rows] == ["labels", "labels"]
     for row in rows:
         assert row["spearman"] == pytest.approx(1.0) and row["ssim"] == pytest.approx(1.0)
+    _, maps = sanity.data_randomisation_check(model, model, images, np.array([0, 1]), ["gradient"], return_maps=True)
+    np.testing.assert_allclose(maps["gradient"][0], maps["gradient"][1])
 
 
 @pytest.mark.slow

@@ -290,7 +290,7 @@ def evaluate_methods(
                 "test_images": int(len(test)),
                 "class": "given" if data.class_ids is not None else "predicted",
                 "threshold_rule": "largest connected component of map > t x max(map), its box; "
-                "t chosen on the calibration images from " + str(list(LOCALISATION_THRESHOLDS)),
+                "t chosen on the calibration images from " + str([round(float(t), 2) for t in LOCALISATION_THRESHOLDS]),
                 "saliency_metric_thresholds": list(THRESHOLDS),
                 "saliency_metric_corrected": "not measured" if not scale_corrected else "log(max(a, 0.05)) - log(p / p_hat(a)); p_hat: the classifier's mean "
                 "probability on rescaled centre crops of area a, measured on the calibration images",

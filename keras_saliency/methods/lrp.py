@@ -54,7 +54,9 @@ _ROUTE = (
     keras.layers.Reshape, keras.layers.ZeroPadding2D, keras.layers.Cropping2D,
     keras.layers.Concatenate, keras.layers.Permute,
 )
-_NORM = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D, keras.layers.Add)
+# Linear maps with non-negative weights (the z-rule through them): pooling, sums, resizing.
+_NORM = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D, keras.layers.Add,
+         keras.layers.Resizing, keras.layers.UpSampling2D)
 _LINEAR = (keras.layers.Conv2D, keras.layers.Dense)
 _ACTIVATIONS = ("linear", "relu", "leaky_relu", "relu6", "elu")  # monotonic: relevance passes
 SUPPORTED_LAYERS = tuple(

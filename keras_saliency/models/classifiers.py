@@ -113,7 +113,8 @@ def fast_cifar_classifier(
 
 
 def transfer_classifier(backbone, num_classes, image_size, input_size=None, feature_layer=None,
-                        class_rows=None, dropout=0.0, trainable_from=None, name="transfer_classifier"):
+                        class_rows=None, dropout=0.0, trainable_from=None, fold_batch_norms=False,
+                        name="transfer_classifier"):
     """A pretrained single-chain classifier (e.g. the Darknet ImageNet model) re-headed for
     `num_classes`: the images are resized from `image_size` to `input_size` inside the model, run
     through the backbone's layers up to `feature_layer` (same names, so they can be the masker's
@@ -127,12 +128,19 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
         input_size: side the backbone runs at (default `image_size`).
         feature_layer: the last backbone layer kept (default: the one before its last 1x1
             convolution and pooling, i.e. the layer that feeds the backbone's last Conv2D).
-        class_rows: optional indices of the backbone's own classes, one per new class: the head
-            starts as those rows of the backbone's last 1x1 convolution (e.g. ImageNet classes
-            that are also Tiny ImageNet classes), so the untrained model already classifies.
+        class_rows: optional backbone classes, one entry per new class: the head starts as those
+            rows of the backbone's last 1x1 convolution (e.g. ImageNet classes that are also Tiny
+            ImageNet classes), so the untrained model already classifies. An entry may list
+            several backbone classes: the new class starts as their mean row (e.g. CIFAR-10's
+            "cat" from ImageNet's five cats).
         dropout: dropout before the head (default 0).
         trainable_from: the first backbone layer that is fine-tuned; the layers before it are
             frozen (default None: all are fine-tuned).
+        fold_batch_norms: fold each batch norm into the convolution before it (a Conv2D with a
+            bias, same name; the batch norm layer is dropped): the same function, but weights at
+            their natural scale. Unfolded, a frozen batch norm multiplies its kernel's SGD steps
+            by (gamma / std)^2 (Darknet's last block: ~76^2), so only tiny learning rates are
+            stable; folded, ordinary fine-tuning rates are (default False).
         name: the model's name.
 
     Raises:
@@ -167,10 +175,13 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
         raise ValueError(f"Expected trainable_from to name a kept backbone layer. Received: {trainable_from!r}")
     first_trainable = names.index(trainable_from) if trainable_from else 0
     if class_rows is not None:
-        class_rows = [int(r) for r in class_rows]
-        if len(class_rows) != num_classes or not all(0 <= r < last_conv.filters for r in class_rows):
-            raise ValueError(f"Expected {num_classes} class_rows in [0, {last_conv.filters}). "
-                             f"Received: {len(class_rows)} rows, range {min(class_rows)}..{max(class_rows)}")
+        class_rows = [[int(r)] if np.ndim(r) == 0 else [int(i) for i in r] for r in class_rows]
+        flat = [r for group in class_rows for r in group]
+        if (len(class_rows) != num_classes or not all(class_rows)
+                or not all(0 <= r < last_conv.filters for r in flat)):
+            raise ValueError(f"Expected {num_classes} class_rows in [0, {last_conv.filters}), none empty. "
+                             f"Received: {len(class_rows)} rows, range {min(flat, default=None)}.."
+                             f"{max(flat, default=None)}")
         if tuple(last_conv.kernel_size) != (1, 1) or names.index(last_conv.name) != stop + 1:
             raise ValueError("Expected the backbone's last Conv2D to be a 1x1 convolution reading the feature "
                              f"layer (class_rows copy its rows). Received: {last_conv.name!r}, kernel "
@@ -179,10 +190,24 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     x = inputs
     if input_size and input_size != image_size:
         x = keras.layers.Resizing(input_size, input_size, interpolation="bilinear", name="input_resize")(x)
-    for index, original in enumerate(layers[: stop + 1]):
-        layer = original.__class__.from_config(original.get_config())  # a copy: the backbone is left as it is
-        x = layer(x)
-        layer.set_weights(original.get_weights())
+    kept = layers[: stop + 1]
+    folded = {}
+    if fold_batch_norms:
+        for conv, norm in zip(kept, kept[1:]):
+            if (isinstance(conv, keras.layers.Conv2D) and isinstance(norm, keras.layers.BatchNormalization)
+                    and norm.axis in (-1, 3, [-1], [3])):  # channels last
+                folded[conv.name] = norm
+    for index, original in enumerate(kept):
+        if index and original is folded.get(kept[index - 1].name):
+            continue  # folded into the convolution before it
+        if original.name in folded:
+            layer = keras.layers.Conv2D.from_config({**original.get_config(), "use_bias": True})
+            x = layer(x)
+            layer.set_weights(_folded_weights(original, folded[original.name]))
+        else:
+            layer = original.__class__.from_config(original.get_config())  # a copy: the backbone is left as it is
+            x = layer(x)
+            layer.set_weights(original.get_weights())
         layer.trainable = not (isinstance(layer, keras.layers.BatchNormalization) or index < first_trainable)
     if dropout:
         x = keras.layers.Dropout(dropout, name="head_dropout")(x)
@@ -191,10 +216,23 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     outputs = keras.layers.GlobalAveragePooling2D(name="logits")(x)
     model = keras.Model(inputs, outputs, name=name)
     if class_rows is not None:
-        kernel = np.asarray(last_conv.kernel)[..., class_rows]
-        bias = np.asarray(last_conv.bias)[class_rows] if last_conv.use_bias else np.zeros(num_classes)
-        head.set_weights([kernel, bias])
+        kernel = np.asarray(last_conv.kernel)
+        bias = np.asarray(last_conv.bias) if last_conv.use_bias else np.zeros(last_conv.filters)
+        head.set_weights([np.stack([kernel[..., group].mean(-1) for group in class_rows], -1),
+                          np.array([bias[group].mean() for group in class_rows])])
     return model
+
+
+def _folded_weights(conv, norm):
+    """`[kernel, bias]` of the Conv2D equal to `norm(conv(x))` in inference mode."""
+    kernel = np.asarray(conv.kernel, np.float64)
+    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else np.zeros(kernel.shape[-1])
+    channels = kernel.shape[-1]
+    gamma = np.asarray(norm.gamma, np.float64) if norm.scale else np.ones(channels)
+    beta = np.asarray(norm.beta, np.float64) if norm.center else np.zeros(channels)
+    factor = gamma / np.sqrt(np.asarray(norm.moving_variance, np.float64) + norm.epsilon)
+    return [(kernel * factor).astype("float32"),
+            ((bias - np.asarray(norm.moving_mean, np.float64)) * factor + beta).astype("float32")]
 
 
 def _parents(layer):

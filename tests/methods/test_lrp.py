@@ -159,6 +159,22 @@ def test_residual_and_nested_graph():
     np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
 
 
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_conservation_through_resizing(interpolation):
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Resizing(16, 16, interpolation=interpolation)(inputs)  # as in transfer classifiers
+    x = keras.layers.Conv2D(4, 3, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.UpSampling2D(2)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, use_bias=False, kernel_initializer="he_normal")(x))
+    images = _images()
+    ids = _positive_class(model, images)
+    relevance, logits = LayerwiseRelevance(model, Composite("epsilon", "epsilon", "epsilon"))(images, ids)
+    assert relevance.shape == (4, 8, 8, 3)
+    np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
+
+
 def test_unsupported_layer_is_named():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inputs)

@@ -139,7 +139,10 @@ def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
     model = build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
                                  decoder_filters=(8,), mask_stride=1, head="sigmoid",
                                  class_gate="classifier_image", class_layer="class_conv")
-    assert {"class_gate", "gate_up", "gated_mask", "mask_head"} <= set(int8_float_layers(model.masker))
+    float_layers = int8_float_layers(model.masker)
+    assert {"class_gate", "gate_up", "gated_mask", "mask_head"} <= set(float_layers)
+    # and the encoder up to its first feature map (conv_0), not beyond
+    assert "conv_0" in float_layers and "conv_1" not in float_layers
     rng = np.random.default_rng(5)
     images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, 5, 24).astype("int32")

@@ -39,6 +39,32 @@ def test_the_head_starts_as_the_backbones_rows(tmp_path):
     np.testing.assert_allclose(keras.saving.load_model(path).predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_class_from_several_backbone_classes_starts_as_their_mean_logit():
+    backbone = _backbone()
+    model = transfer_classifier(backbone, 2, 16, class_rows=[[0, 2, 5], 3])
+    images = np.random.default_rng(2).uniform(0, 255, (3, 16, 16, 3)).astype("float32")
+    logits = backbone.predict(images, verbose=0)
+    expected = np.stack([logits[:, [0, 2, 5]].mean(-1), logits[:, 3]], -1)  # a linear head: the mean row
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="none empty"):
+        transfer_classifier(backbone, 2, 16, class_rows=[[], 3])
+
+
+def test_folded_batch_norms_compute_the_same_function(tmp_path):
+    backbone = _backbone()
+    unfolded = transfer_classifier(backbone, 2, 8, input_size=16, class_rows=[4, 1])
+    folded = transfer_classifier(backbone, 2, 8, input_size=16, class_rows=[4, 1], fold_batch_norms=True)
+    names = [layer.name for layer in folded.layers]
+    assert "bn_a" not in names and "act_a" in names and folded.get_layer("conv_a").use_bias
+    images = np.random.default_rng(3).uniform(0, 255, (3, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(folded.predict(images, verbose=0), unfolded.predict(images, verbose=0),
+                               rtol=1e-4, atol=1e-4)
+    path = str(tmp_path / "folded.keras")
+    folded.save(path)
+    np.testing.assert_allclose(keras.saving.load_model(path).predict(images, verbose=0),
+                               unfolded.predict(images, verbose=0), rtol=1e-4, atol=1e-4)
+
+
 def test_a_new_head_and_a_named_feature_layer():
     model = transfer_classifier(_backbone(), 3, 16, feature_layer="conv_a")
     assert model.output.shape == (None, 3)

@@ -81,10 +81,10 @@ def main():
 
     from keras_saliency import pretrained
     from keras_saliency.evaluation import tables
-    from keras_saliency.evaluation.context import CONTEXT_COLUMNS, SUMMARY_COLUMNS, context_use, summarise_context
+    from keras_saliency.evaluation.context import (
+        CONTEXT_COLUMNS, SUMMARY_COLUMNS, context_use, object_and_context, summarise_context,
+    )
     from keras_saliency.methods import build_method
-    from keras_saliency.models.alternatives import blurred
-    from keras_saliency.evaluation.context import box_union
 
     os.makedirs(args.output, exist_ok=True)
     root = os.path.abspath(args.data_root)
@@ -107,12 +107,11 @@ def main():
         picks = []
         for i in np.argsort(-gain)[: args.examples]:
             image = data.images[i]
-            inside = box_union([data.boxes[i]], image.shape[:2])[0][..., None]
-            blur = np.asarray(blurred(image[None]))[0]
+            object_only, context_only = object_and_context(image[None], [data.boxes[i]])
             picks.append({
                 "image": image, "boxes": data.boxes[i], "row": rows[i],
                 "title": f"{name}: {display[data.class_ids[i]].split(',')[0]}",
-                "object": image * inside + blur * (1 - inside), "context": blur * inside + image * (1 - inside),
+                "object": object_only[0], "context": context_only[0],
                 "maps": {m: by_method[m][0][i] for m in by_method},
                 "outside": {m: by_method[m][1][i]["map_outside"] for m in by_method},
             })

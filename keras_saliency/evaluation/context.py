@@ -15,7 +15,7 @@ print(tables.markdown_table(summarise_context(rows), SUMMARY_COLUMNS))
 
 import numpy as np
 
-from keras_saliency.evaluation.metrics import class_probabilities
+from keras_saliency.evaluation.metrics import box_union, class_probabilities  # noqa: F401 (box_union: re-exported)
 
 CONTEXT_COLUMNS = (
     ("index", "image", "{}"),
@@ -42,23 +42,30 @@ SUMMARY_COLUMNS = (
 )
 
 
-def box_union(boxes, size):
-    """`(N, H, W)` float32: 1 inside any of each image's boxes (inclusive pixels), else 0.
+def object_and_context(images, boxes, batch_size=64):
+    """The images with everything outside their boxes blurred (the object alone) and with the
+    boxes blurred (the context alone), as `context_use` shows them to the classifier.
 
     Args:
-        boxes: per image, a `(k, 4)` array of boxes (xmin, ymin, xmax, ymax).
-        size: `(H, W)`.
+        images: `(N, H, W, 3)` in [0, 255].
+        boxes: per image, a `(k, 4)` array of boxes (inclusive pixels).
+        batch_size: images per blur call (default 64).
+
+    Returns:
+        `(object_only, context_only)`, each `(N, H, W, 3)` float32.
 
     Example:
 
-    >>> float(box_union([np.array([[0, 0, 1, 1]])], (3, 3))[0].sum())
-    4.0
+    ```python
+    object_only, context_only = object_and_context(images, boxes)
+    ```
     """
-    inside = np.zeros((len(boxes),) + tuple(size), np.float32)
-    for i, image_boxes in enumerate(boxes):
-        for x0, y0, x1, y1 in np.rint(np.asarray(image_boxes, np.float64)).astype(int).reshape(-1, 4):
-            inside[i, max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 1.0
-    return inside
+    from keras_saliency.models.alternatives import blurred
+
+    images = np.asarray(images, np.float32)
+    inside = box_union(boxes, images.shape[1:3])[..., None]
+    blur = np.concatenate([np.asarray(blurred(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
+    return images * inside + blur * (1 - inside), blur * inside + images * (1 - inside)
 
 
 def context_use(classifier, images, class_ids, boxes, maps=None, batch_size=64):
@@ -86,7 +93,6 @@ def context_use(classifier, images, class_ids, boxes, maps=None, batch_size=64):
     import tensorflow as tf
 
     from keras_saliency.methods import ClassifierFunction
-    from keras_saliency.models.alternatives import blurred
 
     if not hasattr(classifier, "probabilities"):
         classifier = ClassifierFunction(classifier)
@@ -95,10 +101,10 @@ def context_use(classifier, images, class_ids, boxes, maps=None, batch_size=64):
     if boxes is None or len(boxes) != len(images):
         raise ValueError(f"Expected one list of boxes per image ({len(images)}). Received: {None if boxes is None else len(boxes)}")
     inside = box_union(boxes, images.shape[1:3])[..., None]
-    blur = np.concatenate([np.asarray(blurred(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
+    object_only, context_only = object_and_context(images, boxes, batch_size)
     p_full = class_probabilities(classifier, images, class_ids, batch_size)
-    p_object = class_probabilities(classifier, images * inside + blur * (1 - inside), class_ids, batch_size)
-    p_context = class_probabilities(classifier, blur * inside + images * (1 - inside), class_ids, batch_size)
+    p_object = class_probabilities(classifier, object_only, class_ids, batch_size)
+    p_context = class_probabilities(classifier, context_only, class_ids, batch_size)
     outside = np.full(len(images), np.nan)
     if maps is not None:
         maps = np.clip(np.asarray(maps, np.float32), 0, None)

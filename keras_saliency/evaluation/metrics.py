@@ -71,6 +71,25 @@ def class_probabilities(classifier, images, class_ids, batch_size=128):
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
 
+def box_union(boxes, size):
+    """`(N, H, W)` float32: 1 inside any of each image's boxes (inclusive pixels), else 0.
+
+    Args:
+        boxes: per image, a `(k, 4)` array of boxes (xmin, ymin, xmax, ymax).
+        size: `(H, W)`.
+
+    Example:
+
+    >>> float(box_union([np.array([[0, 0, 1, 1]])], (3, 3))[0].sum())
+    4.0
+    """
+    inside = np.zeros((len(boxes),) + tuple(size), np.float32)
+    for i, image_boxes in enumerate(boxes):
+        for x0, y0, x1, y1 in np.rint(np.asarray(image_boxes, np.float64)).astype(int).reshape(-1, 4):
+            inside[i, max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = 1.0
+    return inside
+
+
 def box_candidates(images, boxes, rescale=True):
     """The images the saliency metric shows the classifier: each image cropped to its box and
     resized to the image's size (`rescale`), or the box kept in place at its own scale with
@@ -109,9 +128,7 @@ def box_candidates(images, boxes, rescale=True):
         )
         return crops.numpy()
     else:
-        inside = np.zeros(images.shape[:3] + (1,), np.float32)
-        for i, (x0, y0, x1, y1) in enumerate(boxes):
-            inside[i, y0 : y1 + 1, x0 : x1 + 1] = 1.0
+        inside = box_union(boxes[:, None], size)[..., None]
         return images * inside + blurred(images).numpy() * (1.0 - inside)
 
 

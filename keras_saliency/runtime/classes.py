@@ -50,7 +50,8 @@ def resolve_class(value, class_names=None, num_classes=None):
             names).
 
     Raises:
-        ValueError: an id out of range or an unknown name (the message gives examples).
+        ValueError: an id out of range, an unknown name (the message gives examples) or a name
+            several classes share (e.g. ImageNet's two "crane"s: the message gives their ids).
 
     Example:
 
@@ -70,6 +71,9 @@ def resolve_class(value, class_names=None, num_classes=None):
     for same in (lambda n: n == value, lambda n: n.lower() == value.lower(),
                  lambda n: n.split(",")[0].strip().lower() == value.lower()):
         matches = [i for i, n in enumerate(names) if same(n)]
+        if len(matches) > 1:
+            raise ValueError(f"Expected a name of one class. Received: --class {value}, which names classes "
+                             f"{', '.join(map(str, matches))} (give the id)")
         if matches:
             return matches[0]
     if not names:

@@ -27,6 +27,10 @@ def test_resolve_class_by_id_and_by_name():
         resolve_class("dog", NAMES)
     with pytest.raises(ValueError, match="no class names"):
         resolve_class("dog")
+    cranes = ["crane, bird", "cat", "crane, machine"]  # ImageNet has two classes called crane
+    with pytest.raises(ValueError, match="Received: --class crane, which names classes 0, 2 \\(give the id\\)"):
+        resolve_class("crane", cranes)
+    assert resolve_class("crane, machine", cranes) == 2
 
 
 def test_metadata_comes_from_the_report_next_to_the_model(tmp_path):

@@ -356,16 +356,21 @@ class ClassEvidenceGate(keras.layers.Layer):
 
     def call(self, features, class_ids):
         class_ids = ops.reshape(ops.cast(class_ids, "int32"), (-1,))
-        scores = ops.matmul(ops.cast(features, "float32"), self.kernel) + self.bias  # (b, h, w, K)
-        chosen = ops.one_hot(class_ids, self.num_classes)[:, None, None, :]
+        features = ops.cast(features, "float32")
+        chosen = ops.one_hot(class_ids, self.num_classes)  # (b, K)
+        # The class layer is linear, so the image-level scores are the class layer of the mean
+        # features, and "cam" needs only the chosen class's column: no (b, h, w, K) scores.
+        mean_scores = ops.matmul(ops.mean(features, axis=(1, 2)), self.kernel) + self.bias  # (b, K)
         if self.local == "cam":
-            own = ops.sum(scores * chosen, axis=-1)
+            column = ops.matmul(chosen, ops.transpose(self.kernel))  # (b, C): the chosen class's weights
+            own = ops.einsum("bhwc,bc->bhw", features, column) + ops.sum(chosen * self.bias, axis=-1)[:, None, None]
             local = own / (ops.max(ops.abs(own), axis=(1, 2), keepdims=True) + 1e-6)
         else:
-            local = _log_odds(scores, chosen)
+            scores = ops.matmul(features, self.kernel) + self.bias  # (b, h, w, K)
+            local = _log_odds(scores, chosen[:, None, None, :])
         r = self.rate
         gate = ops.sigmoid(r * self.scale * local + r * self.offset)
-        exists = _log_odds(ops.mean(scores, axis=(1, 2)), chosen[:, 0, 0, :])
+        exists = _log_odds(mean_scores, chosen)
         if self.initial_image_offset is not None:
             gate = gate * ops.sigmoid(exists + r * self.image_offset)[:, None, None]
         return gate[..., None], r * self.exists_scale * exists + r * self.exists_offset

@@ -174,6 +174,7 @@ its parity goals, 2 when it is refused or TensorRT is missing, 3 when the verifi
 @click.option("--calibration-images", default=200, show_default=True, type=int)
 @click.option("--verification-images", default=100, show_default=True, type=int)
 @click.option("--input-dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True, help="The `image` input's type.")
+@click.option("--int8-float", type=click.Choice(["parity", "speed"]), default="parity", show_default=True, help="int8 TFLite of a gated masker, the layers kept in float: parity (the gate, the decoder and the encoder up to its first feature map) or speed (the gate and the mask head only; faster, lower parity).")
 @click.option("--max-batch-size", default=32, show_default=True, type=int, help="TensorRT: largest batch of the engine's profile.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (or write a SavedModel into a folder that is not empty).")

@@ -39,6 +39,8 @@ class ExportRequest:
         input_dtype: the `image` input's dtype, "float32" or "uint8" (default "float32").
         trt: also build a TensorRT engine from the ONNX model (default False).
         max_batch_size: the engine's largest batch (default 32).
+        int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers
+            kept in float (`converters.int8_float_layers`).
 
     Example:
 
@@ -52,6 +54,7 @@ class ExportRequest:
     input_dtype: str = "float32"
     trt: bool = False
     max_batch_size: int = 32
+    int8_float: str = "parity"
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -61,6 +64,8 @@ class ExportRequest:
                 f"Expected quantize in {converters.QUANTIZATIONS}. Received: quantize={self.quantize!r}"
             )
         check_input_dtype(self.input_dtype)
+        if self.int8_float not in converters.INT8_FLOAT:
+            raise ValueError(f"Expected int8_float in {converters.INT8_FLOAT}. Received: int8_float={self.int8_float!r}")
         if self.trt and self.format != "onnx":
             raise ValueError(f"Expected format='onnx' with trt=True (engines are built from ONNX). Received: {self.format!r}")
         if self.trt and self.quantize == "dynamic":
@@ -221,7 +226,7 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
         report["files"].append(verify(output, "float32"))
     elif request.format == "tflite":
         converters.export_tflite(masker, output, request.quantize, calibration_images,
-                                 calibration_class_ids, request.input_dtype)
+                                 calibration_class_ids, request.input_dtype, int8_float=request.int8_float)
         report["files"].append(verify(output, request.quantize))
     else:
         base = output[: -len(".onnx")]

@@ -143,7 +143,8 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 
 def export_file(model, export_format="onnx", quantize="float32", trt=False, calibration_data=None,
                 calibration_images=200, verification_images=100, input_dtype="float32", max_batch_size=32,
-                seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None):
+                seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None,
+                int8_float="parity"):
     """Exports a masker and verifies the export against the Keras model (max / mean difference,
     rank correlation, top-20% IoU), saved as `OUTPUT.report.json`.
 
@@ -162,6 +163,8 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         allow_failed_verification: return normally when the export misses its parity goals.
         output: a folder (saved_model), a .tflite / .onnx file or an .engine / .plan file.
         log: a function called with each line of the report, or None.
+        int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers kept in
+            float (`converters.int8_float_layers`).
 
     Returns:
         the report (a dict; `report["passed"]`: the parity goals were met).
@@ -185,7 +188,7 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     log = log or (lambda line: None)
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite)
     try:
-        request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size)
+        request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
     except ValueError as error:
         raise CommandError(str(error), kind="parameter") from error
     saliency_model, class_names, info = open_saliency_model(model)

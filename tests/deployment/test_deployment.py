@@ -106,6 +106,8 @@ def test_uint8_input_and_int8_needs_calibration(cifar, tmp_path):
         converters.export_tflite(model.masker, str(tmp_path / "x.tflite"), "int8")
     with pytest.raises(ValueError, match="quantize"):
         ExportRequest("saved_model", "int8")
+    with pytest.raises(ValueError, match=r"Expected int8_float in \('parity', 'speed'\)"):
+        ExportRequest("tflite", "int8", int8_float="fast")
 
 
 def test_export_masker_writes_a_verified_report(cifar, tmp_path):

@@ -143,6 +143,9 @@ def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
     assert {"class_gate", "gate_up", "gated_mask", "mask_head"} <= set(float_layers)
     # and the encoder up to its first feature map (conv_0), not beyond
     assert "conv_0" in float_layers and "conv_1" not in float_layers
+    assert set(int8_float_layers(model.masker, preset="speed")) == {"class_gate", "gate_up", "gated_mask", "mask_head"}
+    with pytest.raises(ValueError, match="Expected preset in"):
+        int8_float_layers(model.masker, preset="fast")
     rng = np.random.default_rng(5)
     images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
     labels = rng.integers(0, 5, 24).astype("int32")

@@ -76,6 +76,14 @@ class Recipe:
         return dataclasses.asdict(self)
 
 
+def _imagenet_masker():
+    """The ImageNet recipe's masker settings: a feature pyramid of 32 channels, a sigmoid head, the
+    classifier's class evidence (its CAM) as a gate, the simplified objective with area weight 3."""
+    return dict(decoder="fpn", decoder_filters=(32,), head="sigmoid", class_gate="classifier_image",
+                gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
+                objective="simplified", masker_overrides={"area_weight": 3.0})
+
+
 # ImageNet classes (standard ILSVRC2012 indices) behind each CIFAR-10 class.
 CIFAR10_IMAGENET_ROWS = {
     "airplane": (404, 895),  # airliner, warplane
@@ -97,13 +105,7 @@ RECIPES = {
         name="cifar10",
         data="cifar10/train",
         image_size=32,
-        decoder="fpn",
-        decoder_filters=(32,),
-        head="sigmoid",
-        class_gate="classifier_image",
-        gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
-        objective="simplified",
-        masker_overrides={"area_weight": 3.0},
+        **_imagenet_masker(),
     ),
     # The earlier from-scratch Tiny ImageNet-100 recipe (45.9% top-1; kept for comparison).
     "tiny-imagenet-100-scratch": Recipe(
@@ -148,14 +150,8 @@ RECIPES = {
         shift=8,
         masker_epochs=3,
         mask_stride=4,
-        decoder="fpn",
-        decoder_filters=(32,),
-        head="sigmoid",
-        class_gate="classifier_image",
         class_layer="class_conv",
-        gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
-        objective="simplified",
-        masker_overrides={"area_weight": 3.0},
+        **_imagenet_masker(),
         class_names_file="tiny-imagenet-100/classes.csv",
     ),
     # CIFAR-10 with the same pretrained Darknet, its 32 px images resized to 128 px inside the
@@ -187,14 +183,8 @@ RECIPES = {
         shift=4,
         masker_epochs=3,
         mask_stride=2,
-        decoder="fpn",
-        decoder_filters=(32,),
-        head="sigmoid",
-        class_gate="classifier_image",
         class_layer="class_conv",
-        gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
-        objective="simplified",
-        masker_overrides={"area_weight": 3.0},
+        **_imagenet_masker(),
     ),
 }
 

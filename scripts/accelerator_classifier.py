@@ -31,6 +31,20 @@ SETTINGS = "accelerator_recipe.json"
 
 
 def pack(recipe_name, output, overrides, data_root=None):
+    """Writes the recipe's untrained classifier and its training split (two halves) into `output`.
+
+    Args:
+        recipe_name: a recipe of `tools.recipes` with architecture "transfer".
+        output: the folder to write.
+        overrides: `FIELD=JSON` recipe overrides.
+        data_root: the data folder (default ../shared/data).
+
+    Example:
+
+    ```python
+    pack("cifar10-transfer", "runs/cifar10-gpu", ["classifier_epochs=20"])
+    ```
+    """
     import dataclasses
 
     import keras
@@ -70,11 +84,27 @@ def _decode(path, image_size):
 
 
 def train(folder, epochs=None, parts=None):
+    """Trains the packed model in any Keras backend with the recipe's schedule.
+
+    Args:
+        folder: a folder written by `pack`.
+        epochs: epochs (default: the recipe's).
+        parts: the two packed halves, when they are not in `folder`.
+
+    Example:
+
+    ```python
+    train("runs/cifar10-gpu", epochs=20)
+    ```
+    """
     import keras
 
     start = time.time()
     with open(os.path.join(folder, SETTINGS)) as f:
         recipe = json.load(f)
+    if recipe["classifier_warmup_epochs"]:
+        raise SystemExit("Expected a recipe without warm-up epochs (this script's schedule has none). "
+                         f"Received: classifier_warmup_epochs={recipe['classifier_warmup_epochs']}")
     size, shift, batch, classes = recipe["image_size"], recipe["shift"], recipe["classifier_batch_size"], len(recipe["class_names"])
     epochs = epochs or recipe["classifier_epochs"]
     decoded = [_decode(p, size) for p in (parts or [os.path.join(folder, f"part{k}.npz") for k in (0, 1)])]

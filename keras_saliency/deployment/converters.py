@@ -184,19 +184,28 @@ def layer_name_pattern(layers):
     return re.compile(r"/(%s)(_\d+)?/" % "|".join(re.escape(name) for name in layers))
 
 
-def float_tensor_names(converter, layers):
+def float_tensor_names(converter, layers, known_layers=None):
     """Names of the tensors that `layers` (Keras layer names) produce in the converted model.
+
+    TF scopes an op as `.../<layer>_<n>/...`, so with auto-generated Keras names ("conv2d",
+    "conv2d_1", ...) a scope can read as two layers: "conv2d_1" is the scope of layer "conv2d".
+    Given `known_layers` (every layer name of the model), each scope belongs to the layer it names
+    once its call suffix is removed (or, without a suffix, to the layer of that name).
 
     Args:
         converter: the `tf.lite.TFLiteConverter` (converted once in float here).
         layers: Keras layer names.
+        known_layers: every layer name of the converted model (nested models included), or None
+            (then any scope that spells one of `layers` counts).
 
     Example:
 
     ```python
-    names = float_tensor_names(converter, int8_float_layers(masker))
+    names = float_tensor_names(converter, int8_float_layers(masker), model_layer_names(masker))
     ```
     """
+    import re
+
     from ai_edge_litert.interpreter import Interpreter
 
     pattern = layer_name_pattern(layers)
@@ -205,7 +214,37 @@ def float_tensor_names(converter, layers):
         interpreter = Interpreter(model_content=converter.convert())  # float: original names
     finally:
         converter.optimizations = optimizations
-    return sorted({t["name"] for t in interpreter.get_tensor_details() if pattern.search(t["name"])})
+    names = {t["name"] for t in interpreter.get_tensor_details() if pattern.search(t["name"])}
+    if known_layers is None:
+        return sorted(names)
+    wanted, known = set(layers), set(known_layers) | set(layers)
+
+    def owner(scope):  # TF suffixes each call's scope: "conv2d_1" is layer "conv2d", "conv2d_1_2" "conv2d_1"
+        stem = re.fullmatch(r"(.+)_\d+", scope)
+        if stem and stem.group(1) in known:
+            return stem.group(1)
+        return scope if scope in known else None
+
+    return sorted(n for n in names if any(owner(scope) in wanted for scope in n.split("/")))
+
+
+def model_layer_names(model):
+    """Every layer name of a Keras model, nested models included.
+
+    Args:
+        model: a Keras model (or layer).
+
+    Example:
+
+    ```python
+    "leaky_re_lu_6" in model_layer_names(masker)  # a layer of the nested encoder
+    ```
+    """
+    names = []
+    for layer in getattr(model, "layers", []):
+        names.append(layer.name)
+        names += model_layer_names(layer)
+    return names
 
 
 def selectively_quantized(converter, float_names):
@@ -339,7 +378,8 @@ def export_tflite(
             ]
             if float_layers is None:
                 float_layers = int8_float_layers(masker, preset=int8_float)
-            flatbuffer = selectively_quantized(converter, float_tensor_names(converter, float_layers))
+            flatbuffer = selectively_quantized(
+                converter, float_tensor_names(converter, float_layers, model_layer_names(masker)))
         else:
             flatbuffer = converter.convert()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -66,6 +66,9 @@ class ExportRequest:
         check_input_dtype(self.input_dtype)
         if self.int8_float not in converters.INT8_FLOAT:
             raise ValueError(f"Expected int8_float in {converters.INT8_FLOAT}. Received: int8_float={self.int8_float!r}")
+        if self.int8_float != "parity" and (self.format, self.quantize) != ("tflite", "int8"):
+            raise ValueError("Expected int8_float='speed' only with format='tflite' and quantize='int8'. "
+                             f"Received: format={self.format!r}, quantize={self.quantize!r}")
         if self.trt and self.format != "onnx":
             raise ValueError(f"Expected format='onnx' with trt=True (engines are built from ONNX). Received: {self.format!r}")
         if self.trt and self.quantize == "dynamic":

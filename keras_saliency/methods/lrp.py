@@ -57,6 +57,7 @@ _ROUTE = (
 # Linear maps with non-negative weights (the z-rule through them): pooling, sums, resizing.
 _NORM = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D, keras.layers.Add,
          keras.layers.Resizing, keras.layers.UpSampling2D)
+_RESIZE_INTERPOLATIONS = ("nearest", "bilinear", "area")  # non-negative weights
 _LINEAR = (keras.layers.Conv2D, keras.layers.Dense)
 _ACTIVATIONS = ("linear", "relu", "leaky_relu", "relu6", "elu")  # monotonic: relevance passes
 SUPPORTED_LAYERS = tuple(
@@ -339,6 +340,11 @@ def _kind(layer):
         return "pass"
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
+    if isinstance(layer, (keras.layers.Resizing, keras.layers.UpSampling2D)) and (
+        getattr(layer, "interpolation", "nearest") not in _RESIZE_INTERPOLATIONS
+        or getattr(layer, "pad_to_aspect_ratio", False)
+    ):  # bicubic / lanczos weights can be negative; padding adds a constant
+        raise _unsupported(layer, f"; resizing with interpolation in {_RESIZE_INTERPOLATIONS}, no padding")
     for kind, classes in (("pass", _PASS), ("route", _ROUTE), ("norm", _NORM)):
         if isinstance(layer, classes):
             return kind

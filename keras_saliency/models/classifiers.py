@@ -194,9 +194,14 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     folded = {}
     if fold_batch_norms:
         for conv, norm in zip(kept, kept[1:]):
-            if (isinstance(conv, keras.layers.Conv2D) and isinstance(norm, keras.layers.BatchNormalization)
-                    and norm.axis in (-1, 3, [-1], [3])):  # channels last
+            if (type(conv) is keras.layers.Conv2D and isinstance(norm, keras.layers.BatchNormalization)
+                    and conv.get_config().get("activation") == "linear" and conv.data_format == "channels_last"
+                    and norm.axis in (-1, 3, [-1], [3])):  # BN(conv(x)) is one affine convolution
                 folded[conv.name] = norm
+    gone = {norm.name for norm in folded.values()} & {feature_layer, trainable_from}
+    if gone:
+        raise ValueError("Expected feature_layer / trainable_from to name a layer that folding keeps. "
+                         f"Received: {sorted(gone)}, batch norms folded into the convolution before them")
     for index, original in enumerate(kept):
         if index and original is folded.get(kept[index - 1].name):
             continue  # folded into the convolution before it

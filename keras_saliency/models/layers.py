@@ -362,8 +362,8 @@ class ClassEvidenceGate(keras.layers.Layer):
         # features, and "cam" needs only the chosen class's column: no (b, h, w, K) scores.
         mean_scores = ops.matmul(ops.mean(features, axis=(1, 2)), self.kernel) + self.bias  # (b, K)
         if self.local == "cam":
-            column = ops.matmul(chosen, ops.transpose(self.kernel))  # (b, C): the chosen class's weights
-            own = ops.einsum("bhwc,bc->bhw", features, column) + ops.sum(chosen * self.bias, axis=-1)[:, None, None]
+            column = ops.matmul(chosen, ops.transpose(self.kernel))  # (b or 1, C): the chosen class's weights
+            own = ops.sum(features * column[:, None, None, :], axis=-1) + ops.sum(chosen * self.bias, axis=-1)[:, None, None]
             local = own / (ops.max(ops.abs(own), axis=(1, 2), keepdims=True) + 1e-6)
         else:
             scores = ops.matmul(features, self.kernel) + self.bias  # (b, h, w, K)

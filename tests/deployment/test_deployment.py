@@ -108,6 +108,8 @@ def test_uint8_input_and_int8_needs_calibration(cifar, tmp_path):
         ExportRequest("saved_model", "int8")
     with pytest.raises(ValueError, match=r"Expected int8_float in \('parity', 'speed'\)"):
         ExportRequest("tflite", "int8", int8_float="fast")
+    with pytest.raises(ValueError, match="Expected int8_float='speed' only with format='tflite' and quantize='int8'"):
+        ExportRequest("onnx", "int8", int8_float="speed")
 
 
 def test_export_masker_writes_a_verified_report(cifar, tmp_path):
@@ -295,3 +297,22 @@ def test_benchmark_rows_and_files(tmp_path):
         assert float(row["masker_vs_encoder"]) == pytest.approx(float(row["masks_per_s"]) / float(row["encoder_per_s"]))
     config = json.loads((tmp_path / "benchmark_config.json").read_text())
     assert config["backends"] == ["keras", "tflite_float32"] and config["machine"]["cpus"] >= 1
+
+
+def test_float_tensor_names_tell_auto_named_layers_apart():
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv2d")(inputs)
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv2d_1")(x)  # "conv2d" + a TF-like suffix
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    known = converters.model_layer_names(model)
+    first = converters.float_tensor_names(converter, ["conv2d"], known)
+    second = converters.float_tensor_names(converter, ["conv2d_1"], known)
+    # TF scopes layer "conv2d" as "conv2d_1" and layer "conv2d_1" as "conv2d_1_2"
+    assert first and second and not set(first) & set(second)
+    assert all("conv2d_1_2" in n.split("/") for n in second)
+    loose = converters.float_tensor_names(converter, ["conv2d_1"])  # without the layer list: both layers
+    assert set(first) | set(second) <= set(loose)

@@ -175,6 +175,14 @@ def test_conservation_through_resizing(interpolation):
     np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
 
 
+def test_resizing_with_negative_weights_is_refused():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Resizing(16, 16, interpolation="bicubic", name="cubic")(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(x)))
+    with pytest.raises(ValueError, match="Received: layer 'cubic' of class Resizing"):
+        LayerwiseRelevance(keras.Model(inputs, outputs))
+
+
 def test_unsupported_layer_is_named():
     inputs = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3)(inputs)

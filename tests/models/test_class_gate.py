@@ -116,16 +116,23 @@ def test_rate_changes_the_step_not_the_function():
 
 
 def test_cam_local_evidence_known_answer():
-    features = np.random.default_rng(4).normal(size=(1, 3, 3, 2)).astype("float32")
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(2, 3, 3, 2)).astype("float32")
     layer = keras.layers.Dense(3)
     layer.build((None, 2))
+    layer.set_weights([rng.normal(size=(2, 3)).astype("float32"), rng.normal(size=(3,)).astype("float32")])
     gate = ClassEvidenceGate(3, scale=6.0, offset=-1.0, local="cam")
     gate.build(features.shape)
     gate.set_from_class_layer(layer)
-    gates, _ = gate(features, np.array([1]))
-    cam = (features @ np.asarray(layer.kernel) + np.asarray(layer.bias))[0, ..., 1]
-    expected = 1 / (1 + np.exp(-(6.0 * cam / np.abs(cam).max() - 1.0)))
-    np.testing.assert_allclose(np.asarray(gates)[0, ..., 0], expected, rtol=1e-4)
+    scores = features @ np.asarray(layer.kernel) + np.asarray(layer.bias)
+    for ids in ([1, 2], [2]):  # one class per image, or one class for every image
+        gates, exists = gate(features, np.array(ids))
+        for i in range(2):
+            c = ids[min(i, len(ids) - 1)]
+            cam = scores[i, ..., c]
+            expected = 1 / (1 + np.exp(-(6.0 * cam / np.abs(cam).max() - 1.0)))
+            np.testing.assert_allclose(np.asarray(gates)[i, ..., 0], expected, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(float(exists[i]), _log_odds(scores[i].mean((0, 1)), c), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="Expected local in"):
         ClassEvidenceGate(3, local="grad")
 

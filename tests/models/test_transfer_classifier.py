@@ -65,6 +65,27 @@ def test_folded_batch_norms_compute_the_same_function(tmp_path):
                                unfolded.predict(images, verbose=0), rtol=1e-4, atol=1e-4)
 
 
+def test_only_linear_convolutions_are_folded():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(inputs)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)  # BN(relu(conv)): not one convolution
+    x = keras.layers.Conv2D(4, 1, use_bias=False, name="conv_b")(x)
+    x = keras.layers.BatchNormalization(name="bn_b")(x)
+    x = keras.layers.Conv2D(3, 1, name="classes")(x)
+    backbone = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    rng = np.random.default_rng(4)
+    for name in ("bn_a", "bn_b"):
+        backbone.get_layer(name).set_weights([rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=4),
+                                              rng.uniform(0.5, 2, 4)])
+    folded = transfer_classifier(backbone, 3, 16, class_rows=[0, 1, 2], fold_batch_norms=True)
+    names = [layer.name for layer in folded.layers]
+    assert "bn_a" in names and "bn_b" not in names
+    images = np.random.default_rng(5).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(folded.predict(images, verbose=0), backbone.predict(images, verbose=0), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="Expected feature_layer / trainable_from to name a layer that folding keeps"):
+        transfer_classifier(backbone, 3, 16, trainable_from="bn_b", fold_batch_norms=True)
+
+
 def test_a_new_head_and_a_named_feature_layer():
     model = transfer_classifier(_backbone(), 3, 16, feature_layer="conv_a")
     assert model.output.shape == (None, 3)

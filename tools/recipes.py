@@ -84,6 +84,13 @@ def _imagenet_masker():
                 objective="simplified", masker_overrides={"area_weight": 3.0})
 
 
+def _darknet_transfer():
+    """The pretrained Darknet ImageNet classifier of ../shared/models run at 128 px inside the
+    model, its layers at strides 4, 8 and 16 (at 128 px) as the masker's encoder."""
+    return dict(architecture="transfer", backbone="darknet-tiny-imagenet.keras", backbone_input_size=128,
+                tap_layers=("leaky_re_lu_6", "leaky_re_lu_10", "leaky_re_lu_15"))
+
+
 # ImageNet classes (standard ILSVRC2012 indices) behind each CIFAR-10 class.
 CIFAR10_IMAGENET_ROWS = {
     "airplane": (404, 895),  # airliner, warplane
@@ -133,11 +140,8 @@ RECIPES = {
         name="tiny-imagenet-100",
         data="tiny-imagenet-100/train",
         image_size=64,
-        architecture="transfer",
-        backbone="darknet-tiny-imagenet.keras",
-        backbone_input_size=128,
+        **_darknet_transfer(),
         backbone_trainable_from="conv2d_7",  # stride 8 on: fine-tuned; the first blocks stay ImageNet's
-        tap_layers=("leaky_re_lu_6", "leaky_re_lu_10", "leaky_re_lu_15"),
         dropout=0.2,
         label_smoothing=0.1,
         classifier_epochs=4,
@@ -160,11 +164,8 @@ RECIPES = {
         name="cifar10-transfer",
         data="cifar10/train",
         image_size=32,
-        architecture="transfer",
-        backbone="darknet-tiny-imagenet.keras",
-        backbone_input_size=128,
+        **_darknet_transfer(),
         backbone_trainable_from=None,  # every layer fine-tuned (the 32 px images are far from ImageNet's)
-        tap_layers=("leaky_re_lu_6", "leaky_re_lu_10", "leaky_re_lu_15"),
         class_rows=CIFAR10_IMAGENET_ROWS,
         # Folded batch norms: weights at their natural scale. Darknet's gradients are still several
         # times its 3x3 kernels' norms (measured on a batch: 5-9x), so Adam's per-weight steps

@@ -5,13 +5,18 @@
     # there (Keras 3 with KERAS_BACKEND=torch or jax, numpy, Pillow): trains it
     KERAS_BACKEND=torch python scripts/accelerator_classifier.py train runs/cifar10-gpu --epochs 20
 
-`pack` writes `init.keras` (the recipe's classifier before training) and `part0.npz` /
-`part1.npz` (the JPEG/PNG bytes and labels of the recipe's training split, in two halves that each
-fit a small file transfer). `train` runs the recipe's schedule in any Keras backend: Adam or SGD as
-`compile_classifier` builds it (cosine decay, no warm-up), cross-entropy with the recipe's label
-smoothing, random flips and reflect-padded shifts of up to `shift` pixels, the recipe's batch
-size. It writes `classifier.keras`, `classifier_log.csv` and `accelerator_run.json`. The validation
-split stays here: measure it with TensorFlow after copying `classifier.keras` back.
+`pack` writes the recipe's classifier before training (`init.keras` for a transfer recipe, whose
+pretrained weights matter; `init.json`, the architecture alone, for one trained from scratch),
+`part0.npz` / `part1.npz` (the JPEG/PNG bytes and labels of the recipe's training split, in two
+halves that each fit a small file transfer) and `validation.npz` (its validation split). `train`
+runs the recipe's schedule in any Keras backend: Adam or SGD as `compile_classifier` builds it (a
+linear warm-up over `classifier_warmup_epochs`, then cosine decay), cross-entropy with the recipe's
+label smoothing, random flips, reflect-padded shifts of up to `shift` pixels and the recipe's
+`zoom` crops, the recipe's batch size. With `--seconds`, the epochs after the warm-up are as many
+as fit in that time (at most the recipe's), planned from the warm-up's pace before the cosine
+starts. It writes `classifier.keras` (after every epoch), `classifier_log.csv` (with validation
+accuracy per epoch) and `accelerator_run.json`. Measure the returned `classifier.keras` here with
+TensorFlow as well (`train_pretrained.py --stage classifier` resumes from it).
 """
 
 import os as _os
@@ -31,10 +36,11 @@ SETTINGS = "accelerator_recipe.json"
 
 
 def pack(recipe_name, output, overrides, data_root=None):
-    """Writes the recipe's untrained classifier and its training split (two halves) into `output`.
+    """Writes the recipe's untrained classifier, its training split (two halves) and its
+    validation split into `output`.
 
     Args:
-        recipe_name: a recipe of `tools.recipes` with architecture "transfer".
+        recipe_name: a recipe of `tools.recipes`.
         output: the folder to write.
         overrides: `FIELD=JSON` recipe overrides.
         data_root: the data folder (default ../shared/data).
@@ -55,17 +61,19 @@ def pack(recipe_name, output, overrides, data_root=None):
 
     recipe = dataclasses.replace(recipes.get_recipe(recipe_name), **parse_assignments(overrides, "set"))
     scan = scan_image_folder(os.path.join(data_root or recipes.default_data_root(), recipe.data), check=False)
-    train, _ = scan.split(recipe.validation_fraction, recipe.split_seed)
+    train, validation = scan.split(recipe.validation_fraction, recipe.split_seed)
     os.makedirs(output, exist_ok=True)
     keras.utils.set_random_seed(recipe.seed)
-    name = f"{recipe.name.replace('-', '_')}_classifier"
-    if recipe.architecture != "transfer":
-        raise SystemExit(f"Expected a transfer recipe (its model is plain Keras layers). Received: {recipe.architecture!r}")
-    recipes._transfer_classifier(recipe, scan.class_names, name).save(os.path.join(output, "init.keras"))
+    model = recipes.build_recipe_classifier(recipe, scan.class_names)
+    if recipe.architecture == "transfer":
+        model.save(os.path.join(output, "init.keras"))
+    else:
+        with open(os.path.join(output, "init.json"), "w") as f:
+            f.write(model.to_json())
     half = len(train) // 2
-    for k, pairs in enumerate((train[:half], train[half:])):
+    for file, pairs in (("part0", train[:half]), ("part1", train[half:]), ("validation", validation)):
         blobs = [open(path, "rb").read() for path, _ in pairs]
-        np.savez(os.path.join(output, f"part{k}.npz"), data=np.frombuffer(b"".join(blobs), np.uint8),
+        np.savez(os.path.join(output, f"{file}.npz"), data=np.frombuffer(b"".join(blobs), np.uint8),
                  sizes=np.array([len(b) for b in blobs], np.int64), labels=np.array([y for _, y in pairs], np.int32))
     with open(os.path.join(output, SETTINGS), "w") as f:
         json.dump({**recipe.to_dict(), "class_names": scan.class_names}, f, indent=2)
@@ -83,13 +91,44 @@ def _decode(path, image_size):
                                 else im.resize((image_size, image_size), Image.BILINEAR)) for im in images]), z["labels"]
 
 
-def train(folder, epochs=None, parts=None):
+def _zoom(x, rng, min_area):
+    """Half of the images replaced by a random square crop of at least `min_area` of the image,
+    resized back (bilinear), as `keras_saliency.data.pipeline.random_zoom`."""
+    from PIL import Image
+
+    size = x.shape[1]
+    out = x.copy()
+    for j in np.flatnonzero(rng.random(len(x)) < 0.5):
+        side = int(round(size * np.sqrt(rng.uniform(min_area, 1.0))))
+        y0, x0 = rng.integers(0, size - side + 1, 2)
+        crop = Image.fromarray(x[j, y0:y0 + side, x0:x0 + side])
+        out[j] = np.asarray(crop.resize((size, size), Image.BILINEAR))
+    return out
+
+
+class _CosineWithWarmup:
+    """Linear warm-up to `rate` over `warmup` steps, then cosine decay to 0 at `total` steps (as
+    `keras.optimizers.schedules.CosineDecay(0, total - warmup, warmup_target=rate, warmup_steps=warmup)`)."""
+
+    def __init__(self, rate, warmup, total):
+        self.rate, self.warmup, self.total = rate, warmup, total
+
+    def __call__(self, step):
+        if step < self.warmup:
+            return self.rate * step / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return 0.5 * self.rate * (1.0 + np.cos(np.pi * progress))
+
+
+def train(folder, epochs=None, parts=None, seconds=None, output=None):
     """Trains the packed model in any Keras backend with the recipe's schedule.
 
     Args:
         folder: a folder written by `pack`.
         epochs: epochs (default: the recipe's).
         parts: the two packed halves, when they are not in `folder`.
+        seconds: a time budget; the epochs after the warm-up are as many as fit (at most `epochs`).
+        output: where to write the trained model and logs (default `folder`).
 
     Example:
 
@@ -100,15 +139,23 @@ def train(folder, epochs=None, parts=None):
     import keras
 
     start = time.time()
+    output = output or folder
+    os.makedirs(output, exist_ok=True)
     with open(os.path.join(folder, SETTINGS)) as f:
         recipe = json.load(f)
-    if recipe["classifier_warmup_epochs"]:
-        raise SystemExit("Expected a recipe without warm-up epochs (this script's schedule has none). "
-                         f"Received: classifier_warmup_epochs={recipe['classifier_warmup_epochs']}")
+    warmup = recipe["classifier_warmup_epochs"]
+    if seconds and not warmup:
+        raise SystemExit("Expected a recipe with warm-up epochs for --seconds (their pace plans the rest). "
+                         "Received: classifier_warmup_epochs=0")
     size, shift, batch, classes = recipe["image_size"], recipe["shift"], recipe["classifier_batch_size"], len(recipe["class_names"])
+    zoom = recipe.get("zoom", 0.0)
     epochs = epochs or recipe["classifier_epochs"]
     decoded = [_decode(p, size) for p in (parts or [os.path.join(folder, f"part{k}.npz") for k in (0, 1)])]
     images, labels = np.concatenate([d[0] for d in decoded]), np.concatenate([d[1] for d in decoded]).astype("int32")
+    validation = None
+    if os.path.exists(os.path.join(folder, "validation.npz")):
+        val_x, val_y = _decode(os.path.join(folder, "validation.npz"), size)
+        validation = (val_x.astype("float32"), np.eye(classes, dtype="float32")[val_y])
 
     class Batches(keras.utils.PyDataset):
         def __init__(self):
@@ -123,6 +170,8 @@ def train(folder, epochs=None, parts=None):
             index = self.order[i * batch:(i + 1) * batch]
             x = images[index]
             x = np.where((self.rng.random(len(index)) < 0.5)[:, None, None, None], x[:, :, ::-1], x)
+            if zoom:
+                x = _zoom(x, self.rng, zoom)
             if shift:
                 padded = np.pad(x, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="reflect")
                 dy, dx = self.rng.integers(0, 2 * shift + 1, (2, len(index)))
@@ -133,24 +182,47 @@ def train(folder, epochs=None, parts=None):
             self.order = self.rng.permutation(len(images))
 
     keras.utils.set_random_seed(recipe["seed"])
-    model = keras.saving.load_model(os.path.join(folder, "init.keras"))
-    data = Batches()
-    schedule = keras.optimizers.schedules.CosineDecay(recipe["classifier_learning_rate"], len(data) * epochs)
-    if recipe["classifier_optimizer"] == "adam":
-        optimizer = keras.optimizers.Adam(schedule, weight_decay=recipe["classifier_weight_decay"] or None)
+    if os.path.exists(os.path.join(folder, "init.keras")):
+        model = keras.saving.load_model(os.path.join(folder, "init.keras"))
     else:
-        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                         weight_decay=recipe["classifier_weight_decay"] or None)
+        with open(os.path.join(folder, "init.json")) as f:
+            model = keras.models.model_from_json(f.read())
+    data = Batches()
+    rate = recipe["classifier_learning_rate"]
+    schedule = _CosineWithWarmup(rate, len(data) * warmup, len(data) * epochs)
+
+    class LearningRate(keras.callbacks.Callback):
+        step = 0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate = float(schedule(self.step))
+            self.step += 1
+
+    decay = recipe["classifier_weight_decay"] or None
+    if recipe["classifier_optimizer"] == "adam":
+        optimizer = keras.optimizers.Adam(rate, weight_decay=decay)
+    else:
+        optimizer = keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=recipe["label_smoothing"]),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
-    model.fit(data, epochs=epochs, verbose=2,
-              callbacks=[keras.callbacks.CSVLogger(os.path.join(folder, "classifier_log.csv"))])
-    model.save(os.path.join(folder, "classifier.keras"))
-    with open(os.path.join(folder, "accelerator_run.json"), "w") as f:
+    callbacks = [LearningRate(), keras.callbacks.CSVLogger(os.path.join(output, "classifier_log.csv"), append=True),
+                 keras.callbacks.ModelCheckpoint(os.path.join(output, "classifier.keras"))]
+    fit = dict(validation_data=validation, validation_batch_size=500, verbose=2, callbacks=callbacks)
+    done = 0
+    if seconds:
+        began = time.time()
+        model.fit(data, epochs=warmup, **fit)
+        done = warmup
+        pace = (time.time() - began) / warmup
+        epochs = min(epochs, warmup + max(1, int((seconds - (time.time() - start)) / pace)))
+        schedule.total = len(data) * epochs
+        print(f"Warm-up: {pace:.1f} s per epoch; {epochs} epochs in all")
+    model.fit(data, initial_epoch=done, epochs=epochs, **fit)
+    with open(os.path.join(output, "accelerator_run.json"), "w") as f:
         json.dump({"backend": keras.backend.backend(), "keras": keras.__version__, "epochs": epochs,
                    "images": int(len(images)), "seconds": round(time.time() - start, 1)}, f, indent=2)
-    print(f"Trained {epochs} epochs in {time.time() - start:.0f} s: {folder}/classifier.keras")
+    print(f"Trained {epochs} epochs in {time.time() - start:.0f} s: {output}/classifier.keras")
 
 
 def main():
@@ -165,11 +237,13 @@ def main():
     trainer.add_argument("folder")
     trainer.add_argument("--epochs", type=int)
     trainer.add_argument("--parts", nargs=2, help="The two packed halves, when they are elsewhere.")
+    trainer.add_argument("--seconds", type=float, help="Time budget: as many epochs as fit after the warm-up.")
+    trainer.add_argument("--output", help="Where to write the model and logs (default: the folder).")
     args = parser.parse_args()
     if args.command == "pack":
         pack(args.recipe, args.output, args.overrides, args.data_root)
     else:
-        train(args.folder, args.epochs, args.parts)
+        train(args.folder, args.epochs, args.parts, args.seconds, args.output)
 
 
 if __name__ == "__main__":

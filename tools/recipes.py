@@ -53,6 +53,7 @@ class Recipe:
     classifier_weight_decay: float = 5e-4
     classifier_warmup_epochs: int = 1
     shift: int = 4  # translation augmentation, pixels
+    zoom: float = 0.0  # `random_zoom`: half the images a square crop of >= this area fraction (0: none)
     # Masker.
     masker_epochs: int = 3
     masker_batch_size: int = 64
@@ -226,20 +227,37 @@ def _classifier_train(recipe, train_x, train_y):
 
     return array_dataset(
         train_x, train_y, batch_size=recipe.classifier_batch_size, training=True,
-        seed=recipe.seed, shift=recipe.shift,
+        seed=recipe.seed, shift=recipe.shift, zoom=recipe.zoom,
     )
+
+
+def build_recipe_classifier(recipe, class_names):
+    """The recipe's classifier before training (`architecture`: "vgg", "fast" or "transfer")."""
+    from keras_saliency.models.classifiers import cifar_classifier, fast_cifar_classifier
+
+    name = f"{recipe.name.replace('-', '_')}_classifier"
+    if recipe.architecture == "fast":
+        return fast_cifar_classifier(len(class_names), recipe.image_size, widths=recipe.fast_widths, name=name)
+    if recipe.architecture == "vgg":
+        return cifar_classifier(
+            len(class_names),
+            recipe.image_size,
+            base_filters=recipe.base_filters,
+            convs_per_scale=recipe.convs_per_scale,
+            max_filters=recipe.max_filters,
+            dropout=recipe.dropout,
+            name=name,
+        )
+    if recipe.architecture == "transfer":
+        return _transfer_classifier(recipe, class_names, name)
+    raise ValueError(f"Expected architecture 'vgg', 'fast' or 'transfer'. Received: {recipe.architecture!r}")
 
 
 def train_classifier_stage(recipe, output, data_root=None, splits=None):
     """Trains (or resumes) the recipe's classifier; returns `(model, validation accuracy)`."""
     import keras
 
-    from keras_saliency.models.classifiers import (
-        cifar_classifier,
-        compile_classifier,
-        fast_cifar_classifier,
-        fit_classifier,
-    )
+    from keras_saliency.models.classifiers import compile_classifier, fit_classifier
     from keras_saliency.training.fit import RunFiles, resume_plan
     from keras_saliency.data.arrays import array_dataset
 
@@ -257,27 +275,7 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
             fit_classifier(model, _classifier_train(recipe, train_x, train_y), validation,
                            recipe.classifier_epochs, output, up_to=True)
     else:
-        name = f"{recipe.name.replace('-', '_')}_classifier"
-        if recipe.architecture == "fast":
-            model = fast_cifar_classifier(
-                len(class_names), recipe.image_size, widths=recipe.fast_widths, name=name
-            )
-        elif recipe.architecture == "vgg":
-            model = cifar_classifier(
-                len(class_names),
-                recipe.image_size,
-                base_filters=recipe.base_filters,
-                convs_per_scale=recipe.convs_per_scale,
-                max_filters=recipe.max_filters,
-                dropout=recipe.dropout,
-                name=name,
-            )
-        elif recipe.architecture == "transfer":
-            model = _transfer_classifier(recipe, class_names, name)
-        else:
-            raise ValueError(
-                f"Expected architecture 'vgg', 'fast' or 'transfer'. Received: {recipe.architecture!r}"
-            )
+        model = build_recipe_classifier(recipe, class_names)
         train = _classifier_train(recipe, train_x, train_y)
         steps = int(train.cardinality())
         compile_classifier(

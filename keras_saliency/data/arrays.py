@@ -7,7 +7,7 @@ from keras_saliency.data.pipeline import prepare
 
 
 def array_dataset(
-    images, labels, image_size=None, batch_size=32, training=False, seed=None, shift=0
+    images, labels, image_size=None, batch_size=32, training=False, seed=None, shift=0, zoom=0.0
 ):
     """`images` (N, H, W, C) in [0, 255] (C in 1, 3, 4) and integer `labels` (N,).
 
@@ -19,6 +19,8 @@ def array_dataset(
         training: whether to shuffle, flip and shift (augmentation). Defaults to `False`.
         seed: seed of the shuffle and the augmentation, or `None`.
         shift: largest random translation in pixels when training (0: none).
+        zoom: the smallest area fraction of the random zoom crops when training (0: none; see
+            `pipeline.random_zoom`).
 
     Example:
 
@@ -46,4 +48,5 @@ def array_dataset(
         seed=seed,
         shuffle_buffer=len(images),
         shift=shift,
+        zoom=zoom,
     )

@@ -99,3 +99,29 @@ def test_real_cifar10_folder_scan():
     root = shared_data("cifar10", "train")
     scan = data.scan_image_folder(root, progress=False)
     assert len(scan.class_names) == 10 and len(scan.files) == 50000 and not scan.skipped
+
+
+def test_random_zoom_known_answers():
+    import tensorflow as tf
+
+    from keras_saliency.data.pipeline import random_zoom
+
+    image = tf.reshape(tf.range(32 * 32 * 3, dtype=tf.float32) % 255.0, (32, 32, 3))
+    # A crop of the whole area is the image itself, whichever branch is drawn.
+    np.testing.assert_allclose(random_zoom(image, 1.0, seed=3).numpy(), image.numpy(), atol=1e-3)
+    # Small crops: about half of the images change, each keeps its shape and range.
+    changed = 0
+    for seed in range(40):
+        out = random_zoom(image, 0.2, seed=seed).numpy()
+        assert out.shape == (32, 32, 3) and out.min() >= 0.0 and out.max() <= 255.0
+        changed += not np.allclose(out, image.numpy())
+    assert 8 <= changed <= 32
+    with pytest.raises(ValueError, match="min_area"):
+        random_zoom(image, 0.0)
+
+
+def test_array_dataset_zoom_keeps_shapes_and_labels():
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3)).astype(np.uint8)
+    batches = list(data.array_dataset(images, np.arange(8), batch_size=4, training=True, seed=0, zoom=0.3))
+    assert [tuple(x.shape) for x, _ in batches] == [(4, 16, 16, 3)] * 2
+    assert sorted(np.concatenate([y.numpy() for _, y in batches])) == list(range(8))

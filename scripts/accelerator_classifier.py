@@ -14,9 +14,11 @@ linear warm-up over `classifier_warmup_epochs`, then cosine decay), cross-entrop
 label smoothing, random flips, reflect-padded shifts of up to `shift` pixels and the recipe's
 `zoom` crops, the recipe's batch size. With `--seconds`, the epochs after the warm-up are as many
 as fit in that time (at most the recipe's), planned from the warm-up's pace before the cosine
-starts. It writes `classifier.keras` (after every epoch), `classifier_log.csv` (with validation
-accuracy per epoch) and `accelerator_run.json`. Measure the returned `classifier.keras` here with
-TensorFlow as well (`train_pretrained.py --stage classifier` resumes from it).
+starts. It writes `classifier.keras` (after every epoch; at the end uncompiled, so that it loads
+in any backend), `classifier_log.csv` (with validation accuracy per epoch) and
+`accelerator_run.json`. Measure the returned `classifier.keras` here with TensorFlow as well;
+copied into a run folder as `classifier.keras`, `train_pretrained.py --stage masker` trains the
+masker against it.
 """
 
 import os as _os
@@ -219,6 +221,10 @@ def train(folder, epochs=None, parts=None, seconds=None, output=None):
         schedule.total = len(data) * epochs
         print(f"Warm-up: {pace:.1f} s per epoch; {epochs} epochs in all")
     model.fit(data, initial_epoch=done, epochs=epochs, **fit)
+    # Saved uncompiled: a backend's optimizer (e.g. torch's SGD) does not load in another backend.
+    trained = keras.models.model_from_json(model.to_json())
+    trained.set_weights(model.get_weights())
+    trained.save(os.path.join(output, "classifier.keras"))
     with open(os.path.join(output, "accelerator_run.json"), "w") as f:
         json.dump({"backend": keras.backend.backend(), "keras": keras.__version__, "epochs": epochs,
                    "images": int(len(images)), "seconds": round(time.time() - start, 1)}, f, indent=2)

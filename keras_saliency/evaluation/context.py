@@ -60,10 +60,14 @@ def object_and_context(images, boxes, batch_size=64):
     object_only, context_only = object_and_context(images, boxes)
     ```
     """
+    images = np.asarray(images, np.float32)
+    return _blend(images, box_union(boxes, images.shape[1:3])[..., None], batch_size)
+
+
+def _blend(images, inside, batch_size):
+    """`object_and_context` for a given `(N, H, W, 1)` box mask `inside`."""
     from keras_saliency.models.alternatives import blurred
 
-    images = np.asarray(images, np.float32)
-    inside = box_union(boxes, images.shape[1:3])[..., None]
     blur = np.concatenate([np.asarray(blurred(images[i : i + batch_size])) for i in range(0, len(images), batch_size)])
     return images * inside + blur * (1 - inside), blur * inside + images * (1 - inside)
 
@@ -101,7 +105,7 @@ def context_use(classifier, images, class_ids, boxes, maps=None, batch_size=64):
     if boxes is None or len(boxes) != len(images):
         raise ValueError(f"Expected one list of boxes per image ({len(images)}). Received: {None if boxes is None else len(boxes)}")
     inside = box_union(boxes, images.shape[1:3])[..., None]
-    object_only, context_only = object_and_context(images, boxes, batch_size)
+    object_only, context_only = _blend(images, inside, batch_size)
     p_full = class_probabilities(classifier, images, class_ids, batch_size)
     p_object = class_probabilities(classifier, object_only, class_ids, batch_size)
     p_context = class_probabilities(classifier, context_only, class_ids, batch_size)

@@ -326,7 +326,7 @@ class ExportedMaskerHandler(_MaskHandler):
         image_size: the input size the masker was exported with.
         class_id: the class to explain.
         batch_size: images per runtime call.
-        num_threads: the runtime's CPU threads (default: the runtime's choice).
+        num_threads: the runtime's CPU threads (default: the runtime's; every core for LiteRT).
         **kwargs: `ModelHandler` options.
 
     Example:

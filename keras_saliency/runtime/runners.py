@@ -58,7 +58,8 @@ class LiteRTRuntime(Runtime):
     Args:
         path: the `.tflite` file.
         batch_size: images per call of the interpreter. Defaults to 32.
-        num_threads: CPU threads of the interpreter, or `None` for LiteRT's default.
+        num_threads: CPU threads of the interpreter. Defaults to `None`: every core
+            (`os.cpu_count()`); LiteRT's own default runs the convolutions on one.
 
     Example:
 
@@ -74,7 +75,7 @@ class LiteRTRuntime(Runtime):
         from ai_edge_litert.interpreter import Interpreter
 
         super().__init__(path, batch_size)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
         self.runner = self.interpreter.get_signature_runner("serving_default")
         image = self.runner.get_input_details()["image"]
         self.dtype = image["dtype"]

@@ -222,8 +222,7 @@ def train(folder, epochs=None, parts=None, seconds=None, output=None):
         print(f"Warm-up: {pace:.1f} s per epoch; {epochs} epochs in all")
     model.fit(data, initial_epoch=done, epochs=epochs, **fit)
     # Saved uncompiled: a backend's optimizer (e.g. torch's SGD) does not load in another backend.
-    trained = keras.models.clone_model(model)
-    trained.set_weights(model.get_weights())
+    trained = keras.Model(model.inputs, model.outputs, name=model.name)
     trained.save(os.path.join(output, "classifier.keras"))
     with open(os.path.join(output, "accelerator_run.json"), "w") as f:
         json.dump({"backend": keras.backend.backend(), "keras": keras.__version__, "epochs": epochs,

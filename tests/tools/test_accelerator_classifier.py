@@ -73,5 +73,5 @@ def test_pack_then_train_with_a_time_budget(tmp_path):
     log = (tmp_path / "out" / "classifier_log.csv").read_text().splitlines()
     assert "val_accuracy" in log[0] and len(log) == 4
     model = keras.saving.load_model(tmp_path / "out" / "classifier.keras")
-    assert model.optimizer is None  # uncompiled: no backend-specific optimizer to import
+    assert not getattr(model, "optimizer", None)  # uncompiled: no backend-specific optimizer to import
     assert model.predict(images[:2].astype("float32"), verbose=0).shape == (2, 2)

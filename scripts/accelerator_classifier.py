@@ -1,15 +1,16 @@
-"""A recipe's classifier stage on an accelerator machine that has PyTorch or JAX but no TensorFlow.
+"""A recipe's classifier stage on an accelerator machine that has PyTorch but no TensorFlow.
 
     # here (TensorFlow): the recipe's untrained model and its training split, packed
     python scripts/accelerator_classifier.py pack cifar10-transfer runs/cifar10-gpu --set backbone_trainable_from=null
-    # there (Keras 3 with KERAS_BACKEND=torch or jax, numpy, Pillow): trains it
+    # there (Keras 3 with KERAS_BACKEND=torch, numpy, Pillow): trains it
     KERAS_BACKEND=torch python scripts/accelerator_classifier.py train runs/cifar10-gpu --epochs 20
 
 `pack` writes the recipe's classifier before training (`init.keras` for a transfer recipe, whose
 pretrained weights matter; `init.json`, the architecture alone, for one trained from scratch),
 `part0.npz` / `part1.npz` (the JPEG/PNG bytes and labels of the recipe's training split, in two
 halves that each fit a small file transfer) and `validation.npz` (its validation split). `train`
-runs the recipe's schedule in any Keras backend: Adam or SGD as `compile_classifier` builds it (a
+runs the recipe's schedule with Keras' torch or TensorFlow backend (not JAX: its trainer applies a
+learning rate set between batches only once per epoch): Adam or SGD as `compile_classifier` builds it (a
 linear warm-up over `classifier_warmup_epochs`, then cosine decay), cross-entropy with the recipe's
 label smoothing, random flips, reflect-padded shifts of up to `shift` pixels and the recipe's
 `zoom` crops, the recipe's batch size. With `--seconds`, the epochs after the warm-up are as many
@@ -95,7 +96,8 @@ def _decode(path, image_size):
 
 def _zoom(x, rng, min_area):
     """Half of the images replaced by a random square crop of at least `min_area` of the image,
-    resized back (bilinear), as `keras_saliency.data.pipeline.random_zoom`."""
+    resized back (bilinear): the numpy counterpart of `keras_saliency.data.pipeline.random_zoom`
+    (area drawn uniformly here, by TensorFlow's box sampler there)."""
     from PIL import Image
 
     size = x.shape[1]
@@ -123,7 +125,7 @@ class _CosineWithWarmup:
 
 
 def train(folder, epochs=None, parts=None, seconds=None, output=None):
-    """Trains the packed model in any Keras backend with the recipe's schedule.
+    """Trains the packed model with Keras' torch or TensorFlow backend and the recipe's schedule.
 
     Args:
         folder: a folder written by `pack`.
@@ -141,8 +143,13 @@ def train(folder, epochs=None, parts=None, seconds=None, output=None):
     import keras
 
     start = time.time()
+    if keras.backend.backend() == "jax":
+        raise SystemExit("Expected KERAS_BACKEND=torch or tensorflow (the JAX trainer applies the per-batch "
+                         "learning rate once per epoch). Received: jax")
     output = output or folder
     os.makedirs(output, exist_ok=True)
+    if os.path.exists(os.path.join(output, "classifier_log.csv")):
+        os.remove(os.path.join(output, "classifier_log.csv"))  # a new run: its log starts afresh
     with open(os.path.join(folder, SETTINGS)) as f:
         recipe = json.load(f)
     warmup = recipe["classifier_warmup_epochs"]
@@ -152,6 +159,8 @@ def train(folder, epochs=None, parts=None, seconds=None, output=None):
     size, shift, batch, classes = recipe["image_size"], recipe["shift"], recipe["classifier_batch_size"], len(recipe["class_names"])
     zoom = recipe.get("zoom", 0.0)
     epochs = epochs or recipe["classifier_epochs"]
+    if seconds and epochs <= warmup:
+        raise SystemExit(f"Expected more epochs than the {warmup} warm-up epochs for --seconds. Received: {epochs}")
     decoded = [_decode(p, size) for p in (parts or [os.path.join(folder, f"part{k}.npz") for k in (0, 1)])]
     images, labels = np.concatenate([d[0] for d in decoded]), np.concatenate([d[1] for d in decoded]).astype("int32")
     validation = None

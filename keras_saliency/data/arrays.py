@@ -16,7 +16,7 @@ def array_dataset(
         labels: integer class ids of shape (N,).
         image_size: output side S in pixels; `None` keeps the arrays' height H.
         batch_size: images per batch. Defaults to 32.
-        training: whether to shuffle, flip and shift (augmentation). Defaults to `False`.
+        training: whether to shuffle, flip, zoom (with `zoom`) and shift (augmentation). Defaults to `False`.
         seed: seed of the shuffle and the augmentation, or `None`.
         shift: largest random translation in pixels when training (0: none).
         zoom: the smallest area fraction of the random zoom crops when training (0: none; see

@@ -87,7 +87,9 @@ def random_zoom(image, min_area, seed=None):
     if not 0.0 < min_area <= 1.0:
         raise ValueError(f"Expected min_area in (0, 1]. Received: min_area={min_area}")
     crop = random_resized_crop(image, image.shape[0], scale=(min_area, 1.0), ratio=(1.0, 1.0), seed=seed)
-    keep = tf.random.uniform((), seed=seed) < 0.5
+    # Its own seed: `random_flip_left_right` draws the same uniform with `seed`, which would zoom
+    # exactly the images that are not flipped.
+    keep = tf.random.uniform((), seed=None if seed is None else seed + 1) < 0.5
     return tf.where(keep, tf.cast(image, tf.float32), crop)
 
 
@@ -102,7 +104,7 @@ def prepare(
         dataset: a `tf.data.Dataset` of `(image, label)` pairs, images (H, W, C) in [0, 255].
         image_size: output side S in pixels.
         batch_size: images per batch.
-        training: whether to shuffle, flip and shift. Defaults to `False`.
+        training: whether to shuffle, flip, zoom (with `zoom`) and shift. Defaults to `False`.
         seed: seed of the shuffle and the augmentation, or `None`.
         shuffle_buffer: shuffle buffer size when training (0: no shuffle). Defaults to 1024.
         shift: largest random translation in pixels when training (0: none).

@@ -526,7 +526,8 @@ def _counter(result, name):
 
 
 def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, formats=("png",),
-                 rows="csv", batch_size=32, pipeline_options=None, summary=None, confidence=None):
+                 rows="csv", batch_size=32, pipeline_options=None, summary=None, confidence=None,
+                 num_threads=None):
     """Explains every image matched by `inputs` with Apache Beam and waits for the job to end.
 
     Writes the masks, the rows, the dead letters and `explain_bulk_config.json` into `output`
@@ -548,6 +549,8 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
             "--direct_running_mode=multi_processing"]`.
         summary: the model's `ModelSummary` when already known (default: `summarize_model(model)`).
         confidence: the class selector's threshold (Keras model only; default: as trained).
+        num_threads: CPU threads of each worker's exported-masker runtime (default: the runtime's;
+            every core for LiteRT; `keras-saliency bulk` gives 1 when several local workers run).
 
     Returns:
         A dict: `explained` and `dead_letters` (counts; None when the runner reports no
@@ -572,7 +575,7 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
     if class_id is not None and not 0 <= int(class_id) < summary.num_classes:
         raise ValueError(f"Expected class_id in [0, {summary.num_classes}). Received: class_id={class_id}")
     if runtime:
-        handler = ExportedMaskerHandler(runtime, summary.image_size, class_id, batch_size)
+        handler = ExportedMaskerHandler(runtime, summary.image_size, class_id, batch_size, num_threads)
     else:
         handler = SaliencyModelHandler(model, class_id, batch_size, confidence)
     if not isinstance(pipeline_options, PipelineOptions):
@@ -665,14 +668,17 @@ def run_bulk(glob, output="saliency-bulk", model="cifar10", runtime=None, class_
             raise CommandError(f"Expected an exported masker file (.tflite or .onnx). Received: {runtime!r}, "
                                "which is not a file", kind="refused")
     options = [f"--runner={runner}"] + list(extra_options)
+    threads = None  # the runtime's default: every core
     if runner == "DirectRunner":
         mode = direct_running_mode or ("in_memory" if direct_num_workers == 1 else "multi_processing")
         options += [f"--direct_num_workers={direct_num_workers}", f"--direct_running_mode={mode}"]
+        if direct_num_workers != 1:
+            threads = 1  # several local workers share the cores: one runtime thread each
     try:
         return explain_bulk(
             glob, output, model=model, runtime=runtime, class_id=class_id,
             formats=[f.strip() for f in formats.split(",") if f.strip()], rows=rows, batch_size=batch_size,
-            pipeline_options=options, summary=summary)
+            pipeline_options=options, summary=summary, num_threads=threads)
     except ValueError as error:
         raise CommandError(first_line(error)) from error
     except ImportError as error:  # a runner's own extra, e.g. apache-beam[gcp] for Dataflow

@@ -52,14 +52,19 @@ class Runtime:
         return {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
 
 
+def usable_cores():
+    """The CPU cores this process may run on (its affinity where the OS tells it, else all)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class LiteRTRuntime(Runtime):
     """A `.tflite` masker run by LiteRT (`ai-edge-litert`) through its serving signature.
 
     Args:
         path: the `.tflite` file.
         batch_size: images per call of the interpreter. Defaults to 32.
-        num_threads: CPU threads of the interpreter. Defaults to `None`: every core
-            (`os.cpu_count()`); LiteRT's own default runs the convolutions on one.
+        num_threads: CPU threads of the interpreter. Defaults to `None`: every core this
+            process may use; LiteRT's own default (-1) runs the convolutions on one.
 
     Example:
 
@@ -75,7 +80,7 @@ class LiteRTRuntime(Runtime):
         from ai_edge_litert.interpreter import Interpreter
 
         super().__init__(path, batch_size)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or os.cpu_count())
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or usable_cores())
         self.runner = self.interpreter.get_signature_runner("serving_default")
         image = self.runner.get_input_details()["image"]
         self.dtype = image["dtype"]

@@ -125,3 +125,22 @@ def test_array_dataset_zoom_keeps_shapes_and_labels():
     batches = list(data.array_dataset(images, np.arange(8), batch_size=4, training=True, seed=0, zoom=0.3))
     assert [tuple(x.shape) for x, _ in batches] == [(4, 16, 16, 3)] * 2
     assert sorted(np.concatenate([y.numpy() for _, y in batches])) == list(range(8))
+
+
+def test_zoom_and_flip_are_drawn_independently_in_a_dataset():
+    """In `prepare`, zoom and flip share the seed; each must still hit about half of the images,
+    and about a quarter both (not "zoomed exactly when not flipped")."""
+    import tensorflow as tf
+
+    from keras_saliency.data.pipeline import prepare
+
+    # A left-right asymmetric image: a flip and a zoom are told apart by what they change.
+    ramp = np.tile(np.arange(32, dtype=np.float32)[None, :, None] * 8.0, (32, 1, 3))
+    images = np.repeat(ramp[None], 400, axis=0)
+    batches = prepare(tf.data.Dataset.from_tensor_slices((images, np.zeros(400, np.int32))), 32, 400,
+                      training=True, seed=0, shuffle_buffer=0, zoom=0.2)
+    out = next(iter(batches))[0].numpy()
+    flipped = out[:, 16, 0, 0] > out[:, 16, -1, 0]
+    zoomed = np.abs(out[:, 16, :, 0] - np.where(flipped[:, None], ramp[16, ::-1, 0], ramp[16, :, 0])).max(1) > 1.0
+    assert 0.35 < flipped.mean() < 0.65 and 0.3 < zoomed.mean() < 0.65
+    assert 0.12 < (flipped & zoomed).mean() < 0.38

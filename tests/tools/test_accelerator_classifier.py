@@ -67,11 +67,27 @@ def test_pack_then_train_with_a_time_budget(tmp_path):
         del recipes.RECIPES["squares-test"]
     packed = sorted(os.listdir(tmp_path / "packed"))
     assert packed == ["accelerator_recipe.json", "init.json", "part0.npz", "part1.npz", "validation.npz"]
-    script.train(str(tmp_path / "packed"), seconds=600, output=str(tmp_path / "out"))
+    rates = []
+    original = script._CosineWithWarmup.__call__
+    script._CosineWithWarmup.__call__ = lambda self, step: rates.append(original(self, step)) or rates[-1]
+    try:
+        script.train(str(tmp_path / "packed"), seconds=600, output=str(tmp_path / "out"))
+    finally:
+        script._CosineWithWarmup.__call__ = original
     run = json.loads((tmp_path / "out" / "accelerator_run.json").read_text())
     assert run["epochs"] == 3 and run["images"] == 36
     log = (tmp_path / "out" / "classifier_log.csv").read_text().splitlines()
     assert "val_accuracy" in log[0] and len(log) == 4
+    # 5 steps per epoch (36 images, batch 8): a linear warm-up over the first epoch, then the cosine
+    # over the other two, continuing across the second `fit`.
+    assert len(rates) == 15 and rates[:5] == pytest.approx([0.0, 0.01, 0.02, 0.03, 0.04])
+    assert rates[5] == pytest.approx(0.05) and rates[5:] == sorted(rates[5:], reverse=True) and rates[-1] > 0
+    # A budget the warm-up already spends: one epoch more, and a log of this run only.
+    script.train(str(tmp_path / "packed"), seconds=1e-3, output=str(tmp_path / "out"))
+    assert json.loads((tmp_path / "out" / "accelerator_run.json").read_text())["epochs"] == 2
+    assert len((tmp_path / "out" / "classifier_log.csv").read_text().splitlines()) == 3
+    with pytest.raises(SystemExit, match="more epochs than"):
+        script.train(str(tmp_path / "packed"), epochs=1, seconds=600, output=str(tmp_path / "out"))
     model = keras.saving.load_model(tmp_path / "out" / "classifier.keras")
     assert not getattr(model, "optimizer", None)  # uncompiled: no backend-specific optimizer to import
     assert model.predict(images[:2].astype("float32"), verbose=0).shape == (2, 2)

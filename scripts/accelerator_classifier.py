@@ -13,7 +13,8 @@ runs the recipe's schedule with Keras' torch or TensorFlow backend (not JAX: its
 learning rate set between batches only once per epoch): Adam or SGD as `compile_classifier` builds it (a
 linear warm-up over `classifier_warmup_epochs`, then cosine decay), cross-entropy with the recipe's
 label smoothing, random flips, reflect-padded shifts of up to `shift` pixels and the recipe's
-`zoom` crops, the recipe's batch size. With `--seconds`, the epochs after the warm-up are as many
+`zoom` crops (prepared ahead by 4 threads, each batch from its own seeded generator), the
+recipe's batch size. With `--seconds`, the epochs after the warm-up are as many
 as fit in that time (at most the recipe's), planned from the warm-up's pace before the cosine
 starts. It writes `classifier.keras` (after every epoch; at the end uncompiled, so that it loads
 in any backend), `classifier_log.csv` (with validation accuracy per epoch) and
@@ -110,6 +111,20 @@ def _zoom(x, rng, min_area):
     return out
 
 
+def _augment(x, rng, zoom, shift):
+    """Random flips, `_zoom` crops (when `zoom`) and reflect-padded shifts of up to `shift` pixels
+    of a batch `x` (N, S, S, C), drawn from `rng`."""
+    x = np.where((rng.random(len(x)) < 0.5)[:, None, None, None], x[:, :, ::-1], x)
+    if zoom:
+        x = _zoom(x, rng, zoom)
+    if shift:
+        size = x.shape[1]
+        padded = np.pad(x, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="reflect")
+        dy, dx = rng.integers(0, 2 * shift + 1, (2, len(x)))
+        x = np.stack([padded[j, dy[j]:dy[j] + size, dx[j]:dx[j] + size] for j in range(len(x))])
+    return x
+
+
 class _CosineWithWarmup:
     """Linear warm-up to `rate` over `warmup` steps, then cosine decay to 0 at `total` steps (as
     `keras.optimizers.schedules.CosineDecay(0, total - warmup, warmup_target=rate, warmup_steps=warmup)`)."""
@@ -169,28 +184,26 @@ def train(folder, epochs=None, parts=None, seconds=None, output=None):
         validation = (val_x.astype("float32"), np.eye(classes, dtype="float32")[val_y])
 
     class Batches(keras.utils.PyDataset):
+        """Shuffled, augmented batches; batch `i` of epoch `e` draws from its own generator
+        (seed, e, i), so that worker threads prepare batches ahead in any order, reproducibly."""
+
         def __init__(self):
-            super().__init__()
-            self.rng = np.random.default_rng(recipe["seed"])
-            self.order = self.rng.permutation(len(images))
+            super().__init__(workers=4, use_multiprocessing=False)
+            self.epoch = 0
+            self.order = np.random.default_rng([recipe["seed"], 0]).permutation(len(images))
 
         def __len__(self):
             return -(-len(images) // batch)
 
         def __getitem__(self, i):
             index = self.order[i * batch:(i + 1) * batch]
-            x = images[index]
-            x = np.where((self.rng.random(len(index)) < 0.5)[:, None, None, None], x[:, :, ::-1], x)
-            if zoom:
-                x = _zoom(x, self.rng, zoom)
-            if shift:
-                padded = np.pad(x, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="reflect")
-                dy, dx = self.rng.integers(0, 2 * shift + 1, (2, len(index)))
-                x = np.stack([padded[j, dy[j]:dy[j] + size, dx[j]:dx[j] + size] for j in range(len(index))])
+            rng = np.random.default_rng([recipe["seed"], self.epoch, i, 1])
+            x = _augment(images[index], rng, zoom, shift)
             return x.astype("float32"), np.eye(classes, dtype="float32")[labels[index]]
 
         def on_epoch_end(self):
-            self.order = self.rng.permutation(len(images))
+            self.epoch += 1
+            self.order = np.random.default_rng([recipe["seed"], self.epoch]).permutation(len(images))
 
     keras.utils.set_random_seed(recipe["seed"])
     if os.path.exists(os.path.join(folder, "init.keras")):

@@ -91,3 +91,20 @@ def test_pack_then_train_with_a_time_budget(tmp_path):
     model = keras.saving.load_model(tmp_path / "out" / "classifier.keras")
     assert not getattr(model, "optimizer", None)  # uncompiled: no backend-specific optimizer to import
     assert model.predict(images[:2].astype("float32"), verbose=0).shape == (2, 2)
+
+
+def test_augment_shifts_are_crops_of_the_reflected_image():
+    """Each output is a window of the reflect-padded image or of its mirror image (the flip)."""
+    script = _script()
+    images = np.random.default_rng(0).integers(0, 255, (16, 8, 8, 3)).astype(np.uint8)
+    out = script._augment(images, np.random.default_rng(2), 0.0, 2)
+    assert out.shape == images.shape
+    for image, shifted in zip(images, out):
+        padded = np.pad(image, ((2, 2), (2, 2), (0, 0)), mode="reflect")
+        candidates = [padded[dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        flipped = np.pad(image[:, ::-1], ((2, 2), (2, 2), (0, 0)), mode="reflect")
+        candidates += [flipped[dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        assert any(np.array_equal(shifted, c) for c in candidates)
+    # Same generator seed, same batch.
+    np.testing.assert_array_equal(script._augment(images, np.random.default_rng(5), 0.5, 2),
+                                  script._augment(images, np.random.default_rng(5), 0.5, 2))

@@ -52,7 +52,7 @@ class Runtime:
         return {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
 
 
-def usable_cores():
+def _usable_cores():
     """The CPU cores this process may run on (its affinity where the OS tells it, else all)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -80,7 +80,7 @@ class LiteRTRuntime(Runtime):
         from ai_edge_litert.interpreter import Interpreter
 
         super().__init__(path, batch_size)
-        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or usable_cores())
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads or _usable_cores())
         self.runner = self.interpreter.get_signature_runner("serving_default")
         image = self.runner.get_input_details()["image"]
         self.dtype = image["dtype"]

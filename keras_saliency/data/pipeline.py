@@ -86,11 +86,14 @@ def random_zoom(image, min_area, seed=None):
     """
     if not 0.0 < min_area <= 1.0:
         raise ValueError(f"Expected min_area in (0, 1]. Received: min_area={min_area}")
-    crop = random_resized_crop(image, image.shape[0], scale=(min_area, 1.0), ratio=(1.0, 1.0), seed=seed)
     # Its own seed: `random_flip_left_right` draws the same uniform with `seed`, which would zoom
     # exactly the images that are not flipped.
     keep = tf.random.uniform((), seed=None if seed is None else seed + 1) < 0.5
-    return tf.where(keep, tf.cast(image, tf.float32), crop)
+    return tf.cond(
+        keep,
+        lambda: tf.cast(image, tf.float32),  # the crop is only computed for the images it replaces
+        lambda: random_resized_crop(image, image.shape[0], scale=(min_area, 1.0), ratio=(1.0, 1.0), seed=seed),
+    )
 
 
 def prepare(

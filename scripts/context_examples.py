@@ -69,6 +69,29 @@ def draw_examples(path, picks, titles):
     plt.close(fig)
 
 
+def summarise_saved(output):
+    """The summary files again from the per-image rows of an earlier run (context.csv)."""
+    import csv
+
+    from keras_saliency.evaluation import tables
+    from keras_saliency.evaluation.context import SUMMARY_COLUMNS, summarise_context
+
+    with open(os.path.join(output, "context.csv"), newline="") as f:
+        saved = list(csv.DictReader(f))
+    summary, groups = [], {}
+    for row in saved:
+        values = {k: float(row[k]) if row[k] not in ("", "nan") else float("nan")
+                  for k in ("p_full", "p_object", "p_context", "box_area", "map_outside")}
+        groups.setdefault((row["model"], row["method"]), []).append(values)
+    for (model, method), rows in groups.items():
+        summary.append({"model": model, "method": method, **summarise_context(rows)})
+    columns = (("model", "model", "{}"), ("method", "method", "{}")) + SUMMARY_COLUMNS
+    tables.write_csv(os.path.join(output, "context_summary.csv"), summary, columns)
+    with open(os.path.join(output, "context_summary.md"), "w") as f:
+        f.write(tables.markdown_table(summary, columns) + "\n")
+    print(tables.markdown_table(summary, columns))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True)
@@ -77,7 +100,11 @@ def main():
     parser.add_argument("--methods", default="masker,gradcam,gradient")
     parser.add_argument("--limit", type=int, default=400, help="Images per model (a seeded subset).")
     parser.add_argument("--examples", type=int, default=4, help="Example rows per model in the picture.")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="Rewrite the summary from the per-image context.csv already in --output.")
     args = parser.parse_args()
+    if args.summarise_only:
+        return summarise_saved(args.output)
 
     from keras_saliency import pretrained
     from keras_saliency.evaluation import tables

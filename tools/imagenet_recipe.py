@@ -97,7 +97,9 @@ def init_selector_from_classifier(model, classifier, class_layer):
     """Sets the class selector's embedding to the classifier's last 1x1 convolution or Dense
     layer (one vector per class over the deepest tapped features), so selecting a class starts as
     its CAM."""
-    kernel = np.asarray(classifier.get_layer(class_layer).kernel)  # (1, 1, channels, classes) or (channels, classes)
+    from keras_saliency.models.ensemble import nested_layer
+
+    kernel = np.asarray(nested_layer(classifier, class_layer).kernel)  # (1, 1, channels, classes) or (channels, classes)
     kernel = kernel.reshape(-1, kernel.shape[-1])
     embedding = model.masker.selector.embedding
     if tuple(embedding.shape) != (kernel.shape[1], kernel.shape[0]):

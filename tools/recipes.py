@@ -39,6 +39,10 @@ class Recipe:
     # class folder name -> backbone classes whose mean row starts the new head (for classes that
     # are not backbone classes themselves, e.g. CIFAR-10's "cat" from ImageNet's five cats).
     class_rows: Optional[dict] = None
+    # "ensemble": `ensemble_classifier` of trained classifier files (`ensemble_members`, paths
+    # relative to the working directory), with flipped images too when `ensemble_flip`.
+    ensemble_members: Optional[Tuple[str, ...]] = None
+    ensemble_flip: bool = True
     fold_batch_norms: bool = False  # `transfer_classifier(fold_batch_norms=...)`: ordinary learning rates
     fast_widths: Tuple[int, ...] = (64, 256, 256)
     label_smoothing: float = 0.0
@@ -188,6 +192,21 @@ RECIPES = {
         class_layer="class_conv",
         **_imagenet_masker(),
     ),
+    # CIFAR-10 with the mean class probabilities of two trained classifiers, each also on the
+    # mirrored image: the VGG of "cifar10" trained with zoom crops (38 epochs on a GPU,
+    # scripts/accelerator_classifier.py) and the "cifar10-transfer" Darknet; the masker reads the
+    # VGG member's layers (as the "cifar10" masker) and is trained against the whole ensemble.
+    "cifar10-ensemble": Recipe(
+        name="cifar10-ensemble",
+        data="cifar10/train",
+        image_size=32,
+        architecture="ensemble",
+        ensemble_members=("runs/cifar10-zoom/classifier.keras", "runs/cifar10-transfer/classifier.keras"),
+        ensemble_flip=True,
+        tap_layers=tuple(f"cifar10_classifier/scale_{i}_out" for i in range(4)),
+        masker_epochs=2,
+        **{**_imagenet_masker(), "class_layer": "cifar10_classifier/logits"},
+    ),
 }
 
 
@@ -250,7 +269,26 @@ def build_recipe_classifier(recipe, class_names):
         )
     if recipe.architecture == "transfer":
         return _transfer_classifier(recipe, class_names, name)
-    raise ValueError(f"Expected architecture 'vgg', 'fast' or 'transfer'. Received: {recipe.architecture!r}")
+    if recipe.architecture == "ensemble":
+        return _ensemble_classifier(recipe, class_names, name)
+    raise ValueError(f"Expected architecture 'vgg', 'fast', 'transfer' or 'ensemble'. Received: {recipe.architecture!r}")
+
+
+def _ensemble_classifier(recipe, class_names, name):
+    """The recipe's trained member classifiers averaged (nothing to train)."""
+    import keras
+
+    from keras_saliency.models.ensemble import ensemble_classifier
+
+    if not recipe.ensemble_members:
+        raise ValueError("Expected ensemble_members (trained classifier files), e.g. --set "
+                         "ensemble_members='[\"runs/a/classifier.keras\", \"runs/b/classifier.keras\"]'")
+    members = [keras.saving.load_model(path, compile=False) for path in recipe.ensemble_members]
+    for member in members:
+        if int(member.outputs[0].shape[-1]) != len(class_names):
+            raise ValueError(f"Expected members with {len(class_names)} classes. Received: {member.name} "
+                             f"with {member.outputs[0].shape[-1]}")
+    return ensemble_classifier(members, flip=recipe.ensemble_flip, name=name)
 
 
 def train_classifier_stage(recipe, output, data_root=None, splits=None):
@@ -267,7 +305,12 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
     path = os.path.join(output, CLASSIFIER_FILE)
     validation = array_dataset(val_x, val_y, batch_size=256)
     plan = resume_plan(output, recipe.classifier_epochs, up_to=True, files=RunFiles("classifier"))
-    if plan.has_model and not plan.interrupted:
+    if recipe.architecture == "ensemble":  # trained members, averaged: nothing to train
+        from keras_saliency.training.run_files import atomic_save_model
+
+        model = build_recipe_classifier(recipe, class_names)
+        atomic_save_model(model, path, what="ensemble classifier")
+    elif plan.has_model and not plan.interrupted:
         logger.info("Classifier already trained: %s", path)
         model = keras.saving.load_model(path)
         if not plan.done:

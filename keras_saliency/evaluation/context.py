@@ -30,7 +30,8 @@ SUMMARY_COLUMNS = (
     ("p_full", "mean p, full image", "{:.3f}"),
     ("p_object", "mean p, object only", "{:.3f}"),
     ("p_context", "mean p, context only", "{:.3f}"),
-    ("context_suffices", "context alone keeps >= half of p", "{:.1%}"),
+    ("recognised", "images with p >= 0.5 (full image)", "{}"),
+    ("context_suffices", "of those, context alone keeps >= half of p", "{:.1%}"),
     ("context_beats_object", "context only > object only", "{:.1%}"),
     ("map_outside", "mean map mass outside the boxes", "{:.2f}"),
     ("map_outside_if_context", "... where context beats the object", "{:.2f}"),
@@ -124,8 +125,10 @@ def context_use(classifier, images, class_ids, boxes, maps=None, batch_size=64):
 
 
 def summarise_context(rows):
-    """One summary row of `context_use` rows (the keys of `SUMMARY_COLUMNS`): how often the
-    context alone keeps at least half of the full image's probability, how often it beats the
+    """One summary row of `context_use` rows (the keys of `SUMMARY_COLUMNS`): among the images the
+    classifier recognises (p >= 0.5 on the full image; a misclassified image's tiny p is no
+    evidence either way), how often the context alone keeps at least half of that probability; over
+    all images, how often the context alone beats the
     object alone, and whether the map puts more mass outside the boxes on those images (the
     rank correlation also given the box area, since small boxes leave both more map and more
     context outside them: a partial Spearman correlation).
@@ -146,6 +149,7 @@ def summarise_context(rows):
     beats = ctx > obj
     mean = lambda values: float(values[~np.isnan(values)].mean()) if (~np.isnan(values)).any() else float("nan")  # noqa: E731
     ratio = ctx / np.maximum(full, 1e-12)
+    recognised = full >= 0.5
     area = np.array([r.get("box_area", np.nan) for r in rows], np.float64)
     known = ~np.isnan(out)
     spearman = partial = float("nan")
@@ -160,7 +164,8 @@ def summarise_context(rows):
         "p_full": float(full.mean()),
         "p_object": float(obj.mean()),
         "p_context": float(ctx.mean()),
-        "context_suffices": float((ratio >= 0.5).mean()),
+        "recognised": int(recognised.sum()),
+        "context_suffices": float((ratio[recognised] >= 0.5).mean()) if recognised.any() else float("nan"),
         "context_beats_object": float(beats.mean()),
         "map_outside": mean(out),
         "map_outside_if_context": mean(out[beats]),

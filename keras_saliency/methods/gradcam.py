@@ -52,30 +52,62 @@ class GradCAM(SaliencyMethod):
     name = "gradcam"
 
     def __init__(self, model, layer_name=None, batch_size=64, **kwargs):
+        from keras_saliency.models.ensemble import ensemble_parts
+        from keras_saliency.models.model import classifier_output_kind
+
         super().__init__(model, batch_size, **kwargs)
         classifier = self.classifier.classifier
-        self.layer_name = layer_name or last_spatial_layer(classifier)
-        try:
-            layer = classifier.get_layer(self.layer_name)
-        except ValueError as error:
-            raise ValueError(
-                f"Expected a layer of {classifier.name} for Grad-CAM. Received: {self.layer_name!r}"
-            ) from error
-        self._features_and_outputs = keras.Model(classifier.inputs, [layer.output, classifier.outputs[0]])
+        parts = ensemble_parts(classifier) if layer_name is None else None
+        if parts:
+            # An ensemble: the mean of its members' Grad-CAM maps (each on its own deepest 4-D
+            # layer and for its own logit), flipped views flipped back, each map scaled to max 1.
+            members, self._flip = parts
+            self.layer_name = [f"{m.name}/{last_spatial_layer(m)}" for m in members]
+            self._parts = [(_features_and_outputs(m, last_spatial_layer(m)), classifier_output_kind(m)) for m in members]
+        else:
+            self.layer_name = layer_name or last_spatial_layer(classifier)
+            self._flip = False
+            self._parts = [(_features_and_outputs(classifier, self.layer_name), None)]
         self._fn = tf.function(self._explain, reduce_retracing=True)
 
     def _explain(self, images, class_ids):
-        with tf.GradientTape() as tape:
-            features, outputs = self._features_and_outputs(
-                self.classifier.preprocess(images), training=False
-            )
-            logits = self.classifier.postprocess(outputs)
-            selected = tf.gather(logits, class_ids, batch_dims=1)
-        grads = tape.gradient(selected, features)
-        weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1, keepdims=True))
+        inputs = self.classifier.preprocess(images)
+        if len(self._parts) == 1 and not self._flip:
+            cam = self._cam(*self._parts[0], inputs, class_ids)
+        else:
+            cams = []
+            for flipped in (False, True) if self._flip else (False,):
+                view = tf.reverse(inputs, axis=[2]) if flipped else inputs
+                for features_and_outputs, kind in self._parts:
+                    one = self._cam(features_and_outputs, kind, view, class_ids)
+                    one = tf.image.resize(one, tf.shape(images)[1:3], method="bilinear")  # members' own sizes
+                    one = tf.reverse(one, axis=[2]) if flipped else one
+                    cams.append(tf.math.divide_no_nan(one, tf.reduce_max(one, axis=[1, 2, 3], keepdims=True)))
+            cam = tf.add_n(cams) / len(cams)
         cam = tf.image.resize(cam, tf.shape(images)[1:3], method="bilinear")
         return cam[..., 0]
 
+    def _cam(self, features_and_outputs, kind, inputs, class_ids):
+        """ReLU(sum of the feature maps weighted by the mean gradient of the class logit)."""
+        with tf.GradientTape() as tape:
+            features, outputs = features_and_outputs(inputs, training=False)
+            if kind is None:
+                logits = self.classifier.postprocess(outputs)
+            else:
+                logits = tf.cast(outputs, tf.float32)
+                logits = tf.math.log(tf.clip_by_value(logits, 1e-12, 1.0)) if kind == "probabilities" else logits
+            selected = tf.gather(logits, class_ids, batch_dims=1)
+        grads = tape.gradient(selected, features)
+        weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
+        return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1, keepdims=True))
+
     def explain_batch(self, images, class_ids):
         return self._fn(images, class_ids)
+
+
+def _features_and_outputs(classifier, layer_name):
+    try:
+        layer = classifier.get_layer(layer_name)
+    except ValueError as error:
+        raise ValueError(f"Expected a layer of {classifier.name} for Grad-CAM. Received: {layer_name!r}") from error
+    return keras.Model(classifier.inputs, [layer.output, classifier.outputs[0]])

@@ -197,17 +197,18 @@ def build_encoder(
             )
         preprocessing = preprocessing or "none"
     source.trainable = False
-    layer_names = [layer.name for layer in source.layers]
-    missing = [n for n in tap_layers if n not in layer_names]
+    tapped, names = _tap_source(source, tap_layers)
+    layer_names = [layer.name for layer in tapped.layers]
+    missing = [n for n in names if n not in layer_names]
     if missing:
         raise ValueError(
-            f"Expected tap layers that exist in {source.name!r}. Received unknown names {missing}; "
+            f"Expected tap layers that exist in {tapped.name!r}. Received unknown names {missing}; "
             f"the model's layers are: {layer_names}"
         )
     taps = keras.Model(
-        source.inputs,
-        [source.get_layer(n).output for n in tap_layers],
-        name=f"{source.name}_taps",
+        tapped.inputs,
+        [tapped.get_layer(n).output for n in names],
+        name=f"{tapped.name}_taps",
     )
     taps.trainable = False
     image = keras.Input((image_size, image_size, 3), name="image")
@@ -225,6 +226,27 @@ def build_encoder(
              "name": name}
         )
     return encoder
+
+
+def _tap_source(model, tap_layers):
+    """The (possibly nested) model whose layers `tap_layers` name, and the names within it: taps
+    named `"inner/layer"` read a nested model (e.g. one member of an ensemble), all the same one."""
+    from keras_saliency.models.ensemble import nested_layer
+
+    prefixes = {name.rpartition("/")[0] for name in tap_layers}
+    if len(prefixes) != 1:
+        raise ValueError(
+            "Expected tap layers of one (possibly nested) model: all plain names or all "
+            f"'inner_model/layer'. Received: {list(tap_layers)}"
+        )
+    prefix = prefixes.pop()
+    inner = nested_layer(model, prefix) if prefix else model
+    if not isinstance(inner, keras.Model) or tuple(inner.input_shape) != tuple(model.input_shape):
+        raise ValueError(
+            f"Expected {prefix!r} to be a nested model that takes the model's own input {model.input_shape}. "
+            f"Received: {type(inner).__name__} with input {getattr(inner, 'input_shape', None)}"
+        )
+    return inner, [name.rpartition("/")[2] for name in tap_layers]
 
 
 def shared_taps(encoder):

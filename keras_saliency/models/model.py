@@ -16,6 +16,7 @@ from keras_saliency.models import objective
 from keras_saliency.models.alternatives import apply_mask, mixed_alternatives, PIXEL_HALF_RANGE
 from keras_saliency.models.config import as_config
 from keras_saliency.models.encoders import frozen_clone
+from keras_saliency.models.ensemble import nested_layer
 from keras_saliency.models.layers import PACKAGE, Preprocessing
 from keras_saliency.models.masker import upsample_masks
 
@@ -458,7 +459,7 @@ class SaliencyModel(keras.Model):
                     "Expected class_layer (the classifier's last 1x1 convolution to the classes) with "
                     f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
                 )
-            masker.set_class_gate_from(classifier.get_layer(class_layer))
+            masker.set_class_gate_from(nested_layer(classifier, class_layer))
         return cls(
             masker,
             classifier,

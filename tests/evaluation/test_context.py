@@ -83,3 +83,15 @@ def test_the_partial_correlation_holds_the_box_area_fixed():
     assert follows_area["spearman"] > 0.7 and abs(follows_area["partial_spearman"]) < 0.2
     assert follows_use["spearman"] == pytest.approx(1.0) and follows_use["partial_spearman"] > 0.9
     assert np.isnan(summarise_context(rows(1 - area))["partial_spearman"])  # the area itself: undefined
+
+
+def test_context_suffices_counts_only_images_the_classifier_recognises():
+    rows = [
+        {"p_full": 0.9, "p_object": 0.8, "p_context": 0.6, "map_outside": 0.5},  # recognised, context keeps 2/3
+        {"p_full": 0.8, "p_object": 0.7, "p_context": 0.1, "map_outside": 0.1},  # recognised, context loses it
+        {"p_full": 0.01, "p_object": 0.002, "p_context": 0.009, "map_outside": 0.3},  # misclassified: not counted
+    ]
+    summary = summarise_context(rows)
+    assert summary["recognised"] == 2
+    assert summary["context_suffices"] == pytest.approx(0.5)  # 1 of 2, not 2 of 3
+    assert np.isnan(summarise_context(rows[2:])["context_suffices"])

@@ -19,7 +19,16 @@ def last_spatial_layer(classifier):
     name = last_spatial_layer(keras.applications.MobileNetV2())  # "out_relu"
     ```
     """
+    from keras_saliency.models.ensemble import HorizontalFlip, ensemble_parts
+
+    if ensemble_parts(classifier):
+        raise ValueError(
+            f"Expected a single classifier: {classifier.name} is an ensemble, whose Grad-CAM is its "
+            "members' (GradCAM does that). Received: an ensemble; pass layer_name='member/layer' for one member"
+        )
     for layer in reversed(classifier.layers):
+        if isinstance(layer, HorizontalFlip):
+            continue
         try:
             shape = layer.output.shape
         except (AttributeError, ValueError):
@@ -37,8 +46,11 @@ class GradCAM(SaliencyMethod):
 
     Args:
         model: a `SaliencyModel` or a Keras classifier.
-        layer_name: the layer whose feature maps are weighted; `None` picks the deepest
-            layer with a 4-D output (`last_spatial_layer`).
+        layer_name: the layer whose feature maps are weighted (`"member/layer"` for a layer of
+            a nested model called on the input); `None` picks the deepest layer with a 4-D
+            output (`last_spatial_layer`). For an ensemble of `ensemble_classifier` and `None`,
+            the map is the mean of its members' Grad-CAM maps (each on its own deepest 4-D layer
+            and for its own logit, each scaled to a maximum of 1; mirrored views flipped back).
         batch_size: images per batch. Defaults to 64.
         **kwargs: passed to `SaliencyMethod` (e.g. `preprocessing`).
 
@@ -62,12 +74,12 @@ class GradCAM(SaliencyMethod):
             # An ensemble: the mean of its members' Grad-CAM maps (each on its own deepest 4-D
             # layer and for its own logit), flipped views flipped back, each map scaled to max 1.
             members, self._flip = parts
-            self.layer_name = [f"{m.name}/{last_spatial_layer(m)}" for m in members]
-            self._parts = [(_features_and_outputs(m, last_spatial_layer(m)), classifier_output_kind(m)) for m in members]
+            self.layer_name = [f"{m.name}/{last_spatial_layer(m)}" for m in members]  # one per member
+            self._parts = [(_features_and_outputs(m, last_spatial_layer(m))[0], classifier_output_kind(m)) for m in members]
         else:
             self.layer_name = layer_name or last_spatial_layer(classifier)
             self._flip = False
-            self._parts = [(_features_and_outputs(classifier, self.layer_name), None)]
+            self._parts = [_features_and_outputs(classifier, self.layer_name)]
         self._fn = tf.function(self._explain, reduce_retracing=True)
 
     def _explain(self, images, class_ids):
@@ -106,8 +118,16 @@ class GradCAM(SaliencyMethod):
 
 
 def _features_and_outputs(classifier, layer_name):
+    """`(image -> (the layer's feature maps, its model's output), that output's kind)`: a
+    `"member/layer"` name taps a nested model called on the classifier's input, explained for its
+    own output (None: the classifier's own, postprocessed as usual)."""
+    from keras_saliency.models.encoders import _tap_source
+    from keras_saliency.models.model import classifier_output_kind
+
     try:
-        layer = classifier.get_layer(layer_name)
+        source, (name,) = _tap_source(classifier, [layer_name])
+        layer = source.get_layer(name)
     except ValueError as error:
         raise ValueError(f"Expected a layer of {classifier.name} for Grad-CAM. Received: {layer_name!r}") from error
-    return keras.Model(classifier.inputs, [layer.output, classifier.outputs[0]])
+    kind = None if source is classifier else classifier_output_kind(source)
+    return keras.Model(source.inputs, [layer.output, source.outputs[0]]), kind

@@ -151,7 +151,9 @@ def build_encoder(
     Args:
         backbone: a name in `BACKBONES` ("resnet50", "mobilenet_v2", "efficientnet_b0") or a
             Keras model (e.g. the classifier itself, which then serves as its own encoder).
-        tap_layers: names of the layers whose outputs are the features, shallow to deep.
+        tap_layers: names of the layers whose outputs are the features, shallow to deep;
+            `"inner/layer"` names a layer of a nested model called on the model's input (e.g.
+            one member of `keras_saliency.models.ensemble.ensemble_classifier`).
             Defaults to the backbone's strides 2/4/8/16/32 for named backbones; required for
             a model.
         image_size: input side in pixels (named backbones: default 224; models: taken from
@@ -240,12 +242,19 @@ def _tap_source(model, tap_layers):
             f"'inner_model/layer'. Received: {list(tap_layers)}"
         )
     prefix = prefixes.pop()
-    inner = nested_layer(model, prefix) if prefix else model
-    if not isinstance(inner, keras.Model) or tuple(inner.input_shape) != tuple(model.input_shape):
-        raise ValueError(
-            f"Expected {prefix!r} to be a nested model that takes the model's own input {model.input_shape}. "
-            f"Received: {type(inner).__name__} with input {getattr(inner, 'input_shape', None)}"
+    inner = model
+    for part in prefix.split("/") if prefix else ():
+        outer, inner = inner, nested_layer(inner, part)
+        # The taps see the image as the outer model's input: the nested model must be called on
+        # that input itself (not after a rescaling layer, which the taps would skip).
+        direct = isinstance(inner, keras.Model) and any(
+            any(t is outer.inputs[0] for t in node.input_tensors) for node in inner._inbound_nodes
         )
+        if not direct:
+            raise ValueError(
+                f"Expected {part!r} to be a nested model called directly on {outer.name!r}'s input (so that "
+                f"its layers can be tapped). Received: {type(inner).__name__} {inner.name!r}, which is not"
+            )
     return inner, [name.rpartition("/")[2] for name in tap_layers]
 
 

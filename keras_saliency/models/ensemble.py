@@ -34,6 +34,10 @@ class HorizontalFlip(keras.layers.Layer):
     ```
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("autocast", False)  # the same dtype as the unflipped branch
+        super().__init__(**kwargs)
+
     def call(self, images):
         return ops.flip(images, axis=2)
 
@@ -49,6 +53,7 @@ class MeanProbabilityLogits(keras.layers.Layer):
     Args:
         from_probabilities: per input, whether it is already probabilities (else logits).
             Defaults to all logits.
+        **kwargs: `keras.layers.Layer` arguments (e.g. `name`).
 
     Example:
 
@@ -110,8 +115,11 @@ def ensemble_classifier(members, flip=False, name="ensemble_classifier"):
             "Expected members with one input shape and one number of classes. Received: input shapes "
             f"{sorted(shapes)}, classes {sorted(classes)}"
         )
-    if len(set(names)) != len(names):
-        raise ValueError(f"Expected members with distinct names (rename with `model.name = ...`). Received: {names}")
+    if len(set(names)) != len(names) or {"image", "flip", "logits"} & set(names):
+        raise ValueError(
+            "Expected members with distinct names other than 'image', 'flip' and 'logits' (the "
+            f"ensemble's own layers; rename with `model.name = ...`). Received: {names}"
+        )
     image = keras.Input(next(iter(shapes)), name="image")
     views = [image, HorizontalFlip(name="flip")(image)] if flip else [image]
     outputs, kinds = [], []
@@ -136,7 +144,8 @@ def ensemble_parts(classifier):
     members, flip = ensemble_parts(ensemble_classifier([a, b], flip=True))  # [a, b], True
     ```
     """
-    if not isinstance(getattr(classifier, "layers", [None])[-1], MeanProbabilityLogits):
+    layers = getattr(classifier, "layers", None) or []
+    if not layers or not isinstance(layers[-1], MeanProbabilityLogits):
         return None
     members = [layer for layer in classifier.layers if isinstance(layer, keras.Model)]
     flip = any(isinstance(layer, HorizontalFlip) for layer in classifier.layers)

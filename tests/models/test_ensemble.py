@@ -1,8 +1,6 @@
 """Ensembles of classifiers: known-answer averages, a masker that taps one member's layers and is
 trained against the whole ensemble, saved once, Grad-CAM as the mean of its members'."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -10,8 +8,9 @@ import keras
 
 import keras_saliency  # noqa: F401 (registration)
 from keras_saliency.methods import build_method
-from keras_saliency.methods.gradcam import GradCAM
+from keras_saliency.methods.gradcam import GradCAM, last_spatial_layer
 from keras_saliency.models import SaliencyModel
+from keras_saliency.models.encoders import build_encoder, shared_taps
 from keras_saliency.models.ensemble import (
     HorizontalFlip,
     MeanProbabilityLogits,
@@ -66,6 +65,10 @@ def test_ensemble_refuses_mismatched_members_with_one_line():
         ensemble_classifier([tiny_classifier(3), tiny_classifier(3)])
     with pytest.raises(ValueError, match="non-empty list"):
         ensemble_classifier([])
+    with pytest.raises(ValueError, match="one input shape"):
+        ensemble_classifier([tiny_classifier(3, name="a"), tiny_classifier(3, image_size=16, name="b")])
+    with pytest.raises(ValueError, match="other than 'image', 'flip' and 'logits'"):
+        ensemble_classifier([tiny_classifier(3, name="logits")])
 
 
 def test_nested_layer_paths():
@@ -90,11 +93,13 @@ def test_masker_taps_one_member_saves_it_once_and_round_trips(tmp_path):
     )
     images, ids = _images(3), np.array([0, 2, 1])
     before = model.explain(images, ids)
+    assert shared_taps(model.masker.encoder)["tap_layers"] == [f"a/{name}" for name in TINY_TAPS]
     path = str(tmp_path / "model.keras")
     model.save(path)
-    weights = sum(w.size for w in ensemble.get_weights()) * 4
-    assert os.path.getsize(path) < 1.3 * weights + 400_000  # the members' weights once
     loaded = keras.saving.load_model(path)
+    # the encoder still taps the loaded classifier's member itself (its weights are saved once)
+    taps = loaded.masker.encoder.get_layer("a_taps")
+    assert any(layer is nested_layer(loaded.classifier, "a/conv_3") for layer in taps.layers)
     after = loaded.explain(images, ids)
     for key in ("mask", "exists"):
         np.testing.assert_allclose(after[key], before[key], atol=1e-6)
@@ -123,3 +128,31 @@ def test_gradcam_of_an_ensemble_is_the_mean_of_its_members():
     mirrored = images[:, :, ::-1]
     expected = sum(normalised(g(images, ids)) + normalised(g(mirrored, ids))[:, :, ::-1] for g in members) / 4
     np.testing.assert_allclose(maps, normalised(expected), atol=1e-4)
+
+
+def test_taps_of_a_nested_model_after_preprocessing_are_refused():
+    # the taps would skip the outer model's rescaling: refused rather than silently wrong
+    inner = tiny_classifier(3, name="inner")
+    image = keras.Input((32, 32, 3))
+    outer = keras.Model(image, inner(keras.layers.Rescaling(1.0)(image)), name="outer")
+    with pytest.raises(ValueError, match="called directly on 'outer'"):
+        build_encoder(outer, ["inner/conv_0"], share_weights=True)
+
+
+def test_gradcam_of_an_ensemble_inside_a_saliency_model_and_of_one_member():
+    a, b = tiny_classifier(3, name="a"), tiny_classifier(3, width=8, name="b")
+    ensemble = ensemble_classifier([a, b], flip=True)
+    model = SaliencyModel.from_classifier(
+        ensemble, tap_layers=[f"a/{name}" for name in TINY_TAPS], classifier_preprocessing="symmetric", seed=0
+    )
+    images, ids = _images(3), np.array([0, 1, 2])
+    through_model = build_method("gradcam", model)(images, ids)  # the model's preprocessing, then the ensemble
+    direct = GradCAM(ensemble, preprocessing="symmetric")(images, ids)
+    np.testing.assert_allclose(through_model, direct, atol=1e-4)
+    assert not np.allclose(direct, GradCAM(ensemble)(images, ids), atol=1e-3)  # the preprocessing matters
+    # one member by its path: that member's own Grad-CAM
+    np.testing.assert_allclose(
+        GradCAM(ensemble, layer_name="b/conv_3")(images, ids), GradCAM(b, layer_name="conv_3")(images, ids), atol=1e-5
+    )
+    with pytest.raises(ValueError, match="is an ensemble"):
+        last_spatial_layer(ensemble)

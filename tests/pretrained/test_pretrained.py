@@ -13,7 +13,7 @@ def test_shipped_models_are_listed():
 
 
 @pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100),
-                                               ("imagenet-darknet-tiny", 224, 1000)])
+                                               ("imagenet-darknet-tiny", 224, 1000), ("cifar10-ensemble", 32, 10)])
 def test_load_and_predict(name, size, classes):
     model = pretrained.load(name)
     info = pretrained.info(name)
@@ -27,7 +27,8 @@ def test_load_and_predict(name, size, classes):
     assert model.predict(images, verbose=0).shape == (2, size, size, 1)
 
 
-def test_cifar10_accuracy_claim_holds_on_real_images():
+@pytest.mark.parametrize("name,floor", [("cifar10", 0.85), ("cifar10-ensemble", 0.90)])
+def test_cifar10_accuracy_claim_holds_on_real_images(name, floor):
     """The shipped classifier's accuracy on its validation split, re-measured (needs the data):
     decoding here uses Pillow like the recipe, so the figure must match to 0.2 points."""
     from tests.conftest import shared_data
@@ -35,18 +36,19 @@ def test_cifar10_accuracy_claim_holds_on_real_images():
     from tools import recipes
     from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
 
-    recipe = recipes.get_recipe("cifar10")
+    recipe = recipes.get_recipe(name)
     scan = scan_image_folder(shared_data(recipe.data), check=False, progress=False)
     _, validation = scan.split(recipe.validation_fraction, recipe.split_seed)
     images, labels = load_folder_arrays(validation, recipe.image_size, progress=False)
-    model = pretrained.load("cifar10")
+    model = pretrained.load(name)
     logits = np.concatenate(
         [model.classifier_logits(images[i : i + 500].astype("float32")).numpy() for i in range(0, len(images), 500)]
     )
     accuracy = float((logits.argmax(1) == labels).mean())
-    # The recorded figure is what docs/RESULTS.md reports (86.8%: below the 90% goal, see there).
-    assert abs(accuracy - pretrained.info("cifar10")["classifier_accuracy"]) < 0.002
-    assert accuracy > 0.85
+    # The recorded figures are what docs/RESULTS.md reports (cifar10: 86.8%, below the 90% goal;
+    # cifar10-ensemble: 90.7%, two classifiers and their mirrored views).
+    assert abs(accuracy - pretrained.info(name)["classifier_accuracy"]) < 0.002
+    assert accuracy > floor
 
 
 def test_explain_uses_the_shipped_cifar10_model_by_default(tmp_path):

@@ -160,12 +160,15 @@ def _check_export(options):
                  options["output"], options["overwrite"])
 
 
-@main.command("export", help=f"""Export the masker MODEL (a shipped model: {MODEL_NAMES}; or a masker's
+@main.command("export", help=f"""Export the masker MODEL (a shipped model, listed below, or a masker's
 .keras file) and verify the export against the Keras model: max / mean difference, rank
 correlation, top-20% IoU, printed and saved as OUTPUT.report.json. ONNX, TFLite and --trt need
 the export extra: pip install 'keras-saliency[export]'. Exit status: 0 when the export passes
 its parity goals, 2 when it is refused or TensorRT is missing, 3 when the verification fails
-(unless --allow-failed-verification).""")
+(unless --allow-failed-verification).
+
+\b
+Shipped models: {MODEL_NAMES}""")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--format", "export_format", type=click.Choice(["saved_model", "tflite", "onnx"]), default="onnx", show_default=True)
 @click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32", show_default=True, help="tflite: all four; onnx / --trt: float32, float16, int8 (int8: Q/DQ ONNX, calibrated).")

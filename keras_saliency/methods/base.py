@@ -42,10 +42,7 @@ class ClassifierFunction:
     def postprocess(self, outputs):
         if isinstance(outputs, (list, tuple)):
             outputs = outputs[0]
-        outputs = tf.cast(outputs, tf.float32)
-        if self.output_kind == "probabilities":
-            outputs = tf.math.log(tf.clip_by_value(outputs, 1e-12, 1.0))
-        return outputs
+        return as_logits(outputs, self.output_kind)
 
     def __call__(self, images):
         return self.postprocess(self.classifier(self.preprocess(images), training=False))
@@ -54,6 +51,23 @@ class ClassifierFunction:
         """Softmax probability of `class_ids` (one per image)."""
         logits = self(images)
         return tf.gather(tf.nn.softmax(logits), tf.cast(class_ids, tf.int32), batch_dims=1)
+
+
+def as_logits(outputs, kind):
+    """A classifier's outputs as float32 logits: the log of `"probabilities"`, `"logits"` as they are.
+
+    Args:
+        outputs: the classifier's output tensor.
+        kind: "probabilities" or "logits" (`classifier_output_kind`).
+
+    Example:
+
+    ```python
+    logits = as_logits(keras.applications.ResNet50()(images), "probabilities")
+    ```
+    """
+    outputs = tf.cast(outputs, tf.float32)
+    return tf.math.log(tf.clip_by_value(outputs, 1e-12, 1.0)) if kind == "probabilities" else outputs
 
 
 def as_classifier_function(model, preprocessing="none"):

@@ -4,7 +4,7 @@ spatial mean of the class logit's gradient, ReLU, bilinearly upsampled to the im
 import keras
 import tensorflow as tf
 
-from keras_saliency.methods.base import SaliencyMethod
+from keras_saliency.methods.base import SaliencyMethod, as_logits
 
 
 def last_spatial_layer(classifier):
@@ -84,30 +84,23 @@ class GradCAM(SaliencyMethod):
 
     def _explain(self, images, class_ids):
         inputs = self.classifier.preprocess(images)
+        size = tf.shape(images)[1:3]
         if len(self._parts) == 1 and not self._flip:
-            cam = self._cam(*self._parts[0], inputs, class_ids)
-        else:
-            cams = []
-            for flipped in (False, True) if self._flip else (False,):
-                view = tf.reverse(inputs, axis=[2]) if flipped else inputs
-                for features_and_outputs, kind in self._parts:
-                    one = self._cam(features_and_outputs, kind, view, class_ids)
-                    one = tf.image.resize(one, tf.shape(images)[1:3], method="bilinear")  # members' own sizes
-                    one = tf.reverse(one, axis=[2]) if flipped else one
-                    cams.append(tf.math.divide_no_nan(one, tf.reduce_max(one, axis=[1, 2, 3], keepdims=True)))
-            cam = tf.add_n(cams) / len(cams)
-        cam = tf.image.resize(cam, tf.shape(images)[1:3], method="bilinear")
-        return cam[..., 0]
+            return tf.image.resize(self._cam(*self._parts[0], inputs, class_ids), size, method="bilinear")[..., 0]
+        cams = []
+        for flipped in (False, True) if self._flip else (False,):
+            view = tf.reverse(inputs, axis=[2]) if flipped else inputs
+            for features_and_outputs, kind in self._parts:
+                one = tf.image.resize(self._cam(features_and_outputs, kind, view, class_ids), size, method="bilinear")
+                one = tf.reverse(one, axis=[2]) if flipped else one
+                cams.append(tf.math.divide_no_nan(one, tf.reduce_max(one, axis=[1, 2, 3], keepdims=True)))
+        return (tf.add_n(cams) / len(cams))[..., 0]
 
     def _cam(self, features_and_outputs, kind, inputs, class_ids):
         """ReLU(sum of the feature maps weighted by the mean gradient of the class logit)."""
         with tf.GradientTape() as tape:
             features, outputs = features_and_outputs(inputs, training=False)
-            if kind is None:
-                logits = self.classifier.postprocess(outputs)
-            else:
-                logits = tf.cast(outputs, tf.float32)
-                logits = tf.math.log(tf.clip_by_value(logits, 1e-12, 1.0)) if kind == "probabilities" else logits
+            logits = self.classifier.postprocess(outputs) if kind is None else as_logits(outputs, kind)
             selected = tf.gather(logits, class_ids, batch_dims=1)
         grads = tape.gradient(selected, features)
         weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)

@@ -49,7 +49,8 @@ def main():
 
     for label, path in (r.split("=", 1) for r in args.runtime):
         runtime = load_runtime(path)
-        candidates[f"runtime:{label}"] = lambda x, i, r=runtime: r(x, i)["mask"]
+        # An exported encoder (`export_tflite(..., part="encoder")`) returns feature maps, not a mask.
+        candidates[f"runtime:{label}"] = lambda x, i, r=runtime: next(iter(r(x, i).values()))
     candidates["gradcam"] = build_method("gradcam", first, batch_size=args.batch_size)
     classifier = tf.function(lambda x: first.classifier(x, training=False))
     candidates["classifier"] = lambda x, i: classifier(tf.constant(x))

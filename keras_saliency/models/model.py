@@ -58,6 +58,7 @@ class _Functions:
 
     def __init__(self):
         self.explain = {}
+        self.masker = None  # the masker's inference graph (`SaliencyModel.inference_masker`)
 
 
 def classifier_output_kind(classifier):
@@ -725,7 +726,8 @@ class SaliencyModel(keras.Model):
         if class_ids is None:
             class_ids = ops.argmax(self.classifier_logits(images), axis=-1)
         class_ids = ops.cast(class_ids, "int32")
-        outputs = self.masker({"image": images, "class_id": class_ids}, training=training)
+        masker = self.masker if training else self.inference_masker()
+        outputs = masker({"image": images, "class_id": class_ids}, training=training)
         masks = ops.cast(outputs["mask"], "float32")
         if self.upsample:
             # the model's size, not the traced input's (a relaxed retrace has unknown sizes)
@@ -735,6 +737,28 @@ class SaliencyModel(keras.Model):
             poison = ops.where(valid, 0.0, float("nan"))
             masks, exists = masks + poison, exists + poison
         return {"mask": masks, "exists": exists}
+
+    def inference_masker(self):
+        """The masker as `call`, `predict` and `explain` run it: the same function, with the batch
+        norms of its encoder (the classifier's own layers) folded into the convolutions before
+        them (`keras_saliency.models.folding`), which saves a pass over the activations per batch
+        norm. Built once over the masker's own layers, so it always has the masker's weights;
+        training runs the masker itself.
+
+        Example:
+
+        ```python
+        outputs = model.inference_masker()({"image": images, "class_id": class_ids})
+        ```
+        """
+        if self._functions.masker is None:
+            import tensorflow as tf
+
+            from keras_saliency.models.folding import folded_inference_model
+
+            with tf.init_scope():  # built eagerly, also when first asked for inside a traced function
+                self._functions.masker = folded_inference_model(self.masker)
+        return self._functions.masker
 
     def explain(self, images, class_ids=None, batch_size=None):
         """Masks and "exists" probabilities, without changing the model.

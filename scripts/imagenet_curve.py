@@ -27,11 +27,16 @@ def main():
     parser.add_argument("--split", default="docs/results/imagenet-val-dev/split.csv")
     parser.add_argument("--every", type=int, default=1, help="score every N-th snapshot")
     parser.add_argument("--epoch", type=int, action="append", help="score only these epochs (repeatable)")
+    parser.add_argument("--average", metavar="FIRST-LAST",
+                        help="score one model: the mean of the weights of the snapshots after epochs FIRST..LAST")
     parser.add_argument("--method", default="masker", help="a method of keras_saliency.methods (the masker's "
                         "classifier explained by it), for a reference on the same images")
     parser.add_argument("--selection", action="store_true",
                         help="for choosing a run or an epoch: score on the calibration part only "
                              "(threshold on its even rows, figure on its odd rows); the test part is not read")
+    parser.add_argument("--cross-fit", action="store_true",
+                        help="with --selection: also score the even rows with the odd rows' threshold, so every "
+                             "calibration photo is scored once (twice the photos of --selection alone)")
     args = parser.parse_args()
 
     import dataclasses
@@ -56,27 +61,46 @@ def main():
                                   boxes_csv=os.path.join(root, "boxes.csv"), subset_csv=args.split)
     parts = np.asarray(data.parts)
     cal, test = np.flatnonzero(parts == "calibration"), np.flatnonzero(parts == "test")
+    if args.cross_fit and not args.selection:
+        parser.error("--cross-fit needs --selection")
+    folds = [(cal, test)]
     if args.selection:
+        folds = [(cal[::2], cal[1::2])] + ([(cal[1::2], cal[::2])] if args.cross_fit else [])
         cal, test = cal[::2], cal[1::2]
+    used = np.unique(np.concatenate([np.concatenate(fold) for fold in folds]))
     classifier = keras.saving.load_model(os.path.join(imagenet_recipe.default_models_root(), recipe.classifier))
     model = imagenet_recipe.build_model(recipe, classifier)
     snapshots = sorted(glob.glob(os.path.join(args.run, "snapshots", "epoch-*.weights.h5")))[:: args.every]
     if args.epoch:
         snapshots = [p for p in snapshots if int(os.path.basename(p)[6:9]) in args.epoch]
     steps = recipe.steps_per_epoch
+    if args.average:
+        first, last = (int(e) for e in args.average.split("-"))
+        model.set_weights(imagenet_recipe.averaged_snapshot_weights(args.run, range(first, last + 1), model))
+        snapshots = [None]
     rows = []
     for path in snapshots:
-        epoch = int(os.path.basename(path)[len("epoch-"): -len(".weights.h5")])
-        model.load_weights(path)
+        if path is None:  # the averaged weights, set above
+            epoch = last
+        else:
+            epoch = int(os.path.basename(path)[len("epoch-"): -len(".weights.h5")])
+            model.load_weights(path)
         method = build_method(args.method, model, batch_size=32)
-        maps = method(data.images, data.class_ids)
-        threshold, _ = choose_threshold(maps[cal], [data.boxes[i] for i in cal], rule="max",
-                                        candidates=np.asarray(LOCALISATION_THRESHOLDS))
-        hits = localization_hits(maps[test], [data.boxes[i] for i in test], threshold, rule="max")
+        maps = np.zeros((len(data),) + data.images.shape[1:3], np.float32)
+        maps[used] = method(data.images[used], data.class_ids[used])  # only the photos scored
+        hits, thresholds = [], []
+        for fit, score in folds:
+            threshold, _ = choose_threshold(maps[fit], [data.boxes[i] for i in fit], rule="max",
+                                            candidates=np.asarray(LOCALISATION_THRESHOLDS))
+            hits.append(localization_hits(maps[score], [data.boxes[i] for i in score], threshold, rule="max"))
+            thresholds.append(threshold)
+        hits = np.concatenate(hits)
+        threshold = thresholds[0] if len(thresholds) == 1 else "/".join(f"{t:.2f}" for t in thresholds)
         selectivity = (class_selectivity(model, data.images[test[:300]], data.class_ids[test[:300]])
                        if args.method == "masker" else {})
-        rows.append({"epoch": epoch, "image_passes": epoch * steps * recipe.batch_size,
+        rows.append({"epoch": args.average or epoch, "image_passes": epoch * steps * recipe.batch_size,
                      "localisation_error": 1.0 - float(hits.mean()), "threshold": threshold,
+                     "photos_scored": int(len(hits)),
                      **selectivity})
         print(rows[-1], flush=True)
     os.makedirs(args.output, exist_ok=True)
@@ -98,7 +122,8 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(args.output, "curve.png"), dpi=120)
     with open(os.path.join(args.output, "curve_config.json"), "w") as f:
-        json.dump({**vars(args), "scored_on": "calibration (odd rows)" if args.selection else "test", "test_images": int(len(test)), "calibration_images": int(len(cal)),
+        json.dump({**vars(args), "scored_on": ("calibration (each half with the other half's threshold)" if args.cross_fit else
+                                  "calibration (odd rows)" if args.selection else "test"), "test_images": int(len(test)), "calibration_images": int(len(cal)),
                    "threshold_rule": "largest component of mask > t x max, t in 0.05..0.95 (step 0.05) chosen on calibration",
                    "selectivity_images": 300}, f, indent=2)
 

@@ -23,6 +23,10 @@ def main():
     parser.add_argument("--calibration-data", default=None, help="int8 calibration photos (default: imagenet-sample-1000)")
     parser.add_argument("--calibration-images", type=int, default=200)
     parser.add_argument("--split", default="docs/results/imagenet-val-dev/split.csv")
+    parser.add_argument("--int8-float", default="parity", choices=["parity", "speed"],
+                        help="which layers stay float (keras_saliency.deployment.converters.int8_float_layers)")
+    parser.add_argument("--also-float", action="append", default=[], metavar="LAYER",
+                        help="a further layer (of the masker or its encoder) kept in float; repeatable")
     args = parser.parse_args()
 
     import keras
@@ -47,7 +51,9 @@ def main():
     cal_images, cal_ids = load_folder_arrays([pairs[i] for i in sorted(pick)], model.image_size, progress=False)
     os.makedirs(args.output, exist_ok=True)
     path = os.path.join(args.output, "masker.int8.tflite")
-    converters.export_tflite(model.masker, path, "int8", cal_images.astype(np.float32), cal_ids)
+    float_layers = converters.int8_float_layers(model.masker, preset=args.int8_float) + args.also_float
+    converters.export_tflite(model.masker, path, "int8", cal_images.astype(np.float32), cal_ids,
+                             float_layers=float_layers)
     runtime = load_runtime(path)
     dev = os.path.join(root, "imagenet-val-dev")
     data = load_evaluation_images(os.path.join(dev, "images"), model.image_size,

@@ -29,6 +29,7 @@ def main():
     import tensorflow as tf
 
     from keras_saliency.methods import build_method
+    from keras_saliency.models.masker import upsample_masks
     from keras_saliency import pretrained
 
     def load(spec):
@@ -43,6 +44,10 @@ def main():
     candidates = {}
     for label, model in maskers.items():
         candidates[f"masker:{label}"] = build_method("masker", model, batch_size=args.batch_size)
+        # The same masker without the inference graph (its encoder's batch norms not folded)
+        unfolded = tf.function(lambda x, i, m=model: upsample_masks(
+            m.masker({"image": x, "class_id": i}, training=False)["mask"], m.image_size))
+        candidates[f"unfolded:{label}"] = lambda x, i, f=unfolded: f(tf.constant(x), tf.constant(i))
         encoder = tf.function(lambda x, e=model.masker.encoder: e(x, training=False))
         candidates[f"encoder:{label}"] = lambda x, i, f=encoder: f(tf.constant(x))
     from keras_saliency.deployment.runtimes import load_runtime

@@ -240,6 +240,21 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
     return os.path.join(destination, f"{recipe.name}.keras")
 
 
+def averaged_snapshot_weights(output, epochs, model):
+    """The mean of `model`'s weights over the run's snapshots after `epochs` (an average of the
+    weights along the trajectory, as in stochastic weight averaging: steadier than any one snapshot
+    at a constant learning rate). `model` ends with the last snapshot's weights."""
+    total, count = None, 0
+    for epoch in epochs:
+        model.load_weights(os.path.join(output, "snapshots", f"epoch-{epoch:03d}.weights.h5"))
+        weights = [np.asarray(w, np.float64) for w in model.get_weights()]
+        total = weights if total is None else [t + w for t, w in zip(total, weights)]
+        count += 1
+    if not count:
+        raise ValueError(f"Expected at least one snapshot epoch. Received: {list(epochs)}")
+    return [(t / count).astype(np.float32) for t in total]
+
+
 def recipe_of_run(output):
     """The `ImageNetMaskerRecipe` recorded in a run folder's recipe.json."""
     with open(os.path.join(output, RECIPE_FILE)) as f:

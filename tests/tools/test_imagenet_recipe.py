@@ -49,3 +49,17 @@ def test_readable_names_and_training_crops(tmp_path):
     batch, labels = next(iter(imagenet_recipe.training_dataset(images, np.arange(6, dtype="int32"), RECIPE)))
     assert batch.shape == (4, 32, 32, 3) and batch.dtype == "float32"
     assert float(batch.numpy().min()) >= 0 and float(batch.numpy().max()) <= 255
+
+
+def test_averaged_snapshot_weights_are_the_mean_of_the_snapshots(tmp_path):
+    model = imagenet_recipe.build_model(RECIPE, cam_classifier())
+    (tmp_path / "snapshots").mkdir()
+    base = model.get_weights()
+    for epoch, offset in ((1, 1.0), (2, 2.0), (3, 6.0)):
+        model.set_weights([w + offset for w in base])
+        model.save_weights(str(tmp_path / "snapshots" / f"epoch-{epoch:03d}.weights.h5"))
+    averaged = imagenet_recipe.averaged_snapshot_weights(str(tmp_path), [1, 2, 3], model)
+    for got, want in zip(averaged, base):
+        np.testing.assert_allclose(got, want + 3.0, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="at least one snapshot"):
+        imagenet_recipe.averaged_snapshot_weights(str(tmp_path), [], model)

@@ -33,7 +33,7 @@ def main():
                         "classifier explained by it), for a reference on the same images")
     parser.add_argument("--selection", action="store_true",
                         help="for choosing a run or an epoch: score on the calibration part only "
-                             "(threshold on its even rows, figure on its odd rows); the test part is not read")
+                             "(threshold on its even rows, figure on its odd rows); no test photo is scored")
     parser.add_argument("--cross-fit", action="store_true",
                         help="with --selection: also score the even rows with the odd rows' threshold, so every "
                              "calibration photo is scored once (twice the photos of --selection alone)")
@@ -63,6 +63,8 @@ def main():
     cal, test = np.flatnonzero(parts == "calibration"), np.flatnonzero(parts == "test")
     if args.cross_fit and not args.selection:
         parser.error("--cross-fit needs --selection")
+    if args.average and (args.epoch or args.every != 1):
+        parser.error("--average scores one model: give it without --epoch / --every")
     folds = [(cal, test)]
     if args.selection:
         folds = [(cal[::2], cal[1::2])] + ([(cal[1::2], cal[::2])] if args.cross_fit else [])

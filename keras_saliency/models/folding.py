@@ -107,7 +107,7 @@ def can_fold(conv, norm):
         and conv.get_config().get("activation") == "linear"
         and conv.data_format == "channels_last"
         and int(getattr(conv, "groups", 1)) == 1
-        and isinstance(norm, keras.layers.BatchNormalization)
+        and type(norm) is keras.layers.BatchNormalization
         and norm.axis in (-1, 3, [-1], [3])
     )
 
@@ -126,7 +126,7 @@ def foldable_pairs(model):
     pairs = {}
     for node in nodes:
         norm = node.operation
-        if not isinstance(norm, keras.layers.BatchNormalization) or len(node.input_tensors) != 1:
+        if type(norm) is not keras.layers.BatchNormalization or len(node.input_tensors) != 1:
             continue
         tensor = node.input_tensors[0]
         conv = tensor._keras_history.operation
@@ -140,8 +140,8 @@ def folded_inference_model(model):
     """The functional `model` (nested functional models included) with every foldable
     Conv2D + BatchNormalization pair run as one `FoldedConv2D`, for inference only.
 
-    Every other layer with weights is the model's own (shared, not copied; layers without weights
-    are copied), so the result follows the model's weights; it is the same function as `model(x, training=False)` up to float rounding. It is not
+    Every other layer with weights is the model's own (shared, not copied, so each build adds a call
+    to it; layers without weights are copied), so the result follows the model's weights; it is the same function as `model(x, training=False)` up to float rounding. It is not
     meant to be trained or saved. A model with nothing to fold is returned as it is.
 
     Args:
@@ -172,13 +172,16 @@ def folded_inference_model(model):
 
     def replace(layer):
         if id(layer) in pairs:
-            return FoldedConv2D(*pairs[id(layer)])
+            conv, norm = pairs[id(layer)]
+            return FoldedConv2D(conv, norm, dtype=norm.dtype_policy)
         if id(layer) in norms:
-            return _FoldedAway(name=f"{layer.name}_folded")
+            return _FoldedAway(name=f"{layer.name}_folded", dtype=layer.dtype_policy)
         if id(layer) in nested:
             return nested[id(layer)]
-        return layer if layer.weights or isinstance(layer, keras.Model) else _stateless_copy(layer)
+        if not isinstance(layer, keras.layers.Layer) or layer.weights or isinstance(layer, keras.Model):
+            return layer  # a raw operation (e.g. `x + 1`), or a layer with weights: shared
+        return _stateless_copy(layer)
 
-    folded = keras.models.clone_model(model, clone_function=replace)
-    folded.trainable = False
-    return folded
+    # Not `folded.trainable = False`: Keras would pass it on to the shared layers, freezing the
+    # model's own decoder for training.
+    return keras.models.clone_model(model, clone_function=replace)

@@ -59,6 +59,7 @@ class _Functions:
     def __init__(self):
         self.explain = {}
         self.masker = None  # the masker's inference graph (`SaliencyModel.inference_masker`)
+        self.masker_source = None  # the masker it was built from
 
 
 def classifier_output_kind(classifier):
@@ -751,13 +752,16 @@ class SaliencyModel(keras.Model):
         outputs = model.inference_masker()({"image": images, "class_id": class_ids})
         ```
         """
-        if self._functions.masker is None:
+        if self._functions.masker is None or self._functions.masker_source is not self.masker:
             import tensorflow as tf
 
             from keras_saliency.models.folding import folded_inference_model
 
             with tf.init_scope():  # built eagerly, also when first asked for inside a traced function
                 self._functions.masker = folded_inference_model(self.masker)
+            if self._functions.masker_source is not None:
+                self._functions.explain.clear()  # traced over the previous masker
+            self._functions.masker_source = self.masker
         return self._functions.masker
 
     def explain(self, images, class_ids=None, batch_size=None):

@@ -57,7 +57,7 @@ def test_folded_pairs_give_the_same_outputs_with_fewer_ops():
 
 def test_a_convolution_read_before_its_batch_norm_is_not_folded():
     model = _bn_classifier()
-    taps = keras.Model(model.inputs, [model.get_layer("conv_a").output, model.get_layer("act_b").output])
+    taps = keras.Model(model.input, [model.get_layer("conv_a").output, model.get_layer("act_b").output])
     assert sorted(conv.name for conv, _ in foldable_pairs(taps).values()) == ["conv_b"]
     images = np.random.default_rng(2).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     for got, want in zip(folded_inference_model(taps)(images), taps(images, training=False)):
@@ -101,3 +101,63 @@ def _all_layers(model):
         yield layer
         if isinstance(layer, keras.Model):
             yield from _all_layers(layer)
+
+
+def _gated_fpn(classifier):
+    return SaliencyModel.from_classifier(classifier, tap_layers=["act_a", "act_b"], decoder="fpn",
+                                         decoder_filters=(8,), head="sigmoid", mask_stride=2)
+
+
+def test_building_the_inference_masker_leaves_the_masker_trainable():
+    model = _gated_fpn(_bn_classifier())
+    trainable = [v.path for v in model.masker.trainable_variables]
+    assert trainable
+    model.inference_masker()
+    assert [v.path for v in model.masker.trainable_variables] == trainable
+    model.compile()
+    images = np.random.default_rng(4).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    labels = np.arange(8) % 4
+    before = [np.asarray(v).copy() for v in model.masker.trainable_variables]
+    model.fit(images, labels, batch_size=4, epochs=1, verbose=0)
+    after = [np.asarray(v) for v in model.masker.trainable_variables]
+    assert all(not np.allclose(b, a) for b, a in zip(before, after) if b.size > 1)
+
+
+def test_a_classifier_with_raw_operations_is_folded_around_them():
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = inputs * (1 / 255.0)  # a raw operation in the graph, not a layer
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv_a")(x)
+    x = keras.layers.BatchNormalization(name="bn_a")(x)
+    x = keras.layers.ReLU(name="act_a")(x) + 0.1
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv_b")(x)
+    x = keras.layers.BatchNormalization(name="bn_b")(x)
+    x = keras.layers.ReLU(name="act_b")(x)
+    outputs = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 1, name="class_conv")(x))
+    classifier = keras.Model(inputs, outputs)
+    _set_random_statistics(classifier)
+    model = _gated_fpn(classifier)
+    images = np.random.default_rng(5).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    ids = np.array([1, 2], np.int32)
+    want = model.masker({"image": images, "class_id": ids}, training=False)
+    got = model.inference_masker()({"image": images, "class_id": ids})
+    assert any(isinstance(layer, FoldedConv2D) for layer in _all_layers(model.inference_masker()))
+    np.testing.assert_allclose(np.asarray(got["mask"]), np.asarray(want["mask"]), rtol=1e-4, atol=1e-5)
+
+
+def test_explain_runs_the_inference_masker_and_follows_a_new_masker():
+    model = _gated_fpn(_bn_classifier())
+    images = np.random.default_rng(6).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    ids = np.array([0, 3], np.int32)
+    first = model.inference_masker()
+    # a stand-in inference graph: explain must return what it gives
+    model._functions.masker = lambda inputs, training=False: {
+        "mask": keras.ops.full((2, 16, 16, 1), 0.25), "exists": keras.ops.zeros((2,))}
+    np.testing.assert_allclose(model.explain(images, ids)["mask"], 0.25)
+    other = _gated_fpn(_bn_classifier()).masker
+    model.masker = other
+    rebuilt = model.inference_masker()
+    assert rebuilt is not first and model._functions.masker_source is other
+    want = other({"image": images, "class_id": ids}, training=False)
+    np.testing.assert_allclose(model.explain(images, ids)["exists"],
+                               1 / (1 + np.exp(-np.asarray(want["exists"]))), rtol=1e-4, atol=1e-5)

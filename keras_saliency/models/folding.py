@@ -101,7 +101,18 @@ class _Refs:
 
 
 def can_fold(conv, norm):
-    """Whether `norm(conv(x))` in inference mode is one convolution (see `FoldedConv2D`)."""
+    """Whether `norm(conv(x))` in inference mode is one convolution (see `FoldedConv2D`).
+
+    Args:
+        conv: a layer (folds if a plain linear channels-last `Conv2D`, groups 1).
+        norm: a layer (folds if a plain last-axis `BatchNormalization`).
+
+    Example:
+
+    ```python
+    can_fold(model.get_layer("conv2d_1"), model.get_layer("batch_normalization_1"))  # True
+    ```
+    """
     return (
         type(conv) is keras.layers.Conv2D
         and conv.get_config().get("activation") == "linear"
@@ -114,7 +125,17 @@ def can_fold(conv, norm):
 
 def foldable_pairs(model):
     """`{id(conv): (conv, norm)}` for each Conv2D of the functional `model`'s own graph whose only
-    use is one call of a batch norm that can fold into it (its output is not a model output)."""
+    use is one call of a batch norm that can fold into it (its output is not a model output).
+
+    Args:
+        model: a functional `keras.Model` (nested models are not entered).
+
+    Example:
+
+    ```python
+    [conv.name for conv, _ in foldable_pairs(classifier).values()]  # e.g. ["conv2d_1", ...]
+    ```
+    """
     nodes = [node for depth in model._nodes_by_depth.values() for node in depth
              if node.operation is not None and not node.is_input]
     uses, calls = {}, {}

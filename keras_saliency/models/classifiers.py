@@ -8,6 +8,8 @@ encoder through the tap layers `CIFAR_TAPS` (strides 1, 2, 4, 8).
 import keras
 import numpy as np
 
+from keras_saliency.models.folding import can_fold, folded_kernel_and_bias
+
 CIFAR_TAPS = ("scale_0_out", "scale_1_out", "scale_2_out", "scale_3_out")
 
 
@@ -194,9 +196,7 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
     folded = {}
     if fold_batch_norms:
         for conv, norm in zip(kept, kept[1:]):
-            if (type(conv) is keras.layers.Conv2D and isinstance(norm, keras.layers.BatchNormalization)
-                    and conv.get_config().get("activation") == "linear" and conv.data_format == "channels_last"
-                    and norm.axis in (-1, 3, [-1], [3])):  # BN(conv(x)) is one affine convolution
+            if can_fold(conv, norm):  # BN(conv(x)) is one affine convolution
                 folded[conv.name] = norm
     gone = {norm.name for norm in folded.values()} & {feature_layer, trainable_from}
     if gone:
@@ -208,7 +208,7 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
         if original.name in folded:
             layer = keras.layers.Conv2D.from_config({**original.get_config(), "use_bias": True})
             x = layer(x)
-            layer.set_weights(_folded_weights(original, folded[original.name]))
+            layer.set_weights([np.asarray(w) for w in folded_kernel_and_bias(original, folded[original.name])])
         else:
             layer = original.__class__.from_config(original.get_config())  # a copy: the backbone is left as it is
             x = layer(x)
@@ -226,18 +226,6 @@ def transfer_classifier(backbone, num_classes, image_size, input_size=None, feat
         head.set_weights([np.stack([kernel[..., group].mean(-1) for group in class_rows], -1),
                           np.array([bias[group].mean() for group in class_rows])])
     return model
-
-
-def _folded_weights(conv, norm):
-    """`[kernel, bias]` of the Conv2D equal to `norm(conv(x))` in inference mode."""
-    kernel = np.asarray(conv.kernel, np.float64)
-    bias = np.asarray(conv.bias, np.float64) if conv.use_bias else np.zeros(kernel.shape[-1])
-    channels = kernel.shape[-1]
-    gamma = np.asarray(norm.gamma, np.float64) if norm.scale else np.ones(channels)
-    beta = np.asarray(norm.beta, np.float64) if norm.center else np.zeros(channels)
-    factor = gamma / np.sqrt(np.asarray(norm.moving_variance, np.float64) + norm.epsilon)
-    return [(kernel * factor).astype("float32"),
-            ((bias - np.asarray(norm.moving_mean, np.float64)) * factor + beta).astype("float32")]
 
 
 def _parents(layer):

@@ -46,24 +46,9 @@ class FoldedConv2D(keras.layers.Layer):
             )
         self._pair = _Refs(conv, norm)  # not tracked: the weights stay the original layers'
 
-    def folded_weights(self):
-        """`(kernel, bias)` of the single convolution, from the layers' current weights."""
-        conv, norm = self._pair.conv, self._pair.norm
-        factor = ops.rsqrt(ops.cast(norm.moving_variance, "float32") + norm.epsilon)
-        if norm.scale:
-            factor = factor * ops.cast(norm.gamma, "float32")
-        kernel = ops.cast(conv.kernel, "float32") * factor
-        bias = -ops.cast(norm.moving_mean, "float32")
-        if conv.use_bias:
-            bias = bias + ops.cast(conv.bias, "float32")
-        bias = bias * factor
-        if norm.center:
-            bias = bias + ops.cast(norm.beta, "float32")
-        return kernel, bias
-
     def call(self, inputs, training=None, mask=None):
         conv = self._pair.conv
-        kernel, bias = self.folded_weights()
+        kernel, bias = folded_kernel_and_bias(conv, self._pair.norm)
         outputs = ops.conv(
             ops.cast(inputs, "float32"), kernel, strides=conv.strides, padding=conv.padding,
             data_format="channels_last", dilation_rate=conv.dilation_rate,
@@ -72,6 +57,33 @@ class FoldedConv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return self._pair.conv.compute_output_shape(input_shape)
+
+
+def folded_kernel_and_bias(conv, norm):
+    """`(kernel, bias)` (float32 tensors) of the one convolution equal to `norm(conv(x))` in
+    inference mode, from the two layers' current weights (see `can_fold`).
+
+    Args:
+        conv: a linear `keras.layers.Conv2D`.
+        norm: the `keras.layers.BatchNormalization` that reads it.
+
+    Example:
+
+    ```python
+    kernel, bias = folded_kernel_and_bias(model.get_layer("conv2d_1"), model.get_layer("batch_normalization_1"))
+    ```
+    """
+    factor = ops.rsqrt(ops.cast(norm.moving_variance, "float32") + norm.epsilon)
+    if norm.scale:
+        factor = factor * ops.cast(norm.gamma, "float32")
+    kernel = ops.cast(conv.kernel, "float32") * factor
+    bias = -ops.cast(norm.moving_mean, "float32")
+    if conv.use_bias:
+        bias = bias + ops.cast(conv.bias, "float32")
+    bias = bias * factor
+    if norm.center:
+        bias = bias + ops.cast(norm.beta, "float32")
+    return kernel, bias
 
 
 def _stateless_copy(layer):

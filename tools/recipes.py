@@ -195,7 +195,8 @@ RECIPES = {
     # CIFAR-10 with the mean class probabilities of two trained classifiers, each also on the
     # mirrored image: the VGG of "cifar10" trained with zoom crops (38 epochs on a GPU,
     # scripts/accelerator_classifier.py) and the "cifar10-transfer" Darknet; the masker reads the
-    # VGG member's layers (as the "cifar10" masker) and is trained against the whole ensemble.
+    # VGG member's layers (as the "cifar10" masker) and is trained against the whole ensemble,
+    # with area weight 12 (smaller masks: this classifier recognises isolated parts).
     "cifar10-ensemble": Recipe(
         name="cifar10-ensemble",
         data="cifar10/train",
@@ -205,7 +206,7 @@ RECIPES = {
         ensemble_flip=True,
         tap_layers=tuple(f"cifar10_classifier/scale_{i}_out" for i in range(4)),
         masker_epochs=2,
-        **{**_imagenet_masker(), "class_layer": "cifar10_classifier/logits"},
+        **{**_imagenet_masker(), "class_layer": "cifar10_classifier/logits", "masker_overrides": {"area_weight": 12.0}},
     ),
 }
 

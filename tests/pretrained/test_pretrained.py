@@ -151,3 +151,18 @@ def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class():
     masks, exists = np.asarray(outputs["mask"]), np.asarray(outputs["exists"]).reshape(-1)
     assert masks[1].mean() <= 0.1 * masks[0].mean()
     assert exists[1] < 0.2 < exists[0]
+
+
+@pytest.mark.parametrize("name", ["cifar10", "cifar10-ensemble", "tiny-imagenet-100"])
+def test_shipped_masker_settings_match_their_recipe(name):
+    """The masker settings saved with a shipped model are the ones its recipe in tools/recipes.py
+    would train with (one owner: a re-trained model is packaged from the recipe)."""
+    import json
+
+    from tools import recipes
+
+    recipe = json.loads(json.dumps(recipes.get_recipe(name).to_dict()))  # tuples as lists, like the file
+    shipped = pretrained.info(name)["recipe"]
+    for field in ("objective", "masker_overrides", "head", "decoder", "decoder_filters", "mask_stride",
+                  "class_gate", "gate_options", "class_layer", "masker_epochs", "masker_batch_size"):
+        assert shipped[field] == recipe[field], field

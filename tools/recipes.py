@@ -64,6 +64,10 @@ class Recipe:
     masker_learning_rate: float = 1e-3
     mask_stride: int = 2
     masker_overrides: dict = dataclasses.field(default_factory=dict)  # SaliencyConfig fields
+    # The last `masker_final_epochs` of the `masker_epochs` train with these SaliencyConfig fields
+    # changed too (e.g. the ranking term once the masks have formed).
+    masker_final_epochs: int = 0
+    masker_final_overrides: dict = dataclasses.field(default_factory=dict)
     # The masker's architecture and objective, as in `tools.imagenet_recipe` (defaults: the paper's
     # U-Net, abs-ratio head, no class gate, the code objective).
     decoder: str = "unet"
@@ -419,22 +423,29 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
     (train_x, train_y), (val_x, val_y), class_names = splits or recipe_splits(recipe, data_root)
     masker_dir = os.path.join(output, MASKER_DIR)
     classifier = keras.saving.load_model(os.path.join(output, CLASSIFIER_FILE))
-    plan = resume_plan(masker_dir, recipe.masker_epochs, up_to=True)
-    if plan.has_model and not plan.interrupted:
-        # A finished masker: continued up to the recipe's epochs (optimizer state included).
-        model = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
-        if plan.done:
-            logger.info("Masker already trained: %s", masker_dir)
-            return model
-        logger.info("Continuing the masker in %s up to %d epochs", masker_dir, recipe.masker_epochs)
-    else:
-        model = build_recipe_masker(recipe, classifier)
-        compile_saliency_model(model, recipe.masker_learning_rate)
     train = array_dataset(
         train_x, train_y, batch_size=recipe.masker_batch_size, training=True, seed=recipe.seed
     )
     validation = array_dataset(val_x[:2000], val_y[:2000], batch_size=256)
-    fit_saliency_model(model, train, validation, recipe.masker_epochs, masker_dir, up_to=True)
+    phases = [(recipe.masker_epochs - recipe.masker_final_epochs, {})]
+    if recipe.masker_final_epochs:
+        phases.append((recipe.masker_epochs, dict(recipe.masker_final_overrides)))
+    model = None
+    for epochs, overrides in phases:
+        plan = resume_plan(masker_dir, epochs, up_to=True)
+        if plan.has_model and not plan.interrupted:
+            # A finished masker: continued up to this phase's epochs (optimizer state included).
+            model = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
+            if plan.done:
+                logger.info("Masker trained up to %d epochs: %s", epochs, masker_dir)
+                continue
+            logger.info("Continuing the masker in %s up to %d epochs", masker_dir, epochs)
+        elif model is None:
+            model = build_recipe_masker(recipe, classifier)
+            compile_saliency_model(model, recipe.masker_learning_rate)
+        if overrides:
+            model.set_objective(**overrides)
+        fit_saliency_model(model, train, validation, epochs, masker_dir, up_to=True)
     return model
 
 

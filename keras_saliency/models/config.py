@@ -6,7 +6,7 @@ config is saved as JSON next to every trained model and embedded in the model it
 
 import dataclasses
 import json
-from typing import Optional
+from typing import Optional, Tuple
 
 OBJECTIVE_FORMS = ("code", "paper", "simplified")
 INFILLS = ("mixed", "zero")
@@ -46,6 +46,9 @@ class SaliencyConfig:
         noise_std: standard deviation of the alternatives' noise. Defaults to 0.11.
         input_noise_std: standard deviation of the noise added to the inputs. Defaults to 0.03.
         phase: which part of the masker trains, one of `PHASES`. Defaults to `"all"`.
+        graded_weight: weight of the ranking term (0: off). Defaults to 0.0.
+        graded_fractions: the range of the ranking term's top fractions. Defaults to
+            `(0.05, 0.5)`.
 
     Example:
 
@@ -96,6 +99,12 @@ class SaliencyConfig:
     # Which part of the masker trains: "selector" (phase 1: the class embedding only) or "all"
     # (phase 2: decoder + selector). The encoder and the classifier are always frozen.
     phase: str = "all"
+    # The ranking term: for each real selector one more classifier pass, on the image with its
+    # mask's top fraction (drawn from `graded_fractions`) kept or removed, half the images each
+    # (`objective.soft_top_fraction`, `objective.graded_ranking`). It trains the order of the
+    # pixels beyond the mask's core, which deletion and insertion curves read.
+    graded_weight: float = 0.0
+    graded_fractions: Tuple[float, float] = (0.05, 0.5)
 
     def __post_init__(self):
         if self.objective not in OBJECTIVE_FORMS:
@@ -115,6 +124,13 @@ class SaliencyConfig:
             raise ValueError(
                 f"Expected blur_probability in [0, 1]. Received: blur_probability={self.blur_probability}"
             )
+
+        low, high = (float(v) for v in self.graded_fractions)
+        if not 0.0 < low <= high < 1.0:
+            raise ValueError(
+                f"Expected graded_fractions (low, high) with 0 < low <= high < 1. Received: {self.graded_fractions}"
+            )
+        self.graded_fractions = (low, high)
 
     def get_config(self):
         return dataclasses.asdict(self)

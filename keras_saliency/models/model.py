@@ -21,7 +21,7 @@ from keras_saliency.models.layers import PACKAGE, Preprocessing
 from keras_saliency.models.masker import upsample_masks
 
 CLASSIFIER_OUTPUTS = ("logits", "probabilities")
-TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "exists")
+TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "graded", "exists")
 
 
 def default_mask_stride(image_size):
@@ -554,6 +554,23 @@ class SaliencyModel(keras.Model):
     def image_size(self):
         return self.masker.image_size
 
+    def set_objective(self, **changes):
+        """Changes fields of the objective's `SaliencyConfig`; the next `fit` or `evaluate` uses
+        them (optimizer state is kept).
+
+        Args:
+            **changes: `SaliencyConfig` fields, e.g. `graded_weight=1.0`.
+
+        Example:
+
+        ```python
+        model.set_objective(graded_weight=1.0)
+        model.fit(train, epochs=1)
+        ```
+        """
+        self.config = self.config.replace(**changes)
+        self.train_function = self.test_function = None
+
     def set_phase(self, phase):
         """Switches the training phase ("selector" or "all"); recompile afterwards."""
         self.config = self.config.replace(phase=phase)
@@ -880,8 +897,21 @@ class SaliencyModel(keras.Model):
                 seed=self.seed_generator,
             )
         preserved, destroyed = apply_mask(images, masks, alternatives)
-        logits = self.classifier_logits(ops.concatenate([preserved, destroyed], axis=0))
-        preserved_logits, destroyed_logits = logits[:batch], logits[batch:]
+        scored = [preserved, destroyed]
+        graded = None
+        if config.graded_weight:
+            # The ranking term: each image's mask top fraction kept (half the images) or removed.
+            low, high = config.graded_fractions
+            fractions = keras.random.uniform((batch,), low, high, seed=self.seed_generator)
+            keep = ops.cast(keras.random.uniform((batch,), seed=self.seed_generator) < 0.5, "float32")
+            top = objective.soft_top_fraction(masks, fractions)
+            kept, removed = apply_mask(images, top, alternatives)
+            keep_4d = ops.reshape(keep, (-1, 1, 1, 1))
+            scored.append(keep_4d * kept + (1.0 - keep_4d) * removed)
+        logits = self.classifier_logits(ops.concatenate(scored, axis=0))
+        preserved_logits, destroyed_logits = logits[:batch], logits[batch : 2 * batch]
+        if config.graded_weight:
+            graded = (logits[2 * batch :], keep)
         terms = objective.saliency_objective(
             outputs["mask"],
             preserved_logits,
@@ -890,6 +920,7 @@ class SaliencyModel(keras.Model):
             is_real,
             exists_logits=outputs["exists"],
             config=config,
+            graded=graded,
         )
         exists = ops.cast(outputs["exists"], "float32") > 0
         terms["exists_accuracy"] = ops.mean(

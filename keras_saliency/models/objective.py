@@ -313,6 +313,67 @@ def exists_cross_entropy(exists_logits, is_real):
     )
 
 
+def soft_top_fraction(masks, fractions, temperature=0.5, epsilon=1e-4):
+    """A soft indicator of each mask's most salient `fractions` of pixels (the ranking only).
+
+    Pixel values are compared in log space to each image's `1 - fraction` quantile (found without
+    gradient): `sigmoid((log(m + epsilon) - log(q + epsilon)) / temperature)`. A faint mask and a
+    bright one with the same ranking give the same indicator, so the term that uses it trains the
+    order of the pixels, not their values.
+
+    Args:
+        masks: masks in [0, 1] of shape (batch, H, W[, 1]).
+        fractions: the fraction of pixels to select per image, (batch,) in (0, 1).
+        temperature: softness in log-mask units (smaller: closer to a hard top-k). Defaults to 0.5.
+        epsilon: added before the log (keeps the gradient bounded). Defaults to 1e-4.
+
+    Example:
+
+    ```python
+    top = soft_top_fraction(masks, ops.full((batch,), 0.25))  # about 1 on each mask's top 25%
+    ```
+    """
+    masks = _as_4d(masks)
+    batch = ops.shape(masks)[0]
+    log_masks = ops.log(masks + epsilon)
+    count = int(masks.shape[1]) * int(masks.shape[2])
+    flat = ops.reshape(ops.stop_gradient(log_masks), (batch, count))
+    ordered = ops.flip(ops.sort(flat, axis=-1), axis=-1)  # descending
+    index = ops.clip(ops.cast(ops.cast(fractions, "float32") * count, "int32"), 1, count - 1)
+    index = ops.expand_dims(index, -1)
+    # Half-way between the k-th and the (k+1)-th value: k pixels above it.
+    threshold = 0.5 * (
+        ops.take_along_axis(ordered, index - 1, axis=-1) + ops.take_along_axis(ordered, index, axis=-1)
+    )
+    threshold = ops.reshape(threshold, (-1, 1, 1, 1))
+    return ops.sigmoid((log_masks - threshold) / temperature)
+
+
+def graded_ranking(logits, labels, keep, is_real, form="simplified"):
+    """The ranking term: per image, the classifier's score after KEEPING only a mask's top
+    fraction (`keep` 1: the class must still be recognised) or after REMOVING it (`keep` 0: the
+    class must be gone), with the form's preserver / destroyer. Zero for fake selectors, whose
+    masks have nothing to rank.
+
+    Args:
+        logits: classifier logits of the kept / removed images (batch, num_classes).
+        labels: the true class ids (batch,).
+        keep: 1 where the top fraction was kept, 0 where it was removed (batch,).
+        is_real: 1 where the selector was given the true class, 0 for a fake one (batch,).
+        form: objective form, as in `classification_terms`. Defaults to `"simplified"`.
+
+    Example:
+
+    ```python
+    term = graded_ranking(graded_logits, labels, keep, is_real)  # (batch,)
+    ```
+    """
+    ones = ops.ones_like(ops.cast(labels, "float32"))
+    kept, removed = classification_terms(logits, logits, labels, ones, form=form)
+    keep = ops.cast(keep, "float32")
+    return ops.cast(is_real, "float32") * (keep * kept + (1.0 - keep) * removed)
+
+
 def saliency_objective(
     masks,
     preserved_logits,
@@ -321,6 +382,7 @@ def saliency_objective(
     is_real,
     exists_logits=None,
     config=None,
+    graded=None,
 ):
     """The full objective. Returns a dict of batch means: `loss` and every term.
 
@@ -330,7 +392,8 @@ def saliency_objective(
     (`l1 = smoothness_weight`, `l2 = area_weight`, `l3 = destroyer_weight`).
     Simplified form: `destroyer_weight * negative entropy(destroyed) + preserver_weight *
     cross-entropy(preserved) + area_weight * gated mean mask + smoothness_weight * smoothness`.
-    Every form adds `fake_area_weight` times the mean mask of fake selectors.
+    Every form adds `fake_area_weight` times the mean mask of fake selectors, and with `graded`,
+    `graded_weight` times the ranking term (`graded_ranking`).
 
     Args:
         masks: masks in [0, 1] of shape (batch, h, w[, 1]) (any resolution).
@@ -340,6 +403,8 @@ def saliency_objective(
         is_real: 1 where the selector was given the true class, 0 for a fake one (batch,).
         exists_logits: the "exists" head's logits, or `None` to leave that term out.
         config: a `SaliencyConfig`, a dict of its fields or `None` (defaults).
+        graded: `(logits, keep)` of the images whose masks' top fractions were kept / removed
+            (see `soft_top_fraction`), or `None`: the `graded` term is 0.
 
     Example:
 
@@ -389,6 +454,13 @@ def saliency_objective(
         "preserver": preserver_term,
         "destroyer": destroyer_term,
     }
+    if graded is not None:
+        graded_logits, keep = graded
+        graded_term = ops.mean(graded_ranking(graded_logits, labels, keep, is_real, config.objective))
+        loss = loss + config.graded_weight * graded_term
+    else:
+        graded_term = ops.zeros_like(loss)
+    terms["graded"] = graded_term
     if exists_logits is not None:
         exists_term = ops.mean(exists_cross_entropy(exists_logits, is_real))
         loss = loss + config.exists_weight * exists_term

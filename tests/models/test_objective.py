@@ -124,3 +124,56 @@ def test_config_round_trip_and_errors(tmp_path):
         SaliencyConfig(objective="nope")
     with pytest.raises(ValueError, match="unknown keys"):
         SaliencyConfig.from_config({"area_wieght": 1})
+
+
+def test_soft_top_fraction_selects_the_fraction_and_reads_only_the_ranking():
+    rng = np.random.default_rng(0)
+    masks = rng.uniform(0.0, 1.0, (3, 8, 8, 1)).astype(np.float32)
+    fractions = np.array([0.25, 0.5, 0.1], np.float32)
+    top = objective.soft_top_fraction(masks, fractions, temperature=0.01).numpy()
+    np.testing.assert_array_equal((top > 0.5).reshape(3, -1).sum(1), [16, 32, 6])
+    # The selected pixels are each mask's largest ones.
+    for mask, selected, count in zip(masks, top > 0.5, [16, 32, 6]):
+        assert mask[selected].min() > np.sort(mask.ravel())[::-1][count]
+    # A faint mask with the same order selects the same pixels.
+    faint = objective.soft_top_fraction(masks * 1e-2, fractions, temperature=0.01).numpy()
+    np.testing.assert_array_equal(faint > 0.5, top > 0.5)
+
+
+@pytest.mark.parametrize("fill", [0.0, 1.0])
+def test_soft_top_fraction_has_finite_gradients_at_extremes(fill):
+    masks = np.full((2, 8, 8, 1), fill, np.float32)
+    value, (grad,) = _grads(lambda m: objective.soft_top_fraction(m, tf.constant([0.1, 0.4])), masks)
+    assert np.isfinite(value.numpy()) and np.all(np.isfinite(grad.numpy()))
+
+
+def test_graded_ranking_known_values():
+    logits = np.log(np.array([[0.9, 0.1], [0.5, 0.5], [0.9, 0.1]], np.float32))
+    labels = np.array([0, 0, 0])
+    keep = np.array([1.0, 0.0, 1.0])
+    is_real = np.array([1.0, 1.0, 0.0])
+    term = objective.graded_ranking(logits, labels, keep, is_real, form="simplified").numpy()
+    # kept: cross-entropy -log 0.9; removed: negative entropy of (0.5, 0.5) = -log 2; fake: 0.
+    np.testing.assert_allclose(term, [-np.log(0.9), -np.log(2.0), 0.0], rtol=1e-5)
+
+
+def test_saliency_objective_adds_the_weighted_graded_term():
+    masks = np.full((2, 4, 4, 1), 0.5, np.float32)
+    logits = np.array([[2.0, 0.0], [0.0, 2.0]], np.float32)
+    labels, is_real = np.array([0, 0]), np.ones(2)
+    config = SaliencyConfig.simplified(graded_weight=2.0)
+    graded = (logits, np.array([1.0, 1.0]))
+    without = objective.saliency_objective(masks, logits, logits, labels, is_real, config=config)
+    terms = objective.saliency_objective(masks, logits, logits, labels, is_real, config=config, graded=graded)
+    expected = np.mean(objective.cross_entropy(logits, labels).numpy())
+    np.testing.assert_allclose(terms["graded"].numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(terms["loss"].numpy(), without["loss"].numpy() + 2.0 * expected, rtol=1e-5)
+    assert float(without["graded"]) == 0.0
+
+
+def test_graded_fractions_are_checked_and_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="Expected graded_fractions"):
+        SaliencyConfig(graded_fractions=(0.5, 0.1))
+    config = SaliencyConfig(graded_weight=1.0, graded_fractions=[0.1, 0.3])
+    config.save(tmp_path / "c.json")
+    assert SaliencyConfig.load(tmp_path / "c.json") == config

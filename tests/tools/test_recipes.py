@@ -54,3 +54,30 @@ def test_recipe_stages_train_and_package(tmp_path):
 
     recipes.train_masker_stage(dataclasses.replace(recipe, masker_epochs=2), str(output), splits=splits)
     assert completed_epochs(masker_dir) == 2
+
+
+def test_final_epochs_train_with_their_overrides(tmp_path):
+    import keras
+
+    from keras_saliency.testing import TINY_TAPS, tiny_classifier
+    from keras_saliency.training.fit import completed_epochs
+
+    images, labels, _ = square_images(24, seed=1)
+    recipe = recipes.Recipe(
+        name="squares", data="squares", image_size=32, tap_layers=TINY_TAPS, masker_epochs=2,
+        masker_batch_size=8, objective="simplified", masker_overrides={"area_weight": 5.0},
+        masker_final_epochs=1, masker_final_overrides={"graded_weight": 1.0},
+    )
+    output = tmp_path / "run"
+    output.mkdir()
+    tiny_classifier(num_classes=2, width=8).save(output / recipes.CLASSIFIER_FILE)
+    splits = ((images[:16], labels[:16]), (images[16:], labels[16:]), ["blue", "red"])
+    recipes.train_masker_stage(recipe, str(output), splits=splits)
+    masker_dir = output / recipes.MASKER_DIR
+    assert completed_epochs(str(masker_dir)) == 2
+    rows = (masker_dir / "training_log.csv").read_text().splitlines()
+    column = rows[0].split(",").index("graded")
+    graded = [float(row.split(",")[column]) for row in rows[1:]]
+    assert graded[0] == 0.0 and graded[1] != 0.0
+    saved = keras.saving.load_model(masker_dir / "model.keras")
+    assert saved.config.graded_weight == 1.0 and saved.config.area_weight == 5.0

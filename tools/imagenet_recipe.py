@@ -41,6 +41,12 @@ class ImageNetMaskerRecipe:
     # (keras_saliency.data.labelled_split); "" for none.
     dev_data: str = ""  # e.g. "imagenet-val-dev", relative to the data root
     dev_split: str = "docs/results/imagenet-val-dev/split.csv"  # relative to the repository
+    # More distinct photos: a class-folder tree whose folders are ImageNet wnids (e.g.
+    # "tiny-imagenet-100/train", 40,000 photos of 64 px), kept at `extra_load_size` and drawn for
+    # `extra_fraction` of every batch (needs `steps_per_epoch`); "" for none.
+    extra_data: str = ""
+    extra_load_size: int = 64
+    extra_fraction: float = 0.5
     epochs: int = 15
     steps_per_epoch: int = 0  # 0: one pass over the images per epoch
     batch_size: int = 32
@@ -73,8 +79,9 @@ def imagenet_class_names(folder):
     return wnids, names
 
 
-def training_dataset(images, labels, recipe):
-    """Random resized crops and flips of the in-memory images, shuffled and batched."""
+def training_dataset(images, labels, recipe, extra=None):
+    """Random resized crops and flips of the in-memory images, shuffled and batched; with
+    `extra=(images, labels)`, that source gives `recipe.extra_fraction` of every batch."""
     import tensorflow as tf
 
     from keras_saliency.data.pipeline import random_resized_crop
@@ -83,11 +90,23 @@ def training_dataset(images, labels, recipe):
         image = random_resized_crop(image, recipe.image_size, recipe.crop_scale)
         return tf.image.random_flip_left_right(image), label
 
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    dataset = dataset.shuffle(len(images), seed=recipe.seed, reshuffle_each_iteration=True)
-    if recipe.steps_per_epoch:
-        dataset = dataset.repeat()
-    dataset = dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    def source(images, labels):
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+        dataset = dataset.shuffle(len(images), seed=recipe.seed, reshuffle_each_iteration=True)
+        if recipe.steps_per_epoch:
+            dataset = dataset.repeat()
+        return dataset.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+
+    dataset = source(images, labels)
+    if extra is not None:
+        if not recipe.steps_per_epoch:
+            raise ValueError(
+                f"Expected steps_per_epoch > 0 with extra_data (both sources repeat). Received: {recipe.steps_per_epoch}"
+            )
+        fraction = float(recipe.extra_fraction)
+        dataset = tf.data.Dataset.sample_from_datasets(
+            [dataset, source(*extra)], weights=[1.0 - fraction, fraction], seed=recipe.seed
+        )
     return dataset.batch(recipe.batch_size, drop_remainder=bool(recipe.steps_per_epoch)).prefetch(
         tf.data.AUTOTUNE
     )
@@ -156,6 +175,7 @@ def train(recipe, output, data_root=None, models_root=None):
         dev_images, dev_labels = load_dev_train(recipe, data_root or default_data_root())
         images, labels = np.concatenate([images, dev_images]), np.concatenate([labels, dev_labels])
     wnids, names = imagenet_class_names(folder)
+    extra = load_extra_data(recipe, data_root or default_data_root(), wnids) if recipe.extra_data else None
     os.makedirs(output, exist_ok=True)
     with open(os.path.join(output, RECIPE_FILE), "w") as f:
         json.dump({**recipe.to_dict(), "class_names": wnids, "display_names": names}, f, indent=2)
@@ -171,7 +191,7 @@ def train(recipe, output, data_root=None, models_root=None):
     )
     fit_saliency_model(
         model,
-        training_dataset(images, labels, recipe),
+        training_dataset(images, labels, recipe, extra),
         epochs=recipe.epochs,
         output_dir=output,
         up_to=True,
@@ -196,6 +216,20 @@ def load_dev_train(recipe, data_root):
     train = read_split_csv(split, "train")
     pairs = [(os.path.join(folder, "images", p), labels[p]) for p in train]
     return load_folder_arrays(pairs, recipe.load_size)
+
+
+def load_extra_data(recipe, data_root, wnids):
+    """`recipe.extra_data`'s photos at `recipe.extra_load_size`, labelled with the ImageNet class
+    index of their folder's wnid."""
+    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+
+    scan = scan_image_folder(os.path.join(data_root, recipe.extra_data), check=False, progress=False)
+    unknown = sorted(set(scan.class_names) - set(wnids))
+    if unknown:
+        raise ValueError(f"Expected ImageNet wnids as the class folders of {recipe.extra_data}. Received: {unknown[:5]}")
+    index = np.asarray([wnids.index(name) for name in scan.class_names])
+    images, labels = load_folder_arrays(scan, recipe.extra_load_size)
+    return images, index[labels].astype(np.int32)
 
 
 def package(recipe, output, destination=None, measured=None, classifier_accuracy=None):

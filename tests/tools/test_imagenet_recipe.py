@@ -63,3 +63,27 @@ def test_averaged_snapshot_weights_are_the_mean_of_the_snapshots(tmp_path):
         np.testing.assert_allclose(got, want + 3.0, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="at least one snapshot"):
         imagenet_recipe.averaged_snapshot_weights(str(tmp_path), [], model)
+
+
+def test_extra_photos_fill_their_fraction_of_each_batch_with_imagenet_labels(tmp_path):
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    for wnid in wnids[1:]:  # the extra folder holds two of the three classes, 64 px photos
+        (tmp_path / wnid).mkdir()
+        for i in range(3):
+            Image.new("RGB", (64, 64), (40 * i, 0, 0)).save(tmp_path / wnid / f"{wnid}_{i}.JPEG")
+    recipe = dataclasses.replace(RECIPE, extra_data="extra", steps_per_epoch=2, batch_size=64, extra_fraction=0.25)
+    (tmp_path / "extra").mkdir()
+    for wnid in wnids[1:]:
+        (tmp_path / wnid).rename(tmp_path / "extra" / wnid)
+    extra_images, extra_labels = imagenet_recipe.load_extra_data(recipe, str(tmp_path), wnids)
+    assert extra_images.shape == (6, 64, 64, 3) and sorted(extra_labels.tolist()) == [1, 1, 1, 2, 2, 2]
+    images = np.zeros((5, 40, 40, 3), "uint8")
+    labels = np.full(5, 7, "int32")  # label 7: from the main photos
+    batches = list(imagenet_recipe.training_dataset(images, labels, recipe, (extra_images, extra_labels)).take(8))
+    assert all(batch.shape == (64, 32, 32, 3) for batch, _ in batches)
+    from_extra = np.mean([np.mean(label.numpy() != 7) for _, label in batches])
+    assert 0.15 < from_extra < 0.35  # 25% expected, 512 draws
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        imagenet_recipe.training_dataset(images, labels, dataclasses.replace(recipe, steps_per_epoch=0), (extra_images, extra_labels))
+    with pytest.raises(ValueError, match="ImageNet wnids"):
+        imagenet_recipe.load_extra_data(recipe, str(tmp_path), wnids[:2])

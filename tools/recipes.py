@@ -81,6 +81,13 @@ class Recipe:
     class_names_file: Optional[str] = None
     seed: int = 0
 
+    def __post_init__(self):
+        if not 0 <= self.masker_final_epochs <= self.masker_epochs:
+            raise ValueError(
+                f"Expected masker_final_epochs between 0 and masker_epochs ({self.masker_epochs}). "
+                f"Received: masker_final_epochs={self.masker_final_epochs}"
+            )
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -430,12 +437,13 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
     phases = [(recipe.masker_epochs - recipe.masker_final_epochs, {})]
     if recipe.masker_final_epochs:
         phases.append((recipe.masker_epochs, dict(recipe.masker_final_overrides)))
-    model = None
+    model, loaded = None, False
     for epochs, overrides in phases:
         plan = resume_plan(masker_dir, epochs, up_to=True)
         if plan.has_model and not plan.interrupted:
             # A finished masker: continued up to this phase's epochs (optimizer state included).
-            model = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
+            if not loaded:  # an earlier phase that was already done has loaded it
+                model, loaded = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE)), True
             if plan.done:
                 logger.info("Masker trained up to %d epochs: %s", epochs, masker_dir)
                 continue
@@ -446,6 +454,7 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
         if overrides:
             model.set_objective(**overrides)
         fit_saliency_model(model, train, validation, epochs, masker_dir, up_to=True)
+        loaded = False
     return model
 
 

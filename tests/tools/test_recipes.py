@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from tools import recipes
@@ -81,3 +82,12 @@ def test_final_epochs_train_with_their_overrides(tmp_path):
     assert graded[0] == 0.0 and graded[1] != 0.0
     saved = keras.saving.load_model(masker_dir / "model.keras")
     assert saved.config.graded_weight == 1.0 and saved.config.area_weight == 5.0
+
+
+def test_final_epochs_cannot_exceed_the_masker_epochs():
+    import dataclasses
+
+    recipe = recipes.get_recipe("cifar10-ensemble")
+    with pytest.raises(ValueError, match="Expected masker_final_epochs between 0 and masker_epochs"):
+        dataclasses.replace(recipe, masker_final_epochs=recipe.masker_epochs + 1)
+    assert dataclasses.replace(recipe, masker_final_epochs=recipe.masker_epochs).masker_final_epochs == recipe.masker_epochs

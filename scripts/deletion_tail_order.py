@@ -1,7 +1,7 @@
 """Does the order of a masker's near-zero pixels decide its deletion AUC? Scores the masker's masks
 as they are and with their faint part reordered by proximity to the mask: `mask + eps x blur(mask)`
-(a Gaussian of `--sigma` pixels, divided by its maximum; with eps = 0.001 every box thresholded at
-0.1 x the maximum or above is unchanged, only the order of the near-zero pixels moves).
+(a Gaussian of `--sigma` pixels, divided by its maximum; with eps = 0.001 only pixels within 0.1% of
+a box threshold can cross it: the order of the near-zero pixels moves, the boxes barely do).
 
     python scripts/deletion_tail_order.py ../shared/data/cifar10/train --model cifar10-ensemble \
         --subset docs/results/cifar10-ensemble/area-selection/selection.csv \

@@ -1,6 +1,7 @@
 """The recipe stages that trained the shipped models, end to end on a tiny folder."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_recipe_stages_train_and_package(tmp_path):
     assert completed_epochs(masker_dir) == 2
 
 
-def test_final_epochs_train_with_their_overrides(tmp_path):
+def test_final_epochs_train_with_their_overrides(tmp_path, monkeypatch):
     import keras
 
     from keras_saliency.testing import TINY_TAPS, tiny_classifier
@@ -82,6 +83,17 @@ def test_final_epochs_train_with_their_overrides(tmp_path):
     assert graded[0] == 0.0 and graded[1] != 0.0
     saved = keras.saving.load_model(masker_dir / "model.keras")
     assert saved.config.graded_weight == 1.0 and saved.config.area_weight == 5.0
+    # Run again when both phases are done: the finished masker is loaded once, not once per phase.
+    loads, real_load = [], keras.saving.load_model
+
+    def counting_load(path, *args, **kwargs):
+        loads.append(str(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "load_model", counting_load)
+    again = recipes.train_masker_stage(recipe, str(output), splits=splits)
+    assert sum(path.endswith(os.path.join(recipes.MASKER_DIR, "model.keras")) for path in loads) == 1, loads
+    assert again.config.graded_weight == 1.0 and completed_epochs(str(masker_dir)) == 2
 
 
 def test_final_epochs_cannot_exceed_the_masker_epochs():

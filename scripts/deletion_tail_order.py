@@ -27,7 +27,7 @@ def main():
     parser.add_argument("--subset", required=True, help="A path,part CSV (its test images are scored).")
     parser.add_argument("--limit", type=int, default=300, help="Seeded subset size, as in evaluate (default 300).")
     parser.add_argument("--sigma", type=float, action="append", help="Blur sigma in pixels (default: 4 and 8).")
-    parser.add_argument("--eps", type=float, default=1e-3)
+    parser.add_argument("--eps", type=float, default=1e-3, help="Weight of the blurred mask (default 0.001).")
     parser.add_argument("--output", required=True)
     args = parser.parse_args()
 

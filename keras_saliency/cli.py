@@ -17,6 +17,7 @@ DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")  # keras_saliency
 METHOD_NAMES = ("masker", "gradient", "smoothgrad", "integrated_gradients", "gradcam", "occlusion", "rise",
                 "optimisation", "centre_box", "full_image", "lrp_epsilon_gamma_box",
                 "lrp_epsilon_plus_flat")  # keras_saliency.methods.METHODS
+DELETION_SUBSTRATES = ("black", "grey", "blur")  # keras_saliency.evaluation.metrics.DELETION_SUBSTRATES
 MODEL_NAMES = ", ".join(pretrained.available())  # TensorFlow-free: the shipped files' names
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")  # explain.bulk.BEAM_RUNNERS
 
@@ -133,6 +134,7 @@ def explain(inputs, model_name, **options):
 @click.option("--road-limit", default=32, show_default=True, type=int, help="ROAD (MoRF / LeRF with noisy linear imputation) on at most this many test images (0: all).")
 @click.option("--no-road", is_flag=True, help="Skip ROAD.")
 @click.option("--scale-corrected", is_flag=True, help="Also report the saliency metric corrected for what magnification alone costs the classifier.")
+@click.option("--deletion-substrate", type=click.Choice(DELETION_SUBSTRATES), default="black", show_default=True, help="What removed pixels become in the deletion curve (black: the RISE protocol).")
 @click.option("--sanity", is_flag=True, help="Also run the sanity checks (cascading randomisation of the classifier, and of the masker's own layers): sanity.csv, sanity.md, sanity.png.")
 @click.option("--sanity-limit", default=16, show_default=True, type=int, help="Images of the sanity checks (0: all).")
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))

@@ -64,7 +64,8 @@ def test_evaluate_folder_with_boxes(tmp_path, model_file, square_folder):
         main,
         ["evaluate", str(square_folder), "--model", model_file, "--boxes", str(square_folder / "boxes.csv"),
          "--methods", "masker,gradcam,rise,centre_box", "--option", "rise.num_masks=50",
-         "--calibration-fraction", "0.5", "--slow-limit", "4", "--output", str(output)],
+         "--calibration-fraction", "0.5", "--slow-limit", "4", "--deletion-substrate", "blur",
+         "--output", str(output)],
     )
     assert result.exit_code == 0, result.output
     assert "| rise |" in result.output and "loc. error" in result.output
@@ -74,6 +75,7 @@ def test_evaluate_folder_with_boxes(tmp_path, model_file, square_folder):
     assert [r["images"] for r in rows] == ["6", "6", "4", "6"]  # rise is a slow method
     config = json.loads((output / "evaluation_config.json").read_text())
     assert config["method_options"] == {"rise": {"num_masks": 50}} and config["test_images"] == 6
+    assert config["deletion_substrate"] == "blur"
     assert (output / "examples.png").exists()
 
 

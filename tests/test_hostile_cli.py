@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from keras_saliency import pretrained
-from keras_saliency.cli import METHOD_NAMES, main
+from keras_saliency.cli import DELETION_SUBSTRATES, METHOD_NAMES, main
 from keras_saliency.testing import TINY_TAPS, tiny_classifier
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -109,6 +109,12 @@ def test_method_names_in_the_help_are_the_methods():
     from keras_saliency.methods import METHODS
 
     assert sorted(METHOD_NAMES) == sorted(METHODS)
+
+
+def test_deletion_substrates_in_the_help_are_the_metric_s():
+    from keras_saliency.evaluation import metrics
+
+    assert DELETION_SUBSTRATES == metrics.DELETION_SUBSTRATES
 
 
 # --- train: offline, failed starts, default output, the estimate -----------------------------

@@ -301,6 +301,15 @@ def test_skipped_summary_counts_by_reason():
     assert F.skipped_summary([]) == ""
 
 
+def test_report_skipped_names_a_shared_reason_once(caplog):
+    with caplog.at_level("WARNING", logger=F.logger.name):
+        F.report_skipped([("a.jpg", "unreadable (truncated)"), ("b.jpg", "unreadable (truncated)")])
+        F.report_skipped([("a.jpg", "unreadable (truncated)"), ("c.jpg", "unreadable (empty file)")])
+    one, two = (record.getMessage() for record in caplog.records)
+    assert one == "Reading images: skipped 2 files: 2 unreadable (truncated): a.jpg; b.jpg"
+    assert two.endswith(": a.jpg (unreadable (truncated)); c.jpg (unreadable (empty file))")
+
+
 def test_train_scan_skips_counts_and_leaves_out_empty_classes(hostile, caplog):
     caplog.set_level(logging.WARNING, "keras_saliency")
     with deadline(60, [hostile / "bad" / "fifo.jpg"]):

@@ -6,8 +6,9 @@
   With `rescale=False` the crop stays in place at its own scale and everything outside the box is
   replaced by the blurred image (the variant that avoids the rescaling bias towards small boxes).
   Lower is better.
-- `deletion_insertion` (Petsiuk et al. 2018): pixels removed (set to 0) / inserted (into the
-  blurred image) from the most to the least salient; the area under the class probability curve.
+- `deletion_insertion` (Petsiuk et al. 2018): pixels removed (set to 0, or another
+  `substrate_images`) / inserted (into the blurred image) from the most to the least salient; the
+  area under the class probability curve.
   Deletion: lower is better; insertion: higher is better.
 - ROAD (Rong et al. 2022, MoRF / LeRF with noisy linear imputation): `keras_saliency.evaluation.road`.
 - `pointing_game` (Zhang et al. 2016): is the map's maximum inside a ground-truth box (with a
@@ -184,7 +185,33 @@ def removal_ranks(maps):
     return rank.reshape(maps.shape)
 
 
-def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size=128):
+DELETION_SUBSTRATES = ("black", "grey", "blur")
+
+
+def substrate_images(images, substrate="black"):
+    """What removed pixels become in the deletion curve: `"black"` (0, the RISE protocol), `"grey"`
+    (127.5) or `"blur"` (the blurred image, the insertion canvas).
+
+    Args:
+        images: `(N, H, W, 3)` in [0, 255].
+        substrate: one of `DELETION_SUBSTRATES`.
+
+    Example:
+
+    >>> float(substrate_images(np.full((1, 2, 2, 3), 200.0), "grey").max())
+    127.5
+    """
+    images = np.asarray(images, np.float32)
+    if substrate == "black":
+        return np.zeros_like(images)
+    if substrate == "grey":
+        return np.full_like(images, 127.5)
+    if substrate == "blur":
+        return np.asarray(blurred(images))
+    raise ValueError(f"Expected substrate in {DELETION_SUBSTRATES}. Received: substrate={substrate!r}")
+
+
+def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size=128, substrate="black"):
     """`(deletion_auc, insertion_auc)` per image, `steps` + 1 points from 0% to 100% of pixels.
 
     Args:
@@ -194,6 +221,8 @@ def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size
         maps: `(N, H, W)` saliency maps; pixels are removed / inserted most salient first.
         steps: the curves' steps (default 16).
         batch_size: images per classifier call (default 128).
+        substrate: what removed pixels become in the deletion curve (`substrate_images`);
+            defaults to `"black"`, the RISE protocol. Insertion always starts from the blurred image.
 
     Example:
 
@@ -204,13 +233,16 @@ def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size
     images = np.asarray(images, np.float32)
     class_ids = np.asarray(class_ids, np.int32)
     h, w = images.shape[1:3]
+    canvas_delete = substrate_images(images, substrate)
     canvas_insert = blurred(images).numpy()
     rank = removal_ranks(maps)[..., None]
     deletion, insertion = [], []
     for k in range(steps + 1):
         count = int(round(k / steps * h * w))
         top = (rank < count).astype(np.float32)
-        deletion.append(class_probabilities(classifier, images * (1.0 - top), class_ids, batch_size))
+        deletion.append(
+            class_probabilities(classifier, images * (1.0 - top) + canvas_delete * top, class_ids, batch_size)
+        )
         insertion.append(
             class_probabilities(classifier, images * top + canvas_insert * (1.0 - top), class_ids, batch_size)
         )

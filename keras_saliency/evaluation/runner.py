@@ -126,6 +126,7 @@ def evaluate_methods(
     seed=0,
     method_options=None,
     deletion_steps=16,
+    deletion_substrate="black",
     examples=8,
     progress=True,
     slow_methods=("optimisation", "rise"),
@@ -165,6 +166,8 @@ def evaluate_methods(
         seed: seed of the split, ROAD's noise and class selectivity (default 0).
         method_options: `{method: {option: value}}` for `build_method`.
         deletion_steps: steps of the deletion / insertion curves (default 16).
+        deletion_substrate: what removed pixels become in the deletion curve: "black" (default,
+            the RISE protocol), "grey" or "blur" (`metrics.substrate_images`).
         examples: test images shown in `examples.png` (default 8).
         progress: show progress bars (default True).
         slow_methods: the methods `slow_limit` applies to.
@@ -233,7 +236,9 @@ def evaluate_methods(
             boxes = metrics.boxes_from_maps(test_maps[:fl], threshold)
             row[key] = float(np.mean(_metric(classifier, images, ids, boxes, variant, curve)))
             row[f"{key}_threshold"] = threshold
-        deletion, insertion = metrics.deletion_insertion(classifier, images, ids, test_maps[:fl], deletion_steps)
+        deletion, insertion = metrics.deletion_insertion(
+            classifier, images, ids, test_maps[:fl], deletion_steps, substrate=deletion_substrate
+        )
         row["deletion_auc"], row["insertion_auc"] = float(deletion.mean()), float(insertion.mean())
         if road_enabled:
             rl = road_limit or len(images)
@@ -272,6 +277,7 @@ def evaluate_methods(
                 "seed": seed,
                 "method_options": method_options,
                 "deletion_steps": deletion_steps,
+                "deletion_substrate": deletion_substrate,
                 "slow_methods": list(slow_methods),
                 "slow_limit": slow_limit,
                 "faithfulness_limit": faithfulness_limit,

@@ -389,7 +389,10 @@ def report_skipped(skipped, what="images"):
     """
     if not skipped:
         return
-    shown = "; ".join(f"{path} ({reason})" for path, reason in skipped[:5])
+    if len({reason for _, reason in skipped}) == 1:  # the summary already gives the one reason
+        shown = "; ".join(path for path, _ in skipped[:5])
+    else:
+        shown = "; ".join(f"{path} ({reason})" for path, reason in skipped[:5])
     more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
     logger.warning("Reading %s: %s: %s%s", what, skipped_summary(skipped), shown, more)
 

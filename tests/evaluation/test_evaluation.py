@@ -55,6 +55,24 @@ def test_deletion_insertion_known_answers(detector):
     assert bad_deletion.mean() > 0.8 and bad_insertion.mean() < 0.15
 
 
+def test_deletion_substrate_decides_what_removed_pixels_become(detector):
+    from keras_saliency.evaluation.metrics import substrate_images
+
+    classifier, images, labels, boxes = detector
+    good = _square_maps(images, boxes)
+    # The detector looks for the square's colour: any of the three substrates removes it.
+    for substrate in ("black", "grey", "blur"):
+        deletion, _ = deletion_insertion(classifier, images, labels, good, steps=8, substrate=substrate)
+        assert deletion.mean() < 0.15, substrate
+    # Each substrate is what its name says.
+    np.testing.assert_array_equal(substrate_images(images, "black"), 0.0)
+    np.testing.assert_array_equal(substrate_images(images, "grey"), 127.5)
+    blur = substrate_images(images, "blur")
+    assert blur.shape == images.shape and not np.array_equal(blur, images)
+    with pytest.raises(ValueError, match="Expected substrate in"):
+        deletion_insertion(classifier, images, labels, good, substrate="white")
+
+
 def test_pointing_game(detector):
     _, images, _, boxes = detector
     maps = _square_maps(images, boxes)

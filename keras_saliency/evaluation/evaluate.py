@@ -45,7 +45,8 @@ def _method_options(options):
 def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300, split="all",
                     calibration_fraction=0.3, slow_limit=60, options=(), seed=0, labels=None, subset=None,
                     faithfulness_limit=0, extra_maskers=(), road_limit=32, no_road=False, sanity=False,
-                    sanity_limit=16, scale_corrected=False, deletion_substrate="black", output="saliency-evaluation", log=None):
+                    sanity_limit=16, scale_corrected=False, deletion_substrate="black",
+                    output="saliency-evaluation", log=None):
     """Compares the learned masker with classic saliency methods on the same classifier and
     images (`evaluation.evaluate_methods`), and with `sanity` runs the sanity checks of every
     method. Writes results.csv, results.md, examples.png and evaluation_config.json (the

@@ -187,6 +187,11 @@ def evaluate_methods(
     """
     from keras_saliency.methods import ClassifierFunction, build_method
 
+    if deletion_substrate not in metrics.DELETION_SUBSTRATES:  # before any map is made
+        raise ValueError(
+            f"Expected deletion_substrate in {metrics.DELETION_SUBSTRATES}. "
+            f"Received: deletion_substrate={deletion_substrate!r}"
+        )
     method_options = method_options or {}
     classifier = ClassifierFunction(model)
     class_ids = data.class_ids

@@ -140,3 +140,7 @@ def test_evaluate_methods_end_to_end(tmp_path):
     corrected = evaluate_methods(model, data, methods=("centre_box",), calibration_fraction=0.4, deletion_steps=4,
                                  progress=False, road_enabled=False, scale_corrected=True)
     assert np.isfinite(corrected[0]["saliency_metric_corrected"]) and "road_morf" not in corrected[0]
+    with pytest.raises(ValueError, match="Expected deletion_substrate in"):
+        evaluate_methods(model, data, methods=("centre_box",), output=str(tmp_path / "never"), progress=False,
+                         deletion_substrate="white")
+    assert not (tmp_path / "never").exists()  # refused before any work

@@ -929,9 +929,13 @@ class SaliencyModel(keras.Model):
         return terms
 
     def _update_trackers(self, terms):
-        for name, tracker in self.trackers.items():
+        # The ranking term is logged only while it is on (`set_objective` retraces the steps;
+        # `training.fit.RunLog` widens a continued run's log when it appears).
+        shown = {name: tracker for name, tracker in self.trackers.items()
+                 if name != "graded" or self.config.graded_weight}
+        for name, tracker in shown.items():
             tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return {name: tracker.result() for name, tracker in shown.items()}
 
     def train_step(self, data):
         import tensorflow as tf

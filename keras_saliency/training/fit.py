@@ -16,6 +16,7 @@ leaves the previous model and the resume backup intact, and the error is one lin
 
 import csv
 import dataclasses
+import io
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from keras_saliency.training.run_files import (
     atomic_save_model,
     atomic_save_weights,
     atomic_write_json,
+    atomic_write_text,
     folder_write_error,
     output_lock,
     remove_stale_temporaries,
@@ -220,6 +222,60 @@ class RunBackup(keras.callbacks.BackupAndRestore):
             {"epoch": self._current_epoch, "batch": self._last_batch_seen},
             what="resume backup",
         )
+
+
+class RunLog(keras.callbacks.CSVLogger):
+    """`CSVLogger` for a run's log, which continued runs append to. When a continued run logs
+    columns the file lacks (a term switched on for the last epochs, say), the header is widened
+    first and the earlier rows get "NA" there; columns the new run lacks get "NA" in its rows. So
+    every row stays under its own columns, and `completed_epochs` counts it. A row cut short by a
+    kill is kept as it was, on its own line (the next row is not glued to it).
+
+    Args:
+        filename: the log file (e.g. `OUTPUT/training_log.csv`).
+
+    Example:
+
+    ```python
+    model.fit(train, epochs=10, callbacks=[RunLog("runs/masker/training_log.csv")])
+    ```
+    """
+
+    def __init__(self, filename):
+        super().__init__(filename, append=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self._match_file(logs or {})
+        super().on_epoch_end(epoch, logs)
+
+    def _match_file(self, logs):
+        if not os.path.exists(self.filename):
+            return
+        with open(self.filename, newline="") as f:
+            lines = f.read().splitlines(keepends=True)
+        header = next(csv.reader(lines[:1], delimiter=self.sep), None)
+        if not header or header[0] != "epoch":
+            return
+        keys = sorted(logs)
+        if not any(key.startswith("val_") for key in keys):  # as CSVLogger itself does
+            keys += [f"val_{key}" for key in keys]
+        self.keys = header[1:] + [key for key in keys if key not in header]
+        extra = len(self.keys) + 1 - len(header)
+        if not extra and lines[-1].endswith(("\n", "\r")):
+            return
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=self.sep)
+        writer.writerow(["epoch"] + self.keys)
+        for line in lines[1:]:
+            row = next(csv.reader([line], delimiter=self.sep), [])
+            if len(row) == len(header):
+                writer.writerow(row + ["NA"] * extra)
+            else:  # cut short by a kill, or blank
+                text.write(line if line.endswith(("\n", "\r")) else line + "\r\n")
+        self.csv_file.close()
+        atomic_write_text(self.filename, text.getvalue(), what="training log")
+        self.csv_file = open(self.filename, "a", newline="")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -479,7 +535,7 @@ def fit_run(
             what="run state",
         )
         callbacks += [  # the log row of an epoch is written before its backup
-            keras.callbacks.CSVLogger(os.path.join(output_dir, files.log), append=True),
+            RunLog(os.path.join(output_dir, files.log)),
             RunBackup(backup_dir),
         ]
         try:

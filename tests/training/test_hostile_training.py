@@ -2,6 +2,7 @@
 until the final model is saved, refuses a folder another run uses, reports a corrupt backup or
 a full disk in one line; and the same seed gives the same losses on a CPU."""
 
+import csv
 import errno
 import hashlib
 import json
@@ -348,6 +349,47 @@ def test_completed_epochs_counts_distinct_epochs(tmp_path):
     assert training.completed_epochs(str(tmp_path)) == 2
     log.write_text("")
     assert training.completed_epochs(str(tmp_path)) == 0
+
+
+def test_run_log_widens_its_header_when_a_continued_run_logs_a_new_column(tmp_path):
+    path = str(tmp_path / training.LOG_FILE)
+
+    def one_run(first_epoch, *logs):
+        log = training.RunLog(path)
+        log.on_train_begin()
+        for epoch, values in enumerate(logs, first_epoch):
+            log.on_epoch_end(epoch, values)
+        log.on_train_end()
+
+    one_run(0, {"loss": 1.0, "area": 0.5}, {"loss": 0.9, "area": 0.4})
+    with open(path, "a", newline="") as f:
+        f.write("2,0.8")  # a row cut short by a kill
+    one_run(2, {"loss": 0.8, "area": 0.3, "graded": 0.7})  # a term switched on
+    one_run(3, {"loss": 0.7, "area": 0.2})  # and off again
+    with open(path, "a", newline="") as f:
+        f.write("4,0.")  # cut short again, with no new column next time
+    one_run(4, {"loss": 0.6, "area": 0.1, "graded": 0.6})
+    with open(path, newline="") as f:
+        lines = f.read().splitlines()
+    assert lines[0] == "epoch,area,loss,val_area,val_loss,graded,val_graded"
+    assert lines[1:] == ["0,0.5,1.0,NA,NA,NA,NA", "1,0.4,0.9,NA,NA,NA,NA", "2,0.8",  # kept as it was
+                         "2,0.3,0.8,NA,NA,0.7,NA", "3,0.2,0.7,NA,NA,NA,NA", "4,0.",
+                         "4,0.1,0.6,NA,NA,0.6,NA"]
+    assert training.completed_epochs(str(tmp_path)) == 5
+
+
+def test_a_phase_with_the_ranking_term_continues_the_same_log(tmp_path):
+    output = str(tmp_path / "run")
+    model = fresh()
+    fit(model, output, epochs=1)
+    model.set_objective(graded_weight=1.0)
+    history = fit(model, output, epochs=1)  # one more
+    assert len(history.history["graded"]) == 1
+    with open(os.path.join(output, training.LOG_FILE), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and rows[0]["graded"] == "NA"
+    assert float(rows[1]["graded"]) != 0.0 and float(rows[1]["loss"]) == pytest.approx(history.history["loss"][0])
+    assert training.completed_epochs(output) == 2
 
 
 @pytest.fixture

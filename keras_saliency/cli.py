@@ -19,6 +19,7 @@ METHOD_NAMES = ("masker", "gradient", "smoothgrad", "integrated_gradients", "gra
                 "lrp_epsilon_plus_flat")  # keras_saliency.methods.METHODS
 DELETION_SUBSTRATES = ("black", "grey", "blur")  # keras_saliency.evaluation.metrics.DELETION_SUBSTRATES
 MODEL_NAMES = ", ".join(pretrained.available())  # TensorFlow-free: the shipped files' names
+PRESET_NAMES = ("gated-fpn", "paper")  # keras_saliency.models.presets.MASKER_PRESETS, the default first
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")  # explain.bulk.BEAM_RUNNERS
 
 
@@ -56,7 +57,7 @@ def demo(output, quick, seed):
 @click.option("--classifier-epochs", default=15, show_default=True, type=int, help="When the small classifier is trained first.")
 @click.option("--steps-per-epoch", type=int, help="Limit each epoch (default: the whole dataset).")
 @click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--image-size", type=int, help="Default: 32 for cifar10 and folders, 224 otherwise.")
+@click.option("--image-size", type=int, help="Default: the --classifier's input size, else 32 for cifar10 and folders, 224 otherwise.")
 @click.option("--learning-rate", default=1e-3, show_default=True, type=float)
 @click.option("--validation-split", default=0.1, show_default=True, type=float, help="Held out from a folder (seeded, per class).")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 policy (for GPUs).")
@@ -65,7 +66,9 @@ def demo(output, quick, seed):
 @click.option("--schedule", type=click.Choice(["auto", "single", "two-phase"]), default="auto", show_default=True, help="two-phase (the paper's: class selector first, then everything) is the default for imagenet2012, single otherwise.")
 @click.option("--selector-epochs", default=1, show_default=True, type=int, help="Phase 1 of the two-phase schedule.")
 @click.option("--dry-run", is_flag=True, help="Build everything and train a few steps (--steps-per-epoch, default 2) per phase, 1 epoch; nothing is saved.")
-@click.option("--objective", type=click.Choice(["code", "paper"]), default="code", show_default=True)
+@click.option("--preset", type=click.Choice(PRESET_NAMES), help=f"Masker preset (default: {PRESET_NAMES[0]} for a --classifier without --tap-layers, the design read from the classifier).")
+@click.option("--crop-scale", type=float, help="Smallest area fraction of the training images' random crops (0: none; default: the preset's).")
+@click.option("--objective", type=click.Choice(["code", "paper"]), help="Default: the preset's, else code.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default: saliency-runs/DATASET-YYYYmmdd-HHMMSS); an existing one is resumed or continued, never overwritten.")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="TensorBoard log folder: the losses (keras.callbacks.TensorBoard) and, after every epoch, the masks of 8 fixed validation images (run 'masks'). View with: tensorboard --logdir DIR")
@@ -135,14 +138,16 @@ def explain(inputs, model_name, **options):
 @click.option("--no-road", is_flag=True, help="Skip ROAD.")
 @click.option("--scale-corrected", is_flag=True, help="Also report the saliency metric corrected for what magnification alone costs the classifier.")
 @click.option("--deletion-substrate", type=click.Choice(DELETION_SUBSTRATES), default="black", show_default=True, help="What removed pixels become in the deletion curve (black: the RISE protocol).")
+@click.option("--no-class-correlation", is_flag=True, help="Skip the correlation of the maps for the classifier's top-1 and top-2 classes.")
 @click.option("--sanity", is_flag=True, help="Also run the sanity checks (cascading randomisation of the classifier, and of the masker's own layers): sanity.csv, sanity.md, sanity.png.")
 @click.option("--sanity-limit", default=16, show_default=True, type=int, help="Images of the sanity checks (0: all).")
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))
 @command
 def evaluate(model_name, **options):
     """Compare the learned masker with classic saliency methods on the same classifier: saliency
-    metric (and the variant without rescaling), localisation error, pointing game, deletion /
-    insertion AUC, ROAD and masks/s, written as CSV, Markdown and a PNG grid; with --sanity, the
+    metric (and the variant without rescaling), localisation error, MaxBoxAccV2, pointing game,
+    the share of the map's mass in the boxes, the mean of the normalised map, the correlation of
+    the top-1 and top-2 classes' maps, deletion / insertion AUC, ROAD and masks/s, written as CSV, Markdown and a PNG grid; with --sanity, the
     sanity checks of every method."""
     from keras_saliency.evaluation import results_table
     from keras_saliency.evaluation.evaluate import evaluate_folder

@@ -228,7 +228,7 @@ def _decoder(max_pixels):
     return decode
 
 
-def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, max_pixels=None):
+def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, max_pixels=None, zoom=0.0):
     """A dataset over `(path, label)` pairs from `FolderScan.split` (or a whole scan), decoded
     by `load_image` (inside `tf.numpy_function`: single-host input pipelines only).
 
@@ -239,6 +239,8 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, 
         training: whether to shuffle and augment (flips). Defaults to `False`.
         seed: seed of the shuffle and the augmentation, or `None`.
         max_pixels: largest image size in pixels decoded, or `None` for the default limit.
+        zoom: when training, the smallest area fraction of random crops (`pipeline.random_zoom`;
+            0: none). Defaults to 0.
 
     Example:
 
@@ -263,7 +265,7 @@ def folder_dataset(pairs, image_size, batch_size=32, training=False, seed=None, 
     dataset = dataset.map(_decoder(max_pixels), num_parallel_calls=tf.data.AUTOTUNE)
     # A file that passed the check but still fails to decode is dropped, never fatal.
     dataset = dataset.ignore_errors(log_warning=True)
-    dataset = prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0)
+    dataset = prepare(dataset, image_size, batch_size, training=training, seed=seed, shuffle_buffer=0, zoom=zoom)
     # The number of batches, so that `fit` shows its progress in steps (not "Unknown") and needs
     # neither `steps_per_epoch` nor `.repeat()`. (A file dropped at decode time, after passing
     # the scan's checks, can make an epoch one batch shorter than announced: TensorFlow then

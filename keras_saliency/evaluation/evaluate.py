@@ -46,7 +46,7 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
                     calibration_fraction=0.3, slow_limit=60, options=(), seed=0, labels=None, subset=None,
                     faithfulness_limit=0, extra_maskers=(), road_limit=32, no_road=False, sanity=False,
                     sanity_limit=16, scale_corrected=False, deletion_substrate="black",
-                    output="saliency-evaluation", log=None):
+                    no_class_correlation=False, output="saliency-evaluation", log=None):
     """Compares the learned masker with classic saliency methods on the same classifier and
     images (`evaluation.evaluate_methods`), and with `sanity` runs the sanity checks of every
     method. Writes results.csv, results.md, examples.png and evaluation_config.json (the
@@ -75,6 +75,8 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
         scale_corrected: also report the scale-corrected saliency metric.
         deletion_substrate: what removed pixels become in the deletion curve: "black" (the RISE
             protocol), "grey" or "blur".
+        no_class_correlation: skip the correlation of the maps for the classifier's top-1 and
+            top-2 classes (two more maps per faithfulness image and method).
         output: the output folder.
         log: a function called with each progress line, or None.
 
@@ -126,6 +128,7 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
                        for label, path in parse_assignments(extra_maskers, "extra_masker").items()},
         road_limit=road_limit or None, road_enabled=not no_road,
         scale_corrected=scale_corrected, deletion_substrate=deletion_substrate,
+        class_correlation=not no_class_correlation,
     )
     config_path = os.path.join(output, "evaluation_config.json")
     with open(config_path) as f:

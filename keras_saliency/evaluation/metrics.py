@@ -13,6 +13,13 @@
 - ROAD (Rong et al. 2022, MoRF / LeRF with noisy linear imputation): `keras_saliency.evaluation.road`.
 - `pointing_game` (Zhang et al. 2016): is the map's maximum inside a ground-truth box (with a
   tolerance of 15 px at 224 px, scaled to the image)?
+- `energy_pointing_game` (Wang et al. 2020, Score-CAM): the share of the min-max normalised map's
+  mass inside the union of the ground-truth boxes (threshold-free: what a person sees lit on the
+  object). A uniform map scores the boxes' share of the image.
+- `normalised_map_mean`: the mean of the min-max normalised map, how much of the image a picture
+  of the map lights (1.0 for a uniform map).
+- `map_correlation`: the Pearson correlation of two maps of the same image (e.g. for the
+  classifier's top-1 and top-2 classes: a class-selective method gives different maps).
 """
 
 import numpy as np
@@ -366,3 +373,105 @@ def pointing_game(maps, boxes, tolerance=15 / 224):
             )
         )
     return np.asarray(hits, bool)
+
+
+def normalised_maps(maps):
+    """Each map min-max normalised to [0, 1]; a constant map (no contrast) becomes all ones, the
+    uniform map.
+
+    Args:
+        maps: `(N, H, W)` saliency maps.
+
+    Example:
+
+    ```python
+    normalised_maps(np.array([[[0.0, 2.0]]]))  # [[[0.0, 1.0]]]
+    ```
+    """
+    maps = np.asarray(maps, np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"Expected maps of shape (N, H, W). Received: shape={maps.shape}")
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    flat = span <= 0
+    return np.where(flat, 1.0, (maps - low) / np.where(flat, 1.0, span))
+
+
+def box_union_masks(boxes, shape):
+    """Per image, a boolean `(H, W)` mask of the union of its boxes (inclusive pixels).
+
+    Args:
+        boxes: per image, one box or a list of boxes `(xmin, ymin, xmax, ymax)`.
+        shape: `(H, W)` of the masks.
+
+    Example:
+
+    ```python
+    box_union_masks([[0, 0, 1, 1]], (4, 4))[0].sum()  # 4
+    ```
+    """
+    height, width = shape
+    out = np.zeros((len(boxes), height, width), bool)
+    for i, truth in enumerate(boxes):
+        for x0, y0, x1, y1 in np.asarray(truth, np.int64).reshape(-1, 4):
+            out[i, max(y0, 0) : max(y1 + 1, 0), max(x0, 0) : max(x1 + 1, 0)] = True
+    return out
+
+
+def energy_pointing_game(maps, boxes):
+    """Per image, the share of the min-max normalised map's mass inside the union of the boxes
+    (Wang et al. 2020, "Score-CAM"'s energy-based pointing game). Threshold-free; a map equal to
+    the box scores 1.0, a uniform map the boxes' share of the image.
+
+    Args:
+        maps: `(N, H, W)` saliency maps, at the resolution of the boxes' pixels.
+        boxes: per image, one box or a list of boxes (inclusive pixels).
+
+    Example:
+
+    ```python
+    share = energy_pointing_game(maps, boxes).mean()
+    ```
+    """
+    normalised = normalised_maps(maps)
+    inside = box_union_masks(boxes, normalised.shape[1:])
+    return (normalised * inside).sum(axis=(1, 2)) / normalised.sum(axis=(1, 2))
+
+
+def normalised_map_mean(maps):
+    """Per image, the mean of the min-max normalised map: the share of the image that a picture
+    of the map lights (1.0 for a uniform map, 0.25 for a map lighting a quarter of it).
+
+    Args:
+        maps: `(N, H, W)` saliency maps.
+
+    Example:
+
+    ```python
+    lit = normalised_map_mean(maps).mean()
+    ```
+    """
+    return normalised_maps(maps).mean(axis=(1, 2))
+
+
+def map_correlation(first, second):
+    """Per image, the Pearson correlation of two maps of it (0 where either map is constant).
+
+    Args:
+        first: `(N, H, W)` maps.
+        second: `(N, H, W)` maps of the same images (e.g. for another class).
+
+    Example:
+
+    ```python
+    map_correlation(maps_top1, maps_top2).mean()  # near 1: the maps ignore the class
+    ```
+    """
+    a = np.asarray(first, np.float64)
+    b = np.asarray(second, np.float64)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"Expected two (N, H, W) arrays of one shape. Received: {a.shape} and {b.shape}")
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=1, keepdims=True)
+    norm = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.where(norm > 0, (a * b).sum(axis=1) / np.where(norm > 0, norm, 1.0), 0.0)

@@ -45,6 +45,9 @@ COLUMNS = (
     ("localisation_threshold", "loc. threshold (x max)", "{:.2f}"),
     ("max_box_acc_v2", "MaxBoxAccV2", "{:.1%}"),
     ("pointing_game", "pointing game", "{:.1%}"),
+    ("energy_pointing_game", "mass in boxes", "{:.3f}"),
+    ("map_mean", "mean of the map", "{:.3f}"),
+    ("top2_correlation", "top-1/top-2 correlation", "{:.2f}"),
     ("saliency_metric", "saliency metric", "{:.3f}"),
     ("saliency_metric_threshold", "threshold", "{:.1f}"),
     ("saliency_metric_in_place", "saliency metric, crop in place", "{:.3f}"),
@@ -117,6 +120,17 @@ def timed_maps(method, images, class_ids, progress=True):
     return maps, len(images) / (time.perf_counter() - start)
 
 
+def _top2_correlation(method, classifier, images, batch_size=256):
+    """Mean correlation of the method's maps for the classifier's top-1 and top-2 classes."""
+    logits = np.concatenate(
+        [np.asarray(classifier(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+    )
+    ranked = np.argsort(-logits, axis=1)
+    first = method(images, ranked[:, 0].astype(np.int32))
+    second = method(images, ranked[:, 1].astype(np.int32))
+    return float(metrics.map_correlation(first, second).mean())
+
+
 def evaluate_methods(
     model,
     data,
@@ -136,6 +150,7 @@ def evaluate_methods(
     road_limit=None,
     road_enabled=True,
     scale_corrected=False,
+    class_correlation=True,
 ):
     """Scores `methods` (names in `keras_saliency.methods.METHODS`) for `model` (a
     `SaliencyModel`; the classic methods use its classifier) on `data` (`EvaluationImages`).
@@ -155,7 +170,11 @@ def evaluate_methods(
     measured on the first `road_limit` of those images (None: all of them) unless
     `road_enabled` is False. With `scale_corrected`, a third saliency-metric variant divides out
     what magnification alone costs the classifier (`artefacts.corrected_saliency_metric`; off by
-    default: on the shipped models it over-corrects, see docs/REVIEW.md).
+    default: on the shipped models it over-corrects, see docs/REVIEW.md). Every row also gives the
+    mean of the min-max normalised map (how much of the image a picture of it lights), with boxes
+    the share of its mass inside them (`metrics.energy_pointing_game`), and with
+    `class_correlation` how much the maps for the classifier's top-1 and top-2 classes correlate
+    (two more maps per faithfulness image: a class-selective method gives different maps).
 
     Args:
         model: the `SaliencyModel`.
@@ -178,6 +197,7 @@ def evaluate_methods(
         road_limit: images of ROAD at most, or None for all.
         road_enabled: measure ROAD (default True).
         scale_corrected: also report the scale-corrected saliency metric (default False).
+        class_correlation: also report the top-1 / top-2 map correlation (default True).
 
     Example:
 
@@ -228,8 +248,11 @@ def evaluate_methods(
         cal_maps = method(data.images[cal], class_ids[cal], progress=_progress_callback(len(cal), progress))
         test_maps, speed = timed_maps(method, data.images[test], class_ids[test], progress)
         row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
+        row["map_mean"] = float(metrics.normalised_map_mean(test_maps).mean())
         fl = faithfulness_limit or len(test)
         images, ids = data.images[test][:fl], class_ids[test][:fl]
+        if class_correlation:
+            row["top2_correlation"] = _top2_correlation(method, classifier, images)
         variants = [("saliency_metric", "rescaled"), ("saliency_metric_in_place", "in place")]
         if scale_corrected:
             variants.append(("saliency_metric_corrected", "corrected"))
@@ -263,6 +286,7 @@ def evaluate_methods(
             row["localisation_error"] = 1.0 - float(hits.mean())
             row["localisation_threshold"] = threshold
             row["pointing_game"] = float(metrics.pointing_game(test_maps, test_boxes).mean())
+            row["energy_pointing_game"] = float(metrics.energy_pointing_game(test_maps, test_boxes).mean())
             row["max_box_acc_v2"] = max_box_accuracy(test_maps, test_boxes)["max_box_acc_v2"]
         if method_name == "masker" and data.class_ids is not None:
             row.update(metrics.class_selectivity(method_model, data.images[test], class_ids[test], seed=seed))
@@ -293,6 +317,11 @@ def evaluate_methods(
                 "split": "fixed parts (data.parts)" if data.parts is not None else "seeded calibration_fraction",
                 "pointing_game": "maximum of the map (a flat maximum: its maximal pixel nearest the centre of "
                 "mass of all maximal pixels) within 15 px at 224 px of a ground-truth box",
+                "energy_pointing_game": "Wang et al. 2020 (Score-CAM): share of the min-max normalised map's mass "
+                "inside the union of the image's boxes, test images; a uniform map scores the boxes' share",
+                "map_mean": "mean of the min-max normalised map over the test images (a uniform map: 1.0)",
+                "top2_correlation": "Pearson correlation of the maps for the classifier's top-1 and top-2 classes, "
+                "mean over the first faithfulness_limit test images" if class_correlation else "not measured",
                 "max_box_acc_v2": "Choe et al. 2020: min-max normalised map, thresholds 0.00..0.99, boxes of all "
                 "8-connected components, best threshold per IoU in (0.3, 0.5, 0.7) on the test images, averaged",
                 "class_selectivity": "masker only: a seeded random class outside the classifier's top 5 per image",

@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 OBJECTIVE_FORMS = ("code", "paper", "simplified")
 INFILLS = ("mixed", "zero")
 PHASES = ("all", "selector")
+TARGETS = ("label", "prediction")
 
 
 @dataclasses.dataclass
@@ -49,6 +50,9 @@ class SaliencyConfig:
         graded_weight: weight of the ranking term (0: off). Defaults to 0.0.
         graded_fractions: the range of the ranking term's top fractions. Defaults to
             `(0.05, 0.5)`.
+        target: the class each training image's mask explains, one of `TARGETS`: `"label"`
+            (the dataset's label) or `"prediction"` (the frozen classifier's own top-1 class on
+            the clean image). Defaults to `"label"`.
 
     Example:
 
@@ -105,6 +109,12 @@ class SaliencyConfig:
     # pixels beyond the mask's core, which deletion and insertion curves read.
     graded_weight: float = 0.0
     graded_fractions: Tuple[float, float] = (0.05, 0.5)
+    # The class a training mask explains: the dataset's label, or the classifier's own top-1
+    # class on the clean image. With a classifier that is often wrong, "label" asks the masker to
+    # find a class the classifier does not see; with the simplified objective those images then
+    # carry no area penalty (the preserved image is never classified correctly), which lets the
+    # masks grow everywhere. "prediction" explains what the classifier sees, as `predict` does.
+    target: str = "label"
 
     def __post_init__(self):
         if self.objective not in OBJECTIVE_FORMS:
@@ -113,6 +123,8 @@ class SaliencyConfig:
             )
         if self.infill not in INFILLS:
             raise ValueError(f"Expected infill in {INFILLS}. Received: infill={self.infill!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"Expected target in {TARGETS}. Received: target={self.target!r}")
         if self.phase not in PHASES:
             raise ValueError(f"Expected phase in {PHASES}. Received: phase={self.phase!r}")
         if not 0.0 <= self.fake_label_probability < 1.0:

@@ -81,6 +81,59 @@ def classifier_output_kind(classifier):
     return "logits"
 
 
+def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config, explicit):
+    """The resolved design of `from_classifier` with a preset: the preset's fields, the explicit
+    ones, and what is read from the classifier (class layer, taps, mask stride)."""
+    import logging
+
+    from keras_saliency.models import classifier_layers
+    from keras_saliency.models.config import SaliencyConfig
+    from keras_saliency.models.presets import preset_mask_stride, resolved_preset
+
+    design = resolved_preset(preset, **explicit)
+    name = design["name"]
+    gated = design["class_gate"] != "none" or design["selector_init"] == "class_layer"
+    separate = encoder not in (None, "classifier")
+    found, reason = (None, "its encoder is a separate backbone") if separate else (None, None)
+    if class_layer:
+        layer = nested_layer(classifier, class_layer)
+        found = classifier_layers.ClassLayer(class_layer, tap_layers[-1] if tap_layers else None,
+                                             "dense" if isinstance(layer, keras.layers.Dense) else "conv")
+    elif not separate:
+        found, reason = classifier_layers.find_class_layer(classifier)
+    if gated and (found is None or (tap_layers and found.features and tap_layers[-1] != found.features)):
+        if found is not None:
+            reason = f"its deepest tap {tap_layers[-1]!r} is not the class layer's input {found.features!r}"
+        design.update(design.get("ungated", {"class_gate": "none", "selector_init": "random"}))
+        found = None
+        logging.getLogger("keras_saliency").warning(
+            "Masker preset %r: the ungated design for %r, because %s.", name, classifier.name, reason
+        )
+    if not tap_layers and not separate:
+        deepest = found.features if found is not None else classifier_layers.deepest_feature_layer(classifier)
+        tap_layers = classifier_layers.automatic_tap_layers(classifier, deepest)
+    image_size = int(classifier.input_shape[1])
+    if not separate:
+        deepest_stride = dict(classifier_layers.layer_strides(classifier)).get(tap_layers[-1], 32)
+        if explicit.get("mask_stride") is None:
+            design["mask_stride"] = preset_mask_stride(design, image_size, deepest_stride)
+    if config is None:
+        objective_fields = dict(design["objective"])
+        if objective_fields.get("objective") == "simplified":
+            config = SaliencyConfig.simplified(**objective_fields)
+        else:
+            config = SaliencyConfig(**objective_fields)
+    return {
+        **{key: design[key] for key in ("decoder", "decoder_filters", "mask_stride", "head", "class_gate",
+                                        "gate_options", "selector_init")},
+        "preset": name,
+        "tap_layers": tap_layers,
+        "class_layer": found.name if found is not None and design["class_gate"] != "none" or (
+            found is not None and design["selector_init"] == "class_layer") else None,
+        "config": config,
+    }
+
+
 def split_inputs(inputs):
     """`(images, class_ids)`, `[images, class_ids]`, `{"image", "class_id"}` or images alone
     (class ids then come from the classifier's prediction: returned as None).
@@ -285,6 +338,7 @@ class SaliencyModel(keras.Model):
         seed: seed of the fake labels, alternatives and noise drawn during training.
         class_names: None or one name per class of the classifier, saved in the model's
             config, so that a loaded `.keras` file can name the class it explains.
+        preset: the name of the masker preset it was built from (saved; None: none).
 
     Example:
 
@@ -310,6 +364,7 @@ class SaliencyModel(keras.Model):
         upsample=True,
         seed=None,
         class_names=None,
+        preset=None,
         **kwargs,
     ):
         clone_classifier = kwargs.pop("clone_classifier", True)
@@ -340,6 +395,7 @@ class SaliencyModel(keras.Model):
         self.upsample = bool(upsample)
         self.class_names = self._checked_class_names(class_names)
         self.seed = seed
+        self.preset = preset
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.masker.set_phase(self.config.phase)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
@@ -359,16 +415,29 @@ class SaliencyModel(keras.Model):
         config=None,
         decoder_filters=None,
         mask_stride=None,
-        head="abs_ratio",
+        head=None,
         confidence=0.0,
         seed=None,
-        decoder="unet",
-        class_gate="none",
+        decoder=None,
+        class_gate=None,
         class_layer=None,
         gate_options=None,
         class_names=None,
+        preset=None,
+        selector_init=None,
     ):
         """A masker for `classifier` (frozen, never modified) and the model that trains it.
+
+        With a `preset` (`keras_saliency.models.presets`), or with neither `tap_layers` nor
+        `encoder` given (then the default preset, `"gated-fpn"`), everything is read from the
+        classifier: its class layer (a Dense after global average pooling or a 1x1 convolution
+        before it) for the class gate and the class selector's start, the taps by stride (the
+        class layer's input features and the last layer at each of the two shallower
+        resolutions), the mask's resolution from the input size; the objective is the preset's.
+        A classifier without a usable class layer (a hidden layer after the pooling, a ViT)
+        gets the preset's ungated design, and the "keras_saliency" logger says so in one line.
+        Explicit arguments override the preset's fields. Without a preset and with `tap_layers`
+        the design arguments default to the authors' (U-Net, |a| / (|a| + |b|) head, no gate).
 
         Args:
             classifier: the Keras classifier to explain, with a fixed input size.
@@ -390,6 +459,10 @@ class SaliencyModel(keras.Model):
             class_layer: the classifier's last 1x1 convolution (with a `class_gate`).
             seed: seed of the fake labels, alternatives and noise drawn during training.
             class_names: None or one name per class, saved with the model.
+            preset: a masker preset name (`presets.MASKER_PRESETS`), or None: the default
+                preset when neither `tap_layers` nor `encoder` is given.
+            selector_init: `"class_layer"` (each class's selector starts as the classifier's
+                class layer: its CAM) or `"random"`; default: the preset's, else random.
 
         Returns:
             A `SaliencyModel`, ready to `compile()` and `fit`.
@@ -397,10 +470,11 @@ class SaliencyModel(keras.Model):
         Example:
 
         ```python
+        import keras
         from keras_saliency import SaliencyModel
-        from keras_saliency.testing import tiny_classifier, TINY_TAPS
 
-        model = SaliencyModel.from_classifier(tiny_classifier(), tap_layers=TINY_TAPS)
+        classifier = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
+        model = SaliencyModel.from_classifier(classifier)  # the default preset, automatic taps
         model.compile()
         ```
         """
@@ -412,6 +486,22 @@ class SaliencyModel(keras.Model):
             raise ValueError(
                 f"Expected a classifier with a fixed input size. Received input shape {classifier.input_shape}"
             )
+        preset_name = None
+        if preset is not None or (encoder is None and not tap_layers):
+            design = _preset_design(
+                classifier, preset, encoder, tap_layers, class_layer, config,
+                dict(decoder=decoder, decoder_filters=decoder_filters, mask_stride=mask_stride, head=head,
+                     class_gate=class_gate, gate_options=gate_options, selector_init=selector_init),
+            )
+            preset_name = design.pop("preset")
+            tap_layers, class_layer, config = design.pop("tap_layers"), design.pop("class_layer"), design.pop("config")
+            decoder, decoder_filters, mask_stride = design["decoder"], design["decoder_filters"], design["mask_stride"]
+            head, class_gate, gate_options = design["head"], design["class_gate"], design["gate_options"]
+            selector_init = design["selector_init"]
+        head, decoder, class_gate = head or "abs_ratio", decoder or "unet", class_gate or "none"
+        selector_init = selector_init or "random"
+        if selector_init not in ("random", "class_layer"):
+            raise ValueError(f"Expected selector_init in ('random', 'class_layer'). Received: {selector_init!r}")
         if isinstance(encoder, keras.Model):
             encoder_model = encoder
         elif encoder is None or encoder == "classifier":
@@ -462,6 +552,13 @@ class SaliencyModel(keras.Model):
                     f"class_gate={class_gate!r}. Received: class_layer={class_layer!r}"
                 )
             masker.set_class_gate_from(nested_layer(classifier, class_layer))
+        if selector_init == "class_layer":
+            from keras_saliency.models.classifier_layers import init_selector_from_class_layer
+
+            if not class_layer:
+                raise ValueError("Expected class_layer (the classifier's class layer) with "
+                                 "selector_init='class_layer'. Received: class_layer=None")
+            init_selector_from_class_layer(masker, nested_layer(classifier, class_layer))
         return cls(
             masker,
             classifier,
@@ -470,6 +567,7 @@ class SaliencyModel(keras.Model):
             seed=seed,
             class_names=class_names,
             clone_classifier=not shares,
+            preset=preset_name,
         )
 
     def compile(self, optimizer="auto", learning_rate=1e-3, weight_decay=None, **kwargs):
@@ -869,6 +967,9 @@ class SaliencyModel(keras.Model):
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         batch = ops.shape(labels)[0]
         config = self.config
+        if config.target == "prediction":
+            # The classifier's own top-1 class on the clean image (no gradient flows to images).
+            labels = ops.cast(ops.argmax(self.classifier_logits(images), axis=-1), "int32")
         if training and config.input_noise_std:
             images = images + keras.random.normal(
                 ops.shape(images),
@@ -968,6 +1069,7 @@ class SaliencyModel(keras.Model):
             "upsample": self.upsample,
             "seed": self.seed,
             "class_names": self.class_names,
+            "preset": self.preset,
         }
 
     @classmethod

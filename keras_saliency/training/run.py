@@ -67,7 +67,8 @@ class TrainSpec:
         classifier_epochs: epochs of the small classifier trained first.
         steps_per_epoch: limit each epoch (None: the whole dataset).
         batch_size: images per step.
-        image_size: None: 32 for cifar10 and folders, 224 otherwise.
+        image_size: None: the given classifier's input size, else 32 for cifar10 and folders
+            and 224 otherwise.
         learning_rate: Adam's (phase 2 of the two-phase schedule: AdamW's) learning rate.
         validation_split: held out from a folder (seeded, per class).
         mixed_precision: the mixed_float16 policy (for GPUs).
@@ -79,7 +80,12 @@ class TrainSpec:
         selector_epochs: phase 1 of the two-phase schedule.
         dry_run: build everything and train a few steps (`steps_per_epoch`, default 2) per
             phase, 1 epoch; nothing is saved.
-        objective: "code" or "paper".
+        objective: "code" or "paper" (None: the preset's objective with a preset, else "code").
+        preset: a masker preset (`keras_saliency.models.presets`: "gated-fpn", "paper"), or
+            None: the default preset for a given classifier without `tap_layers`, the
+            authors' design otherwise.
+        crop_scale: the smallest area fraction of the random crops that augment the training
+            images (0: none; None: the preset's for a preset masker, else none).
         seed: seeds Python, NumPy, TensorFlow and Keras, with op determinism.
         output: the run folder (None: saliency-runs/DATASET-YYYYmmdd-HHMMSS, or a temporary
             folder for a dry run); an existing one is resumed or continued, never overwritten.
@@ -115,13 +121,25 @@ class TrainSpec:
     schedule: str = "auto"
     selector_epochs: int = 1
     dry_run: bool = False
-    objective: str = "code"
+    objective: typing.Optional[str] = None
     seed: int = 0
     output: typing.Optional[str] = None
     tensorboard: typing.Optional[str] = None
+    preset: typing.Optional[str] = None
+    crop_scale: typing.Optional[float] = None
 
-    def resolved_image_size(self):
-        return self.image_size or (32 if self.dataset in ("cifar10", "folder") else 224)
+    def resolved_image_size(self, classifier=None):
+        if self.image_size:
+            return self.image_size
+        if classifier is not None and classifier.input_shape[1]:
+            return int(classifier.input_shape[1])
+        return 32 if self.dataset in ("cifar10", "folder") else 224
+
+    def uses_preset(self):
+        """Whether the masker is a preset's: a preset is named, or a classifier is given
+        without tap layers and the encoder is the classifier."""
+        return bool(self.preset) or (self.classifier is not None and not self.tap_layers
+                                     and self.encoder == "classifier")
 
     def resolved_schedule(self):
         if self.schedule == "auto":
@@ -217,7 +235,8 @@ class Splits:
         return images[:count].numpy(), labels[:count].numpy()
 
 
-def load_splits(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch):
+def load_splits(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch,
+                crop_scale=0.0):
     """A run's datasets as `Splits`.
 
     Folder datasets drop files that fail to decode, so tf.data cannot know their length:
@@ -227,6 +246,8 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
     Args:
         dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch:
             as in `TrainSpec`.
+        crop_scale: the smallest area fraction of the training images' random crops (folders;
+            0: none).
 
     Example:
 
@@ -242,7 +263,8 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
             raise TrainError("--dataset folder needs --data-dir (a folder of class subfolders).", "usage", "data_dir")
         scan = data.scan_image_folder(data_dir)  # logs its summary (skipped files included)
         train_pairs, validation_pairs = scan.split(validation_split, seed)
-        train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed)
+        train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed,
+                                    zoom=crop_scale)
         validation = (
             data.folder_dataset(validation_pairs, image_size, batch_size) if validation_pairs else None
         )
@@ -514,6 +536,8 @@ def _train(spec, output, log):
     from keras_saliency.training.distribute import make_strategy
     from keras_saliency.training.run_files import output_lock
     from keras_saliency.explain.pictures import save_panels
+    from keras_saliency.models.encoders import shared_taps
+    from keras_saliency.models.presets import masker_preset
 
     dry_run = spec.dry_run
     training.set_seed(spec.seed)
@@ -521,10 +545,18 @@ def _train(spec, output, log):
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = make_strategy(spec.strategy)
     schedule = spec.resolved_schedule()
-    image_size = spec.resolved_image_size()
+    preloaded = None
+    if not spec.image_size and isinstance(spec.classifier, str) and spec.classifier.endswith(".keras") \
+            and os.path.exists(spec.classifier):
+        preloaded = _load_keras_file(spec.classifier, "classifier")  # its input size is the run's
+    image_size = spec.resolved_image_size(preloaded if preloaded is not None else (
+        spec.classifier if isinstance(spec.classifier, keras.Model) else None))
+    crop_scale = spec.crop_scale
+    if crop_scale is None:
+        crop_scale = masker_preset(spec.preset)["schedule"]["crop_scale"] if spec.uses_preset() else 0.0
     try:
         splits = load_splits(spec.dataset, spec.data_dir, image_size, spec.batch_size, spec.validation_split,
-                             spec.seed, spec.steps_per_epoch)
+                             spec.seed, spec.steps_per_epoch, crop_scale=crop_scale)
     except TrainError:
         raise
     except ValueError as error:  # a user error (empty folder, missing manual dir): one line
@@ -544,7 +576,7 @@ def _train(spec, output, log):
             if not model.compiled:
                 training.compile_saliency_model(model, spec.learning_rate)
         else:
-            model = _build(spec, image_size, output, splits, strategy, log)
+            model = _build(spec, image_size, output, splits, strategy, log, preloaded)
         if dry_run:
             with strategy.scope():
                 histories = training.train_two_phase(
@@ -570,11 +602,21 @@ def _train(spec, output, log):
         run_config = {
             **spec.options(),
             "image_size": image_size,
+            "crop_scale": crop_scale,
+            "preset": model.preset,
+            "masker": {key: getattr(model.masker, key) for key in (
+                "decoder", "decoder_filters", "mask_stride", "head", "class_gate", "gate_options")},
+            "tap_layers": (shared_taps(model.masker.encoder) or {}).get("tap_layers", spec.tap_layers),
+            "objective_config": model.config.get_config(),
             "class_names": splits.class_names,
             "keras_version": keras.__version__,
         }
         training.save_run_config(output, run_config)
-        model.set_class_names(splits.class_names)  # saved inside the .keras file
+        if len(splits.class_names) == model.num_classes:
+            model.set_class_names(splits.class_names)  # saved inside the .keras file
+        else:  # e.g. photos of 20 ImageNet classes explained by a 1,000-class classifier
+            log(f"The data's {len(splits.class_names)} classes are not the classifier's {model.num_classes}: "
+                "the model keeps no class names")
         callbacks = []
         if spec.tensorboard:
             from keras_saliency.training.callbacks import MaskImages
@@ -600,7 +642,7 @@ def _train(spec, output, log):
     return TrainResult(model, output, histories, splits.class_names, overlays=path, continued=continuing)
 
 
-def _build(spec, image_size, output, splits, strategy, log):
+def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
     """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
     from keras_saliency.training import fit as training
     from keras_saliency.models.config import SaliencyConfig
@@ -608,10 +650,15 @@ def _build(spec, image_size, output, splits, strategy, log):
 
     weights = None if spec.weights == "none" else spec.weights
     try:
-        classifier, preprocessing, taps = _classifier(spec, image_size, output, splits, weights, log)
+        if preloaded is not None:
+            classifier, preprocessing, taps = preloaded, None, None
+        else:
+            classifier, preprocessing, taps = _classifier(spec, image_size, output, splits, weights, log)
         if spec.tap_layers:
             taps = spec.taps()
         encoder = None if spec.encoder == "classifier" else spec.encoder
+        config = None if spec.uses_preset() and spec.objective is None else SaliencyConfig(
+            objective=spec.objective or "code")
         with strategy.scope():
             model = SaliencyModel.from_classifier(
                 classifier,
@@ -619,9 +666,14 @@ def _build(spec, image_size, output, splits, strategy, log):
                 tap_layers=taps,
                 classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "none",
                 encoder_weights=weights,
-                config=SaliencyConfig(objective=spec.objective),
+                config=config,
                 seed=spec.seed,
+                preset=spec.preset,
             )
+        if model.preset:
+            log(f"Masker preset {model.preset!r}: {model.masker.decoder} decoder, class gate "
+                f"{model.masker.class_gate!r}, {image_size // model.masker.mask_stride}x"
+                f"{image_size // model.masker.mask_stride} masks, {model.config.objective} objective")
             training.compile_saliency_model(model, spec.learning_rate)
     except TrainError:
         raise

@@ -137,6 +137,18 @@ def test_evaluate_methods_end_to_end(tmp_path):
         assert (tmp_path / name).exists()
     assert "| masker |" in (tmp_path / "results.md").read_text()
     assert all("saliency_metric_corrected" not in r for r in results)  # opt-in
+    for r in results:
+        assert 0.0 <= r["energy_pointing_game"] <= 1.0 and 0.0 < r["map_mean"] <= 1.0
+        assert -1.0 <= r["top2_correlation"] <= 1.0
+    assert "mass in boxes" in (tmp_path / "results.md").read_text()
+    # The uniform map's known answers, in the runner's own columns: the boxes' share of the image,
+    # the whole image lit, and no correlation between two constant maps.
+    full = evaluate_methods(model, data, methods=("full_image",), calibration_fraction=0.4, deletion_steps=4,
+                            progress=False, road_enabled=False)[0]
+    test_boxes = [boxes[i] for i in range(10) if i not in set(np.sort(np.random.default_rng(0).permutation(10)[:4]))]
+    share = np.mean([(b[2] - b[0] + 1) * (b[3] - b[1] + 1) / 32 ** 2 for b in test_boxes])
+    assert full["energy_pointing_game"] == pytest.approx(share)
+    assert full["map_mean"] == pytest.approx(1.0) and full["top2_correlation"] == 0.0
     corrected = evaluate_methods(model, data, methods=("centre_box",), calibration_fraction=0.4, deletion_steps=4,
                                  progress=False, road_enabled=False, scale_corrected=True)
     assert np.isfinite(corrected[0]["saliency_metric_corrected"]) and "road_morf" not in corrected[0]

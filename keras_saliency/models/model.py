@@ -952,6 +952,11 @@ class SaliencyModel(keras.Model):
             images, class_ids = x, None
         if _is_array_like(images) and (class_ids is None or _is_array_like(class_ids)):
             images, class_ids = self.check_inputs(images, class_ids)
+            if steps is None and not callbacks:
+                # Arrays go through `explain`'s traced function: the same masks without Keras'
+                # per-call set-up of a data adapter and an epoch loop (most of a 128-image call).
+                out = self.explain(images, class_ids, batch_size)
+                return out if self.return_exists else out["mask"]
             x = images if class_ids is None else (images, class_ids)
         return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
@@ -964,12 +969,12 @@ class SaliencyModel(keras.Model):
 
     def _objective(self, images, labels, training):
         """Draws the selector (true or fake class), masks the images and scores them."""
+        config = self.config
+        if config.target == "prediction" or labels is None:
+            # The classifier's own top-1 class on the clean image (no gradient flows to images).
+            labels = ops.argmax(self.classifier_logits(images), axis=-1)
         labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
         batch = ops.shape(labels)[0]
-        config = self.config
-        if config.target == "prediction":
-            # The classifier's own top-1 class on the clean image (no gradient flows to images).
-            labels = ops.cast(ops.argmax(self.classifier_logits(images), axis=-1), "int32")
         if training and config.input_noise_std:
             images = images + keras.random.normal(
                 ops.shape(images),
@@ -1038,10 +1043,20 @@ class SaliencyModel(keras.Model):
             tracker.update_state(terms[name])
         return {name: tracker.result() for name, tracker in shown.items()}
 
+    @staticmethod
+    def _images_and_labels(data):
+        """`(images, labels or None)` of a training batch: `(images, labels)`, or images alone
+        (then every mask explains the classifier's own top-1 class)."""
+        if isinstance(data, (tuple, list)):
+            if len(data) == 1 or (len(data) >= 2 and data[1] is None):
+                return data[0], None
+            return data[0], data[1]
+        return data, None
+
     def train_step(self, data):
         import tensorflow as tf
 
-        images, labels = data[0], data[1]
+        images, labels = self._images_and_labels(data)
         images = ops.cast(images, "float32")
         variables = self.trainable_variables
         with tf.GradientTape() as tape:
@@ -1052,7 +1067,7 @@ class SaliencyModel(keras.Model):
         return self._update_trackers(terms)
 
     def test_step(self, data):
-        images, labels = data[0], data[1]
+        images, labels = self._images_and_labels(data)
         terms = self._objective(ops.cast(images, "float32"), labels, training=False)
         return self._update_trackers(terms)
 

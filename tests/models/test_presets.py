@@ -90,6 +90,13 @@ def test_from_classifier_alone_builds_the_default_preset_from_the_classifier(tmp
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     ids = np.arange(4) % 5
     model.fit(images, ids, epochs=1, verbose=0)
+    # Images alone (an array or a dataset of image batches): the classifier's own classes.
+    import tensorflow as tf
+
+    before = [w.copy() for w in model.masker.get_weights()]
+    model.fit(images, epochs=1, batch_size=2, verbose=0)
+    model.fit(tf.data.Dataset.from_tensor_slices(images).batch(2), epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.masker.get_weights()))
     masks = model.predict((images, ids), verbose=0)
     assert masks.shape == (4, 32, 32, 1)
     path = str(tmp_path / "m.keras")

@@ -1,0 +1,85 @@
+"""Bring your own classifier: the default masker of each Keras Applications family (random
+weights, small inputs) and of the two real classifiers of ../shared/models, end to end: automatic
+taps, the class gate found (or the ungated design, said in one line), one `fit` step, `predict`
+shapes, and a `.keras` round trip with the same masks."""
+
+import logging
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_saliency import SaliencyModel
+from tests.conftest import SHARED_DATA
+
+# family: (input side, gated?). Sides are the smallest each family accepts, rounded to 32.
+FAMILIES = {
+    "MobileNetV2": (32, True),
+    "MobileNetV3Small": (32, False),  # a 1x1 convolution (a hidden layer) after the pooling
+    "EfficientNetB0": (32, True),
+    "EfficientNetV2B0": (32, True),
+    "ResNet50": (32, True),
+    "ResNet50V2": (32, True),
+    "ConvNeXtTiny": (32, False),  # layer normalisation after the pooling
+    "DenseNet121": (32, True),
+    "Xception": (96, True),
+    "VGG16": (32, False),  # two hidden Dense layers after flattening
+}
+
+
+def _check_masker(classifier, gated, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="keras_saliency"):
+        model = SaliencyModel.from_classifier(classifier)
+    assert model.preset == "gated-fpn"
+    assert (model.masker.class_gate != "none") == gated
+    said = [r.getMessage() for r in caplog.records if "ungated design" in r.getMessage()]
+    assert len(said) == (0 if gated else 1)
+    size = model.image_size
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
+    ids = np.array([1, 3])
+    model.compile()
+    model.fit(images, ids, epochs=1, batch_size=2, verbose=0)
+    masks = model.predict((images, ids), verbose=0)
+    assert masks.shape == (2, size, size, 1) and np.isfinite(masks).all()
+    out = model.explain(images, ids)
+    assert out["exists"].shape == (2,)
+    path = str(tmp_path / "masker.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict((images, ids), verbose=0), masks, atol=1e-4)
+    return model
+
+
+# The four slowest to trace (about a minute each on 2 cores) run in CI's slow pass (.ci/run).
+SLOW = {"DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "ConvNeXtTiny"}
+
+
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in sorted(FAMILIES)]
+)
+def test_the_default_masker_of_each_keras_applications_family(family, tmp_path, caplog):
+    size, gated = FAMILIES[family]
+    classifier = getattr(keras.applications, family)(
+        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+    )
+    model = _check_masker(classifier, gated, tmp_path, caplog)
+    # Light: the masker trains at most half the classifier's parameters.
+    trainable = sum(int(np.prod(v.shape)) for v in model.masker.trainable_variables)
+    assert trainable <= classifier.count_params() / 2
+
+
+@pytest.mark.parametrize("name", ["darknet-tiny-imagenet.keras", "efficientnet-lite0-imagenet.keras"])
+def test_the_default_masker_of_the_real_imagenet_classifiers(name, tmp_path, caplog):
+    path = os.path.join(os.path.dirname(SHARED_DATA), "models", name)
+    if not os.path.exists(path):
+        pytest.skip(f"real classifier not available at {path}")
+    classifier = keras.saving.load_model(path)
+    model = _check_masker(classifier, True, tmp_path, caplog)
+    expected = {"darknet-tiny-imagenet.keras": ["leaky_re_lu_6", "leaky_re_lu_10", "leaky_re_lu_15"],
+                "efficientnet-lite0-imagenet.keras": ["block5_expand_relu", "block11_expand_relu", "top_relu"]}
+    from keras_saliency.models.encoders import shared_taps
+
+    assert shared_taps(model.masker.encoder)["tap_layers"] == expected[name]
+    assert model.masker.mask_stride == 8  # 28x28 masks at 224 px

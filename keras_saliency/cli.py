@@ -69,6 +69,7 @@ def demo(output, quick, seed):
 @click.option("--preset", type=click.Choice(PRESET_NAMES), help=f"Masker preset (default: {PRESET_NAMES[0]} for a --classifier without --tap-layers, the design read from the classifier).")
 @click.option("--crop-scale", type=float, help="Smallest area fraction of the training images' random crops (0: none; default: the preset's).")
 @click.option("--objective", type=click.Choice(["code", "paper"]), help="Default: the preset's, else code.")
+@click.option("--objective-option", "objective_options", multiple=True, help="KEY=VALUE: a field of the objective (keras_saliency.models.config.SaliencyConfig), e.g. --objective-option area_weight=10.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default: saliency-runs/DATASET-YYYYmmdd-HHMMSS); an existing one is resumed or continued, never overwritten.")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="TensorBoard log folder: the losses (keras.callbacks.TensorBoard) and, after every epoch, the masks of 8 fixed validation images (run 'masks'). View with: tensorboard --logdir DIR")
@@ -76,8 +77,10 @@ def demo(output, quick, seed):
 def train(classifier_name, **options):
     """Train a masker against a frozen classifier. Before training, a few steps are timed and
     an estimate of the run's length on this machine is printed."""
+    from keras_saliency.options import parse_assignments
     from keras_saliency.training import TrainSpec, train_masker
 
+    options["objective_options"] = parse_assignments(options["objective_options"], "objective_options") or None
     train_masker(TrainSpec(classifier=classifier_name, **options), log=click.echo)
 
 

@@ -30,7 +30,7 @@ MASKER_PRESETS = {
         "class_gate": "classifier_image",
         "gate_options": {"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
         "selector_init": "class_layer",
-        "objective": {"objective": "simplified", "area_weight": 3.0, "target": "prediction"},
+        "objective": {"objective": "simplified", "area_weight": 10.0, "target": "prediction"},
         "schedule": {"epochs": 10, "steps_per_epoch": 50, "batch_size": 32, "learning_rate": 1e-3,
                      "crop_scale": 0.35},
         # Without a usable class layer (a hidden layer after the pooling, a ViT): the same decoder

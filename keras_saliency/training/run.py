@@ -86,6 +86,8 @@ class TrainSpec:
             authors' design otherwise.
         crop_scale: the smallest area fraction of the random crops that augment the training
             images (0: none; None: the preset's for a preset masker, else none).
+        objective_options: `SaliencyConfig` fields that change the objective, e.g.
+            `{"area_weight": 10.0}` (on top of the preset's objective, or of `objective`).
         seed: seeds Python, NumPy, TensorFlow and Keras, with op determinism.
         output: the run folder (None: saliency-runs/DATASET-YYYYmmdd-HHMMSS, or a temporary
             folder for a dry run); an existing one is resumed or continued, never overwritten.
@@ -127,6 +129,7 @@ class TrainSpec:
     tensorboard: typing.Optional[str] = None
     preset: typing.Optional[str] = None
     crop_scale: typing.Optional[float] = None
+    objective_options: typing.Optional[dict] = None
 
     def resolved_image_size(self, classifier=None):
         if self.image_size:
@@ -642,6 +645,37 @@ def _train(spec, output, log):
     return TrainResult(model, output, histories, splits.class_names, overlays=path, continued=continuing)
 
 
+def objective_config(spec):
+    """The `SaliencyConfig` a run trains with: the preset's objective for a preset masker (unless
+    `spec.objective` names one), else `spec.objective`'s, with `spec.objective_options` on top;
+    None when the preset's own objective applies unchanged.
+
+    Args:
+        spec: the `TrainSpec`.
+
+    Example:
+
+    >>> objective_config(TrainSpec(classifier="c.keras", objective_options={"area_weight": 10.0})).area_weight
+    10.0
+    """
+    from keras_saliency.models.config import SaliencyConfig
+    from keras_saliency.models.presets import masker_preset
+
+    changes = dict(spec.objective_options or {})
+    if spec.uses_preset() and spec.objective is None:
+        if not changes:
+            return None
+        fields = {**masker_preset(spec.preset)["objective"], **changes}
+    else:
+        fields = {"objective": spec.objective or "code", **changes}
+    try:
+        if fields.get("objective") == "simplified":
+            return SaliencyConfig.simplified(**fields)
+        return SaliencyConfig(**fields)
+    except TypeError as error:  # an unknown field
+        raise TrainError(f"unknown objective option: {first_line(error)}", "parameter", "objective_options") from None
+
+
 def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
     """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
     from keras_saliency.training import fit as training
@@ -657,8 +691,7 @@ def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
         if spec.tap_layers:
             taps = spec.taps()
         encoder = None if spec.encoder == "classifier" else spec.encoder
-        config = None if spec.uses_preset() and spec.objective is None else SaliencyConfig(
-            objective=spec.objective or "code")
+        config = objective_config(spec)
         with strategy.scope():
             model = SaliencyModel.from_classifier(
                 classifier,

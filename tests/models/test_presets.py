@@ -131,7 +131,8 @@ def test_train_with_a_classifier_file_reads_its_size_and_records_the_preset(tmp_
     path = str(tmp_path / "classifier.keras")
     _cnn("dense", size=48, classes=4).save(path)
     result = train_masker(TrainSpec(dataset="folder", data_dir=str(image_folder), classifier=path, epochs=1,
-                                    steps_per_epoch=2, batch_size=8, output=str(tmp_path / "run")), log=lambda _: None)
+                                    steps_per_epoch=2, batch_size=8, output=str(tmp_path / "run"),
+                                    objective_options={"area_weight": 7.0}), log=lambda _: None)
     assert result.model.image_size == 48 and result.model.preset == "gated-fpn"
     import json
 
@@ -140,4 +141,19 @@ def test_train_with_a_classifier_file_reads_its_size_and_records_the_preset(tmp_
     assert config["preset"] == "gated-fpn" and config["image_size"] == 48 and config["crop_scale"] == 0.35
     assert config["masker"]["class_gate"] == "classifier_image"
     assert config["objective_config"]["target"] == "prediction"
+    assert config["objective_config"]["area_weight"] == 7.0 and result.model.config.area_weight == 7.0
     assert config["tap_layers"] == ["relu_1", "relu_2", "features"]
+
+
+def test_train_refuses_an_unknown_objective_option_in_one_line(tmp_path, image_folder):
+    from click.testing import CliRunner
+
+    from keras_saliency.cli import main
+
+    path = str(tmp_path / "classifier.keras")
+    _cnn("dense", size=32, classes=4).save(path)
+    result = CliRunner().invoke(main, ["train", "--dataset", "folder", "--data-dir", str(image_folder),
+                                       "--classifier", path, "--objective-option", "area_wieght=3",
+                                       "--output", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "unknown objective option" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()

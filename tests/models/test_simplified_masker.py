@@ -170,3 +170,26 @@ def test_class_selectivity_with_few_classes_terminates():
     model = _model("fpn", 2)  # 4 classes: top=5 cannot exclude them all
     result = class_selectivity(model, images, labels, seed=0, top=5)
     assert np.isfinite(result["mask_ratio"])
+
+
+def test_target_prediction_explains_the_classifier_whatever_the_labels():
+    """With `target="prediction"` every mask explains the classifier's own top-1 class: the
+    objective is the same for any labels (known answer: the labels equal to the predictions)."""
+    classifier = tiny_classifier()
+    images, _, _ = patch_images(6, seed=3)
+
+    def terms(given, target):
+        keras.utils.set_random_seed(0)  # the same masker weights and draws each time
+        model = build_saliency_model(classifier, tap_layers=TINY_TAPS, seed=0,
+                                     config=SaliencyConfig.simplified(target=target))
+        out = model._objective(tf.constant(images), tf.constant(given), training=False)
+        return {k: float(v) for k, v in out.items() if k != "exists_accuracy"}
+
+    model = build_saliency_model(classifier, tap_layers=TINY_TAPS, seed=0)
+    predicted = np.argmax(np.asarray(model.classifier_logits(images)), axis=-1)
+    wrong = (predicted + 1) % 4
+    by_prediction = terms(wrong, "prediction")
+    assert by_prediction == pytest.approx(terms(predicted, "label"), rel=1e-5)
+    assert by_prediction != pytest.approx(terms(wrong, "label"), rel=1e-5)
+    with pytest.raises(ValueError, match="Expected target in"):
+        SaliencyConfig(target="truth")

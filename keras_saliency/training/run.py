@@ -707,6 +707,7 @@ def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
             log(f"Masker preset {model.preset!r}: {model.masker.decoder} decoder, class gate "
                 f"{model.masker.class_gate!r}, {image_size // model.masker.mask_stride}x"
                 f"{image_size // model.masker.mask_stride} masks, {model.config.objective} objective")
+        with strategy.scope():
             training.compile_saliency_model(model, spec.learning_rate)
     except TrainError:
         raise

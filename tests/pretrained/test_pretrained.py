@@ -13,7 +13,8 @@ def test_shipped_models_are_listed():
 
 
 @pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100),
-                                               ("imagenet-darknet-tiny", 224, 1000), ("cifar10-ensemble", 32, 10)])
+                                               ("imagenet-darknet-tiny", 224, 1000), ("cifar10-ensemble", 32, 10),
+                                               ("imagenet-efficientnet-lite0", 224, 1000)])
 def test_load_and_predict(name, size, classes):
     model = pretrained.load(name)
     info = pretrained.info(name)
@@ -134,7 +135,8 @@ def test_imagenet_masker_on_the_sample_photos(tmp_path):
         assert 0.05 < float(picks[0]["mask_mean"]) < 0.95
 
 
-def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class():
+@pytest.mark.parametrize("name", ["imagenet-darknet-tiny", "imagenet-efficientnet-lite0"])
+def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class(name):
     """On the cat sample photo, a class that is not in it ("tench", a fish) gets a mask at most
     a tenth of the cat's, and "exists" below 0.2 (the class gate reads the classifier's evidence)."""
     import os
@@ -142,8 +144,9 @@ def test_imagenet_masker_gives_an_empty_mask_for_an_absent_class():
     from keras_saliency import samples
     from keras_saliency.data.folder import read_image
 
-    model = pretrained.load("imagenet-darknet-tiny")
-    names = pretrained.info("imagenet-darknet-tiny")["display_names"]
+    model = pretrained.load(name)
+    names = pretrained.info(name)["display_names"]
+    assert model.class_names == names and model.preset == "gated-fpn"
     image = read_image(os.path.join(os.path.dirname(samples.__file__), "cat.jpg"), 224)[1].astype("float32")
     images = np.stack([image, image])
     top = int(np.argmax(model.classifier_logits(images[:1]).numpy()))

@@ -128,8 +128,7 @@ def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config,
                                         "gate_options", "selector_init")},
         "preset": name,
         "tap_layers": tap_layers,
-        "class_layer": found.name if found is not None and design["class_gate"] != "none" or (
-            found is not None and design["selector_init"] == "class_layer") else None,
+        "class_layer": found.name if found is not None else None,
         "config": config,
     }
 

@@ -77,10 +77,9 @@ def demo(output, quick, seed):
 def train(classifier_name, **options):
     """Train a masker against a frozen classifier. Before training, a few steps are timed and
     an estimate of the run's length on this machine is printed."""
-    from keras_saliency.options import parse_assignments
+    from keras_saliency.options import parse_assignments as assignments
     from keras_saliency.training import TrainSpec, train_masker
-
-    options["objective_options"] = parse_assignments(options["objective_options"], "objective_options") or None
+    options["objective_options"] = assignments(options["objective_options"], "objective_options") or None
     train_masker(TrainSpec(classifier=classifier_name, **options), log=click.echo)
 
 
@@ -147,11 +146,10 @@ def explain(inputs, model_name, **options):
 @click.option("--output", default="saliency-evaluation", show_default=True, type=click.Path(file_okay=False))
 @command
 def evaluate(model_name, **options):
-    """Compare the learned masker with classic saliency methods on the same classifier: saliency
-    metric (and the variant without rescaling), localisation error, MaxBoxAccV2, pointing game,
-    the share of the map's mass in the boxes, the mean of the normalised map, the correlation of
-    the top-1 and top-2 classes' maps, deletion / insertion AUC, ROAD and masks/s, written as CSV, Markdown and a PNG grid; with --sanity, the
-    sanity checks of every method."""
+    """Compare the learned masker with classic saliency methods on the same classifier (saliency
+    metrics, localisation error, MaxBoxAccV2, pointing game, mass in the boxes, mean of the map,
+    top-1/top-2 map correlation, deletion / insertion AUC, ROAD, masks/s) in CSV, Markdown and a PNG
+    grid; with --sanity, the sanity checks of every method."""
     from keras_saliency.evaluation import results_table
     from keras_saliency.evaluation.evaluate import evaluate_folder
 

@@ -679,7 +679,6 @@ def objective_config(spec):
 def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
     """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
     from keras_saliency.training import fit as training
-    from keras_saliency.models.config import SaliencyConfig
     from keras_saliency.models.model import SaliencyModel
 
     weights = None if spec.weights == "none" else spec.weights

@@ -87,8 +87,7 @@ def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config,
     import logging
 
     from keras_saliency.models import classifier_layers
-    from keras_saliency.models.config import SaliencyConfig
-    from keras_saliency.models.presets import preset_mask_stride, resolved_preset
+    from keras_saliency.models.presets import objective_config, preset_mask_stride, resolved_preset
 
     design = resolved_preset(preset, **explicit)
     name = design["name"]
@@ -118,11 +117,7 @@ def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config,
         if explicit.get("mask_stride") is None:
             design["mask_stride"] = preset_mask_stride(design, image_size, deepest_stride)
     if config is None:
-        objective_fields = dict(design["objective"])
-        if objective_fields.get("objective") == "simplified":
-            config = SaliencyConfig.simplified(**objective_fields)
-        else:
-            config = SaliencyConfig(**objective_fields)
+        config = objective_config(design["objective"])
     return {
         **{key: design[key] for key in ("decoder", "decoder_filters", "mask_stride", "head", "class_gate",
                                         "gate_options", "selector_init")},

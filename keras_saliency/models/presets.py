@@ -126,3 +126,23 @@ def resolved_preset(name, **explicit):
         if value is not None:
             preset[key] = value
     return preset
+
+
+def objective_config(fields):
+    """A `SaliencyConfig` from a preset's objective dict (its `"objective"` form and weights): the
+    simplified form starts from `SaliencyConfig.simplified()`'s training choices.
+
+    Args:
+        fields: `SaliencyConfig` fields, e.g. `{"objective": "simplified", "area_weight": 10.0}`.
+
+    Example:
+
+    >>> objective_config(masker_preset()["objective"]).infill
+    'zero'
+    """
+    from keras_saliency.models.config import SaliencyConfig
+
+    fields = dict(fields)
+    if fields.get("objective") == "simplified":
+        return SaliencyConfig.simplified(**fields)
+    return SaliencyConfig(**fields)

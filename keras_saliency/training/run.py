@@ -658,8 +658,7 @@ def objective_config(spec):
     >>> objective_config(TrainSpec(classifier="c.keras", objective_options={"area_weight": 10.0})).area_weight
     10.0
     """
-    from keras_saliency.models.config import SaliencyConfig
-    from keras_saliency.models.presets import masker_preset
+    from keras_saliency.models.presets import masker_preset, objective_config as from_fields
 
     changes = dict(spec.objective_options or {})
     if spec.uses_preset() and spec.objective is None:
@@ -669,9 +668,7 @@ def objective_config(spec):
     else:
         fields = {"objective": spec.objective or "code", **changes}
     try:
-        if fields.get("objective") == "simplified":
-            return SaliencyConfig.simplified(**fields)
-        return SaliencyConfig(**fields)
+        return from_fields(fields)
     except TypeError as error:  # an unknown field
         raise TrainError(f"unknown objective option: {first_line(error)}", "parameter", "objective_options") from None
 

@@ -50,7 +50,7 @@ def demo(output, quick, seed):
 @click.option("--dataset", type=click.Choice(DATASETS), default="cifar10", show_default=True)
 @click.option("--data-dir", type=click.Path(), help="Image folder (folder), manual download dir (imagenet2012) or tensorflow-datasets dir.")
 @click.option("--classifier", "classifier_name", help="Backbone name (resnet50, mobilenet_v2, efficientnet_b0) or a .keras file. Default: train a small CIFAR-style classifier first.")
-@click.option("--classifier-preprocessing", type=click.Choice(["none", "unit", "symmetric", "caffe", "torch"]), help="How [0, 255] pixels become the classifier's input (a .keras classifier: default none).")
+@click.option("--classifier-preprocessing", type=click.Choice(["none", "unit", "symmetric", "caffe", "torch"]), help="How [0, 255] pixels become the classifier's input (default: read from the classifier).")
 @click.option("--encoder", default="classifier", show_default=True, help="'classifier' (tap the classifier's own layers) or a backbone name.")
 @click.option("--tap-layers", help="Comma-separated layer names of the classifier to use as features, shallow to deep.")
 @click.option("--epochs", default=10, show_default=True, type=int)

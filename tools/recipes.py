@@ -484,6 +484,13 @@ def ship_model(model_path, shipped_path, class_names=None):
     config = trained.get_config()
     if class_names is not None:
         config["class_names"] = list(class_names)
+    if trained.masker.class_gate != "none" and not config.get("class_layer"):
+        # A file from before the gate read the classifier's class layer: the weights once.
+        from keras_saliency.models.classifier_layers import find_class_layer
+
+        found, _ = find_class_layer(trained.classifier)
+        if found is not None:  # else (an ensemble's nested class layers) the gate keeps its copy
+            config["class_layer"] = found.name
     shipped = type(trained).from_config(config)
     shipped.set_weights(trained.get_weights())
     from keras_saliency.training.run_files import atomic_save_model

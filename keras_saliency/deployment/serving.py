@@ -127,6 +127,9 @@ def serving_module(masker, input_dtype="float32", batch_size=None, part="masker"
 
     module = tf.Module()
     module.masker = masker
+    gate = next((layer for layer in masker.layers if layer.name == "class_gate"), None)
+    if getattr(gate, "shared_class_layer", None) is not None:
+        module.class_layer = gate.shared_class_layer  # the classifier's layer the gate reads
     module.serve = serving_function(masker, input_dtype, batch_size, part)
     return module
 

@@ -275,3 +275,46 @@ def input_size(classifier) -> Optional[int]:
     if not shape or len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
         return None
     return int(shape[1])
+
+
+# Keras Applications that take raw [0, 255] pixels build their own rescaling (EfficientNet,
+# EfficientNetV2, ConvNeXt, RegNet, MobileNetV3): no rule, `"none"`. The others, by model name
+# (lower case) as `keras.applications` names them, and the mode of their `preprocess_input`.
+_APPLICATION_MODES = (
+    (("resnet50v2", "resnet101v2", "resnet152v2"), "symmetric"),
+    (("resnet50", "resnet101", "resnet152", "vgg16", "vgg19"), "caffe"),
+    (("densenet",), "torch"),
+    (("mobilenetv2_", "mobilenet_", "xception", "inception_v3", "inception_resnet_v2", "nasnet"), "symmetric"),
+)
+_RESCALING = (keras.layers.Rescaling, keras.layers.Normalization)
+
+
+def preprocessing_mode(classifier):
+    """How [0, 255] pixels become `classifier`'s input, read from the classifier.
+
+    A model whose first layers rescale the pixels (a `Rescaling` or `Normalization` layer, as
+    EfficientNet, ConvNeXt or the ../shared classifiers have) takes [0, 255]: `"none"`. Otherwise
+    a Keras Applications model is known by its name (MobileNetV2, Xception, InceptionV3 and
+    ResNetV2: `"symmetric"`; ResNet and VGG: `"caffe"`; DenseNet: `"torch"`). Returns
+    `(mode, reason)`: `reason` is None for `"none"` by default, else one line saying where the
+    mode was read from.
+
+    Args:
+        classifier: a Keras classifier.
+
+    Example:
+
+    ```python
+    preprocessing_mode(keras.applications.MobileNetV2(weights=None))
+    # ("symmetric", "the Keras Applications name 'mobilenetv2_1.00_224'")
+    ```
+    """
+    layers = [layer for layer in getattr(classifier, "layers", [])
+              if not isinstance(layer, keras.layers.InputLayer)][:4]
+    if any(isinstance(layer, _RESCALING) for layer in layers):
+        return "none", None
+    name = str(classifier.name).lower()
+    for prefixes, mode in _APPLICATION_MODES:
+        if name.startswith(prefixes):
+            return mode, f"the Keras Applications name {classifier.name!r}"
+    return "none", None

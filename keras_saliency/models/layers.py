@@ -354,19 +354,77 @@ class ClassEvidenceGate(keras.layers.Layer):
         bias = layer.bias if getattr(layer, "use_bias", False) else None
         self.bias.assign(ops.convert_to_numpy(bias) if bias is not None else ops.zeros((self.num_classes,)))
 
+    def share_class_layer(self, layer):
+        """Reads the class layer's own kernel and bias from now on, instead of a copy.
+
+        The gate's copy is then left out of saved files (the classifier's file holds the
+        weights once); `SaliencyModel` shares its classifier's class layer this way.
+
+        Args:
+            layer: the classifier's class layer (a 1x1 `Conv2D` or a `Dense`, classes last).
+
+        Example:
+
+        ```python
+        gate.share_class_layer(classifier.get_layer("predictions"))
+        ```
+        """
+        self.set_from_class_layer(layer)  # checks the shape; keeps the copy equal for standalone copies
+        self._shared = _SharedLayer(layer)
+
+    @property
+    def shared_class_layer(self):
+        """The classifier's class layer this gate reads, or None (it reads its own copy)."""
+        shared = getattr(self, "_shared", None)
+        return shared.layer if shared is not None else None
+
+    def _class_weights(self):
+        layer = self.shared_class_layer
+        if layer is None:
+            return self.kernel, self.bias
+        kernel = ops.reshape(ops.cast(layer.kernel, "float32"), (-1, self.num_classes))
+        if getattr(layer, "use_bias", False) and layer.bias is not None:
+            return kernel, ops.cast(layer.bias, "float32")
+        return kernel, ops.zeros((self.num_classes,), "float32")
+
+    def save_own_variables(self, store):
+        # Keras' order (trainable, then not); a shared class layer's copy is not written.
+        skipped = (self.kernel, self.bias) if self.shared_class_layer is not None else ()
+        for i, variable in enumerate(self._trainable_variables + self._non_trainable_variables):
+            if not any(variable is other for other in skipped):
+                store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        shared = self.shared_class_layer
+        keys = set(store.keys())
+        missing = []
+        for i, variable in enumerate(self._trainable_variables + self._non_trainable_variables):
+            if str(i) in keys:
+                variable.assign(store[str(i)])
+            elif shared is not None and (variable is self.kernel or variable is self.bias):
+                missing.append(variable)
+            else:
+                raise ValueError(
+                    f"Expected the saved weights of {self.name!r} to hold variable {i} ({variable.path}). "
+                    f"Received: a file with {len(keys)} variables for it"
+                )
+        if missing:
+            self.set_from_class_layer(shared)  # the classifier (loaded before the masker) holds them
+
     def call(self, features, class_ids):
         class_ids = ops.reshape(ops.cast(class_ids, "int32"), (-1,))
         features = ops.cast(features, "float32")
         chosen = ops.one_hot(class_ids, self.num_classes)  # (b, K)
+        kernel, bias = self._class_weights()
         # The class layer is linear, so the image-level scores are the class layer of the mean
         # features, and "cam" needs only the chosen class's column: no (b, h, w, K) scores.
-        mean_scores = ops.matmul(ops.mean(features, axis=(1, 2)), self.kernel) + self.bias  # (b, K)
+        mean_scores = ops.matmul(ops.mean(features, axis=(1, 2)), kernel) + bias  # (b, K)
         if self.local == "cam":
-            column = ops.matmul(chosen, ops.transpose(self.kernel))  # (b or 1, C): the chosen class's weights
-            own = ops.sum(features * column[:, None, None, :], axis=-1) + ops.sum(chosen * self.bias, axis=-1)[:, None, None]
+            column = ops.matmul(chosen, ops.transpose(kernel))  # (b or 1, C): the chosen class's weights
+            own = ops.sum(features * column[:, None, None, :], axis=-1) + ops.sum(chosen * bias, axis=-1)[:, None, None]
             local = own / (ops.max(ops.abs(own), axis=(1, 2), keepdims=True) + 1e-6)
         else:
-            scores = ops.matmul(features, self.kernel) + self.bias  # (b, h, w, K)
+            scores = ops.matmul(features, kernel) + bias  # (b, h, w, K)
             local = _log_odds(scores, chosen[:, None, None, :])
         r = self.rate
         gate = ops.sigmoid(r * self.scale * local + r * self.offset)
@@ -388,6 +446,14 @@ class ClassEvidenceGate(keras.layers.Layer):
             "rate": self.rate,
             "local": self.local,
         }
+
+
+class _SharedLayer:
+    """Holds another model's layer without Keras tracking it as this layer's own (its
+    weights stay the other model's: counted, trained and saved there)."""
+
+    def __init__(self, layer):
+        self.layer = layer
 
 
 def _log_odds(scores, chosen):

@@ -7,6 +7,8 @@ masking objective; `model.predict((images, class_ids))` returns masks at image r
 [0, 255].
 """
 
+import logging
+
 import numpy as np
 
 import keras
@@ -84,7 +86,6 @@ def classifier_output_kind(classifier):
 def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config, explicit):
     """The resolved design of `from_classifier` with a preset: the preset's fields, the explicit
     ones, and what is read from the classifier (class layer, taps, mask stride)."""
-    import logging
 
     from keras_saliency.models import classifier_layers
     from keras_saliency.models.presets import objective_config, preset_mask_stride, resolved_preset
@@ -333,6 +334,9 @@ class SaliencyModel(keras.Model):
         class_names: None or one name per class of the classifier, saved in the model's
             config, so that a loaded `.keras` file can name the class it explains.
         preset: the name of the masker preset it was built from (saved; None: none).
+        class_layer: the classifier's class layer (a name, "/"-joined through nested models)
+            that a class-gated masker reads in place of its own copy, so the file holds those
+            weights once (saved; None: the gate keeps its copy).
 
     Example:
 
@@ -359,6 +363,7 @@ class SaliencyModel(keras.Model):
         seed=None,
         class_names=None,
         preset=None,
+        class_layer=None,
         **kwargs,
     ):
         clone_classifier = kwargs.pop("clone_classifier", True)
@@ -390,6 +395,9 @@ class SaliencyModel(keras.Model):
         self.class_names = self._checked_class_names(class_names)
         self.seed = seed
         self.preset = preset
+        self.class_layer = class_layer
+        if class_layer and masker.class_gate != "none":
+            masker.get_layer("class_gate").share_class_layer(nested_layer(classifier, class_layer))
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.masker.set_phase(self.config.phase)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
@@ -404,7 +412,7 @@ class SaliencyModel(keras.Model):
         encoder=None,
         tap_layers=None,
         encoder_preprocessing=None,
-        classifier_preprocessing="none",
+        classifier_preprocessing="auto",
         encoder_weights="imagenet",
         config=None,
         decoder_filters=None,
@@ -444,7 +452,10 @@ class SaliencyModel(keras.Model):
             encoder_preprocessing: how [0, 255] pixels become the tapped encoder's input
                 (default: `classifier_preprocessing`).
             classifier_preprocessing: how [0, 255] pixels become the classifier's input
-                (`layers.PREPROCESSING_MODES`).
+                (`layers.PREPROCESSING_MODES`), or "auto" (default): read from the classifier
+                (`classifier_layers.preprocessing_mode`: its own rescaling layer, else a Keras
+                Applications name; "none" for any other); the "keras_saliency" logger says
+                which mode it read, unless "none".
             encoder_weights: weights of a separate backbone encoder ("imagenet" or None).
             config: a `SaliencyConfig` (or dict) with the objective's hyper-parameters.
             decoder_filters: the decoder's widths (default: by image size, 64,32 below 96 px).
@@ -481,6 +492,15 @@ class SaliencyModel(keras.Model):
                 f"Expected a classifier with a fixed input size. Received input shape {classifier.input_shape}"
             )
         preset_name = None
+        if classifier_preprocessing == "auto":
+            from keras_saliency.models.classifier_layers import preprocessing_mode
+
+            classifier_preprocessing, source = preprocessing_mode(classifier)
+            if source:
+                logging.getLogger("keras_saliency").info(
+                    "classifier_preprocessing=%r, read from %s (give classifier_preprocessing to change it).",
+                    classifier_preprocessing, source,
+                )
         if preset is not None or (encoder is None and not tap_layers):
             design = _preset_design(
                 classifier, preset, encoder, tap_layers, class_layer, config,
@@ -562,6 +582,7 @@ class SaliencyModel(keras.Model):
             class_names=class_names,
             clone_classifier=not shares,
             preset=preset_name,
+            class_layer=class_layer if class_gate != "none" else None,
         )
 
     def compile(self, optimizer="auto", learning_rate=1e-3, weight_decay=None, **kwargs):
@@ -1079,6 +1100,7 @@ class SaliencyModel(keras.Model):
             "seed": self.seed,
             "class_names": self.class_names,
             "preset": self.preset,
+            "class_layer": self.class_layer,
         }
 
     @classmethod

@@ -57,7 +57,8 @@ class TrainSpec:
             `.keras` file, a Keras model, or None: train a small CIFAR-style classifier first
             (saved as OUTPUT/classifier.keras and reused by later runs on the same folder).
         classifier_preprocessing: how [0, 255] pixels become the classifier's input (a
-            `.keras` classifier: default "none").
+            `.keras` classifier: default "auto", read from the classifier: its own rescaling
+            layer means "none", a Keras Applications name its `preprocess_input` mode).
         encoder: "classifier" (tap the classifier's own layers) or a backbone name.
         tap_layers: the classifier's layer names used as features, shallow to deep (a list or
             a comma-separated string).
@@ -693,7 +694,7 @@ def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
                 classifier,
                 encoder=encoder,
                 tap_layers=taps,
-                classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "none",
+                classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "auto",
                 encoder_weights=weights,
                 config=config,
                 seed=spec.seed,

@@ -13,18 +13,19 @@ import pytest
 from keras_saliency import SaliencyModel
 from tests.conftest import SHARED_DATA
 
-# family: (input side, gated?). Sides are the smallest each family accepts, rounded to 32.
+# family: (input side, gated?, its `preprocess_input` mode). Sides are the smallest each family
+# accepts, rounded to 32.
 FAMILIES = {
-    "MobileNetV2": (32, True),
-    "MobileNetV3Small": (32, False),  # a 1x1 convolution (a hidden layer) after the pooling
-    "EfficientNetB0": (32, True),
-    "EfficientNetV2B0": (32, True),
-    "ResNet50": (32, True),
-    "ResNet50V2": (32, True),
-    "ConvNeXtTiny": (32, False),  # layer normalisation after the pooling
-    "DenseNet121": (32, True),
-    "Xception": (96, True),
-    "VGG16": (32, False),  # two hidden Dense layers after flattening
+    "MobileNetV2": (32, True, "symmetric"),
+    "MobileNetV3Small": (32, False, "none"),  # a 1x1 convolution (a hidden layer) after the pooling
+    "EfficientNetB0": (32, True, "none"),  # its own rescaling layers
+    "EfficientNetV2B0": (32, True, "none"),
+    "ResNet50": (32, True, "caffe"),
+    "ResNet50V2": (32, True, "symmetric"),
+    "ConvNeXtTiny": (32, False, "none"),  # layer normalisation after the pooling
+    "DenseNet121": (32, True, "torch"),
+    "Xception": (96, True, "symmetric"),
+    "VGG16": (32, False, "caffe"),  # two hidden Dense layers after flattening
 }
 
 
@@ -60,11 +61,12 @@ SLOW = {"DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "ConvNeXtTiny"}
     "family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in sorted(FAMILIES)]
 )
 def test_the_default_masker_of_each_keras_applications_family(family, tmp_path, caplog):
-    size, gated = FAMILIES[family]
+    size, gated, mode = FAMILIES[family]
     classifier = getattr(keras.applications, family)(
         weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
     )
     model = _check_masker(classifier, gated, tmp_path, caplog)
+    assert model.classifier_preprocessing == mode  # read from the classifier
     # Light: the masker trains at most half the classifier's parameters.
     trainable = sum(int(np.prod(v.shape)) for v in model.masker.trainable_variables)
     assert trainable <= classifier.count_params() / 2
@@ -83,3 +85,40 @@ def test_the_default_masker_of_the_real_imagenet_classifiers(name, tmp_path, cap
 
     assert shared_taps(model.masker.encoder)["tap_layers"] == expected[name]
     assert model.masker.mask_stride == 8  # 28x28 masks at 224 px
+
+
+def test_the_default_masker_of_mobilenet_v2_is_light_on_disk(tmp_path):
+    """1,000 classes at 96 px: the masker file holds the classifier's weights once (the class gate
+    reads the classifier's class layer) and is at most 1.6x the classifier saved alone."""
+    classifier = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3))
+    classifier.save(tmp_path / "classifier.keras")
+    model = SaliencyModel.from_classifier(classifier)
+    assert model.masker.class_gate != "none" and model.class_layer == "predictions"
+    model.save(tmp_path / "masker.keras")
+    ratio = os.path.getsize(tmp_path / "masker.keras") / os.path.getsize(tmp_path / "classifier.keras")
+    assert ratio <= 1.6, ratio
+
+
+# int8 LiteRT export of each family's default masker (the converter takes 10-60 s a family).
+@pytest.mark.slow
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_the_default_masker_of_each_family_exports_to_int8(family, tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from keras_saliency.deployment import ExportRequest, export_masker, load_runtime
+
+    size = FAMILIES[family][0]
+    classifier = getattr(keras.applications, family)(
+        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+    )
+    model = SaliencyModel.from_classifier(classifier)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (4, size, size, 3)).astype("float32")
+    ids = np.array([1, 3, 5, 7])
+    path = str(tmp_path / "masker.tflite")
+    report = export_masker(model, path, ExportRequest(format="tflite", quantize="int8"),
+                           calibration_images=images, calibration_class_ids=ids,
+                           verification_images=images, verification_class_ids=ids)
+    assert [f["quantize"] for f in report["files"]] == ["int8"]
+    outputs = load_runtime(path)(images, ids)
+    assert outputs["mask"].shape[0] == 4 and outputs["exists"].shape == (4,)
+    assert np.isfinite(outputs["mask"]).all() and np.isfinite(outputs["exists"]).all()

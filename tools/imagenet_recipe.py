@@ -112,32 +112,15 @@ def training_dataset(images, labels, recipe, extra=None):
     )
 
 
-def init_selector_from_classifier(model, classifier, class_layer):
-    """Sets the class selector's embedding to the classifier's last 1x1 convolution or Dense
-    layer (one vector per class over the deepest tapped features), so selecting a class starts as
-    its CAM."""
-    from keras_saliency.models.ensemble import nested_layer
-
-    kernel = np.asarray(nested_layer(classifier, class_layer).kernel)  # (1, 1, channels, classes) or (channels, classes)
-    kernel = kernel.reshape(-1, kernel.shape[-1])
-    embedding = model.masker.selector.embedding
-    if tuple(embedding.shape) != (kernel.shape[1], kernel.shape[0]):
-        raise ValueError(
-            f"Expected the class layer's kernel to match the selector {tuple(embedding.shape)}. "
-            f"Received: {kernel.shape} from {class_layer!r}"
-        )
-    embedding.assign(kernel.T.astype(np.float32))
-
-
 def build_model(recipe, classifier):
-    from keras_saliency.models.config import SaliencyConfig
-    from keras_saliency.training.fit import build_saliency_model
+    """The recipe's masker; the class selector starts as the classifier's class layer."""
+    from keras_saliency import SaliencyConfig, SaliencyModel
 
     if recipe.objective == "simplified":
         config = SaliencyConfig.simplified(**recipe.masker_overrides)
     else:
         config = SaliencyConfig(**{"objective": recipe.objective, **recipe.masker_overrides})
-    model = build_saliency_model(
+    return SaliencyModel.from_classifier(
         classifier,
         tap_layers=list(recipe.tap_layers),
         config=config,
@@ -148,10 +131,9 @@ def build_model(recipe, classifier):
         class_gate=recipe.class_gate,
         class_layer=recipe.class_layer,
         gate_options=recipe.gate_options,
+        selector_init="class_layer",
         seed=recipe.seed,
     )
-    init_selector_from_classifier(model, classifier, recipe.class_layer)
-    return model
 
 
 def train(recipe, output, data_root=None, models_root=None):

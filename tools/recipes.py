@@ -385,10 +385,9 @@ def _transfer_classifier(recipe, class_names, name):
 
 def build_recipe_masker(recipe, classifier):
     """The recipe's masker around `classifier` (its own layers as the encoder); with a class gate,
-    the class selector starts as the classifier's class layer (`init_selector_from_classifier`)."""
+    the class selector starts as the classifier's class layer."""
+    from keras_saliency import SaliencyConfig, SaliencyModel
     from keras_saliency.models.classifiers import scale_taps
-    from keras_saliency.models.config import SaliencyConfig
-    from keras_saliency.training.fit import build_saliency_model
 
     if recipe.objective == "simplified":
         config = SaliencyConfig.simplified(**recipe.masker_overrides)
@@ -401,16 +400,11 @@ def build_recipe_masker(recipe, classifier):
     options = {"decoder_filters": tuple(recipe.decoder_filters)} if recipe.decoder_filters else {}
     if recipe.class_gate != "none":
         options.update(class_gate=recipe.class_gate, class_layer=recipe.class_layer,
-                       gate_options=dict(recipe.gate_options))
-    model = build_saliency_model(
+                       gate_options=dict(recipe.gate_options), selector_init="class_layer")
+    return SaliencyModel.from_classifier(
         classifier, tap_layers=taps, config=config, mask_stride=recipe.mask_stride, decoder=recipe.decoder,
         head=recipe.head, seed=recipe.seed, **options,
     )
-    if recipe.class_gate != "none":
-        from tools.imagenet_recipe import init_selector_from_classifier
-
-        init_selector_from_classifier(model, classifier, recipe.class_layer)
-    return model
 
 
 def train_masker_stage(recipe, output, data_root=None, splits=None):

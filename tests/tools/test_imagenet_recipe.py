@@ -36,7 +36,7 @@ def test_selector_starts_as_the_class_activation_map():
     model = imagenet_recipe.build_model(RECIPE, classifier)
     kernel = np.asarray(classifier.get_layer("class_conv").kernel)[0, 0]  # (16 channels, 5 classes)
     np.testing.assert_allclose(np.asarray(model.masker.selector.embedding), kernel.T)
-    with pytest.raises(ValueError, match="class layer's kernel"):
+    with pytest.raises(ValueError, match="Expected a class layer"):
         imagenet_recipe.build_model(dataclasses.replace(RECIPE, class_layer="tap_b"), classifier)
 
 

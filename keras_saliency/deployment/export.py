@@ -4,6 +4,8 @@ the Keras masker, with its report and resolved configuration saved next to it.""
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import numpy as np
@@ -214,7 +216,26 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     if verification_images is None or len(verification_images) == 0:
         raise ValueError("Expected verification images (a few real images). Received: none")
     reference = reference_outputs(masker, verification_images, verification_class_ids)
+    # Everything is written into a hidden folder beside the output, then moved into place (an
+    # atomic rename per file): a kill or a full disk leaves the previous files as they were.
+    final_dir = os.path.dirname(output.rstrip("/"))
+    os.makedirs(final_dir or ".", exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".keras-saliency-export-", dir=final_dir or ".")
+    try:
+        staged = os.path.join(staging, os.path.basename(output.rstrip("/")))
+        report = _export_into(masker, staged, request, reference, calibration_images, calibration_class_ids,
+                              verification_images, verification_class_ids, class_names)
+        report = _publish(report, staging, final_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if request.trt and not report["engine"]["built"]:
+        raise EngineNotBuilt(report["engine"]["missing"])
+    return report
 
+
+def _export_into(masker, output, request, reference, calibration_images, calibration_class_ids,
+                 verification_images, verification_class_ids, class_names):
+    """`export_masker`'s files, written at `output` (inside the staging folder)."""
     def verify(path, quantize):
         return _verify(path, reference, verification_images, verification_class_ids, quantize)
 
@@ -255,11 +276,54 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
                 report["files"].append(verify(engine, request.quantize))
     report["seconds"] = time.perf_counter() - start
     report["passed"] = all(f["passed"] for f in report["files"])
-    with open(output.rstrip("/") + ".report.json", "w") as f:
-        json.dump(report, f, indent=2, default=str)
-    if request.trt and not report["engine"]["built"]:
-        raise EngineNotBuilt(report["engine"]["missing"])
     return report
+
+
+def _publish(report, staging, final_dir):
+    """Moves every file of the staging folder into `final_dir` (each an atomic rename; a link at
+    the final path is replaced, never followed), the report last; returns the report with the
+    final paths."""
+    prefix = os.path.join(staging, "")
+    final_prefix = os.path.join(final_dir, "") if final_dir else ""
+    report = json.loads(json.dumps(report, default=str).replace(json.dumps(prefix)[1:-1],
+                                                                 json.dumps(final_prefix)[1:-1]))
+    for name in sorted(os.listdir(staging)):
+        source, target = os.path.join(staging, name), os.path.join(final_dir, name)
+        if os.path.isdir(source) and not os.path.islink(source):
+            _replace_folder(source, target)
+        else:
+            os.replace(source, target)
+    report_path = report["output"].rstrip("/") + ".report.json"
+    partial = os.path.join(staging, ".report.json.partial")
+    with open(partial, "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    os.replace(partial, report_path)
+    return report
+
+
+def _replace_folder(source, target):
+    """A SavedModel folder into place. Into an existing folder, entry by entry (its other files
+    stay): each old entry is renamed aside first and removed only once the new one is in place."""
+    if os.path.islink(target) or os.path.isfile(target):
+        os.remove(target)
+    if not os.path.isdir(target):
+        os.rename(source, target)
+        return
+    for name in sorted(os.listdir(source)):
+        new, old = os.path.join(source, name), os.path.join(target, name)
+        if not os.path.isdir(new) or not os.path.lexists(old):
+            if os.path.isdir(old) and not os.path.islink(old):
+                shutil.rmtree(old)
+            os.replace(new, old)
+            continue
+        aside = old + ".keras-saliency-old"
+        shutil.rmtree(aside, ignore_errors=True)
+        os.rename(old, aside)
+        os.rename(new, old)
+        if os.path.isdir(aside) and not os.path.islink(aside):
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.remove(aside)
 
 
 REPORT_COLUMNS = (

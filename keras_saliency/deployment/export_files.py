@@ -114,8 +114,10 @@ def _rename_engine(report, built, wanted):
         return report
     os.replace(built, wanted)
     report = json.loads(json.dumps(report, default=str).replace(json.dumps(built)[1:-1], json.dumps(wanted)[1:-1]))
-    with open(report["output"].rstrip("/") + ".report.json", "w") as f:
+    path = report["output"].rstrip("/") + ".report.json"
+    with open(path + ".partial", "w") as f:
         json.dump(report, f, indent=2, default=str)
+    os.replace(path + ".partial", path)
     return report
 
 

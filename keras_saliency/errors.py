@@ -1,7 +1,7 @@
 """One-line errors a user can fix, raised by the library functions behind each command.
 
 `CommandError.kind` says what went wrong, so that the command line can answer as click does
-(`keras_saliency.console` maps it): "usage" (the call itself is wrong), "parameter" (the value
+(`keras_saliency.cli.console` maps it): "usage" (the call itself is wrong), "parameter" (the value
 of one option, `field`), "refused" (nothing was done: an unusable input, a missing extra, an
 output it will not overwrite) or "failed" (it ran and failed). The package needs no click.
 

@@ -81,12 +81,17 @@ def load_runtime(path, batch_size=32, **options):
 EXPORT_EXTRA = "install the export extra: pip install 'keras-saliency[export]'"
 
 
-def open_runtime(path):
+SAVEDMODEL_RISK = ("a SavedModel runs whatever graph it holds, file and network operations included "
+                   "(.tflite and .onnx files are data only)")
+
+
+def open_runtime(path, trust_savedmodel=False):
     """`load_runtime` for a command: a missing runtime or a bad file as a one-line
-    `CommandError` ("refused").
+    `CommandError` ("refused"). A SavedModel folder is refused unless `trust_savedmodel`.
 
     Args:
         path: a SavedModel folder or an exported model file.
+        trust_savedmodel: run a SavedModel folder's graph (only for SavedModels you made).
 
     Example:
 
@@ -96,6 +101,9 @@ def open_runtime(path):
     """
     from keras_saliency.errors import CommandError, first_line
 
+    if os.path.isdir(path) and not trust_savedmodel:
+        raise CommandError(f"{path} is a SavedModel folder and {SAVEDMODEL_RISK}: give --trust-savedmodel "
+                           "to run one you made, or export to .tflite / .onnx", kind="refused")
     try:
         return load_runtime(path)
     except ImportError as error:

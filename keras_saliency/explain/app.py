@@ -318,7 +318,7 @@ def wait(app):
 
 
 def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1", port=7860, share=False,
-          log=None):
+          log=None, trust_savedmodel=False):
     """What `keras-saliency serve` does: builds the live web demo of a model and serves it until
     Ctrl+C.
 
@@ -331,6 +331,8 @@ def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1"
         port: the port.
         share: also a public gradio.live link (needs internet).
         log: called with the line that gives the address, or None.
+        trust_savedmodel: let `runtime` be a SavedModel folder, whose graph can do anything
+            (file and network operations included): only one you made.
 
     Example:
 
@@ -343,7 +345,7 @@ def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1"
     from keras_saliency.explain.files import open_saliency_model
 
     saliency_model, class_names, info = open_saliency_model(model)
-    runner = open_runtime(runtime) if runtime else None
+    runner = open_runtime(runtime, trust_savedmodel) if runtime else None
     try:
         explainer = LiveExplainer(saliency_model, info.get("display_names") or class_names, runtime=runner,
                                   top_k=top_k)

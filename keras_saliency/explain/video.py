@@ -113,7 +113,7 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
 
 
 def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, class_name=None,
-                       batch_size=8, max_frames=0, output="saliency-video.mp4"):
+                       batch_size=8, max_frames=0, output="saliency-video.mp4", trust_savedmodel=False):
     """What `keras-saliency video` does: the overlay video of a file or a camera written to
     `output`, with `<output>_config.json` (the figures and the resolved options).
 
@@ -128,6 +128,8 @@ def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, 
         batch_size: frames per model call.
         max_frames: stop after this many frames (0: all).
         output: the video file written.
+        trust_savedmodel: let `runtime` be a SavedModel folder, whose graph can do anything
+            (file and network operations included): only one you made.
 
     Returns:
         the figures: frames, frames per second end to end, masks/s in the model.
@@ -154,7 +156,7 @@ def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, 
         if class_id is None:
             raise CommandError("an exported model has no classifier: give --class", kind="parameter",
                                field="class")
-        saliency_model = open_runtime(runtime)
+        saliency_model = open_runtime(runtime, trust_savedmodel)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     try:
         result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,

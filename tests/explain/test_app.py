@@ -14,7 +14,7 @@ from keras_saliency import cli
 from keras_saliency.explain.app import PREDICTED, LiveExplainer, _unique_labels
 from tests.explain import browser
 
-SAMPLE_PHOTO = os.path.join(os.path.dirname(cli.__file__), "samples", "cat.jpg")
+SAMPLE_PHOTO = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), "samples", "cat.jpg")
 
 
 @pytest.fixture(scope="module")

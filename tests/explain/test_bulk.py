@@ -147,7 +147,7 @@ def test_explain_bulk_cli_refusals(tmp_path, model_file, monkeypatch):
     assert result.exit_code != 0 and "Expected mask formats" in result.output
     result = runner.invoke(main, ["explain-bulk", "x/*.jpg", "--output", str(tmp_path), "--model", "nope.keras"])
     assert result.exit_code == 2 and "Expected a shipped model name" in result.output
-    monkeypatch.setattr(cli, "missing_modules", lambda names: list(names))
+    monkeypatch.setattr(cli.console, "missing_modules", lambda names: list(names))
     result = runner.invoke(main, ["explain-bulk", "x/*.jpg", "--output", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (

@@ -8,7 +8,7 @@ Example:
 
 ```python
 import click
-from keras_saliency.console import command
+from keras_saliency.cli.console import command
 
 @click.command()
 @command
@@ -210,3 +210,24 @@ def command(function=None, *, before=None):
         return run
 
     return decorate(function) if function is not None else decorate
+
+
+def require_extra(module, message):
+    """A `command(before=...)` check: refuses (one line, exit status 2) when `module` is missing.
+
+    Args:
+        module: the module the command needs (e.g. "gradio").
+        message: the one line that says how to install it.
+
+    Example:
+
+    ```python
+    @command(before=require_extra("gradio", 'the web demo needs gradio: pip install "keras-saliency[app]"'))
+    def serve(**options): ...
+    ```
+    """
+    def check(options):
+        if missing_modules([module]):
+            raise CommandError(message, kind="refused")
+
+    return check

@@ -231,3 +231,53 @@ def require_extra(module, message):
             raise CommandError(message, kind="refused")
 
     return check
+
+
+class _FiniteFloat(click.ParamType):
+    """A float flag that refuses nan and infinities (click's FloatRange lets nan through)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+FINITE = _FiniteFloat()
+
+
+def checks(*functions, model="model_name"):
+    """A `command(before=...)` check made of `functions` (each called with the options), after
+    the option `model` (a shipped name or a `.keras` file, when given) is checked to exist: the
+    usage errors answer before TensorFlow loads.
+
+    Args:
+        *functions: more checks, each called with the command's options (a dict).
+        model: the option holding the model, or None.
+
+    Example:
+
+    ```python
+    @command(before=checks(require_extra("gradio", "...")))
+    def serve(model_name, **options): ...
+    ```
+    """
+    def check(options):
+        from keras_saliency import pretrained
+
+        if model and options.get(model):
+            try:
+                pretrained.check_model(options[model])
+            except ValueError as error:
+                raise CommandError(str(error), kind="parameter", field="model") from None
+        for function in functions:
+            function(options)
+
+    return check

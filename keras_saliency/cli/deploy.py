@@ -3,14 +3,14 @@
 import click
 
 from keras_saliency.cli import MODEL_NAMES, main
-from keras_saliency.cli.console import command
+from keras_saliency.cli.console import checks, command
 
 
 def _check_export(options):
     from keras_saliency.deployment.export_files import check_export
 
     check_export(options["model_name"], options["export_format"], options["quantize"], options["trt"],
-                 options["output"], options["overwrite"])
+                 options["output"], options["overwrite"], options["calibration_data"])
 
 
 @main.command("export", help=f"""Export the masker MODEL (a shipped model, listed below, or a masker's
@@ -27,16 +27,16 @@ Shipped models: {MODEL_NAMES}""")
 @click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32", show_default=True, help="tflite: all four; onnx / --trt: float32, float16, int8 (int8: Q/DQ ONNX, calibrated).")
 @click.option("--trt", is_flag=True, help="Also build a TensorRT engine from the ONNX model (needs tensorrt and a GPU; exits 2 without them, after writing the ONNX model). --output may name the engine (.engine or .plan): the ONNX model goes next to it.")
 @click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Folder of real images: int8 calibration, and held-out images for the verification.")
-@click.option("--calibration-images", default=200, show_default=True, type=int)
-@click.option("--verification-images", default=100, show_default=True, type=int)
+@click.option("--calibration-images", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--verification-images", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--input-dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True, help="The `image` input's type.")
 @click.option("--int8-float", type=click.Choice(["parity", "speed"]), default="parity", show_default=True, help="int8 TFLite of a gated masker, the layers kept in float: parity (the gate, the decoder and the encoder up to its first feature map) or speed (the gate and the mask head only: on the ImageNet masker 2.3x faster, its masks less like the float ones, so the verification fails and needs --allow-failed-verification).")
-@click.option("--max-batch-size", default=32, show_default=True, type=int, help="TensorRT: largest batch of the engine's profile.")
+@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="TensorRT: largest batch of the engine's profile.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files (or write a SavedModel into a folder that is not empty).")
 @click.option("--allow-failed-verification", is_flag=True, help="Exit 0 even when the export misses its parity goals (default: exit status 3).")
 @click.option("--output", type=click.Path(), help="A folder (saved_model), a .tflite or .onnx file, or with --trt an .engine / .plan file. Default: saliency-exports/MODEL.onnx (-saved_model, .tflite, .engine).")
-@command(before=_check_export)
+@command(before=checks(_check_export))
 def export_command(model_name, export_format, **options):
     from keras_saliency.deployment.export_files import export_file
 
@@ -46,16 +46,16 @@ def export_command(model_name, export_format, **options):
 @main.command()
 @click.option("--model", "model_name", help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (default: an untrained masker on --encoder; speed does not depend on the weights).")
 @click.option("--encoder", default="mobilenet_v2", show_default=True, type=click.Choice(["mobilenet_v2", "resnet50", "efficientnet_b0"]), help="Without --model: a Keras Applications classifier (weights=None) whose own layers are the encoder.")
-@click.option("--image-size", default=224, show_default=True, type=int)
+@click.option("--image-size", default=224, show_default=True, type=click.IntRange(min=8))
 @click.option("--decoder-filters", default="32,16,8", show_default=True, help="Without --model: the decoder's widths (the real-time preset; the paper-size decoder is 256,128,64).")
-@click.option("--mask-stride", default=8, show_default=True, type=int, help="Without --model: image side / mask side.")
+@click.option("--mask-stride", default=8, show_default=True, type=click.IntRange(min=1), help="Without --model: image side / mask side.")
 @click.option("--batch-sizes", default="1,32", show_default=True)
 @click.option("--backends", default=",".join(["keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"]), show_default=True, help="Comma-separated: keras, keras_xla, saved_model, tflite_float32, tflite_float16, tflite_dynamic, tflite_int8, onnx.")
-@click.option("--seconds", default=3.0, show_default=True, type=float, help="Timing per backend, batch size and model part.")
+@click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(0, min_open=True), help="Timing per backend, batch size and model part.")
 @click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Real images for the int8 calibration and the timed batches (default: random pixels).")
 @click.option("--no-gradcam", is_flag=True, help="Skip the Grad-CAM reference.")
 @click.option("--output", default="saliency-benchmark", show_default=True, type=click.Path(file_okay=False))
-@command
+@command(before=checks())
 def benchmark(model_name, **options):
     """Masks/s and latency of the masker in Keras, SavedModel, TFLite (fp32 / fp16 / int8) and
     ONNX Runtime, with its bare encoder in the same runtime and Grad-CAM on the same classifier

@@ -4,6 +4,7 @@ import click
 
 from keras_saliency.cli import DATASETS, PRESET_NAMES, main
 from keras_saliency.cli.console import command
+from keras_saliency.training.run import check_inputs
 
 
 @main.command()
@@ -29,27 +30,27 @@ def demo(output, quick, seed):
 @click.option("--classifier-preprocessing", type=click.Choice(["none", "unit", "symmetric", "caffe", "torch"]), help="How [0, 255] pixels become the classifier's input (default: read from the classifier).")
 @click.option("--encoder", default="classifier", show_default=True, help="'classifier' (tap the classifier's own layers) or a backbone name.")
 @click.option("--tap-layers", help="Comma-separated layer names of the classifier to use as features, shallow to deep.")
-@click.option("--epochs", default=10, show_default=True, type=int)
-@click.option("--classifier-epochs", default=15, show_default=True, type=int, help="When the small classifier is trained first.")
-@click.option("--steps-per-epoch", type=int, help="Limit each epoch (default: the whole dataset).")
-@click.option("--batch-size", default=64, show_default=True, type=int)
-@click.option("--image-size", type=int, help="Default: the --classifier's input size, else 32 for cifar10 and folders, 224 otherwise.")
-@click.option("--learning-rate", default=1e-3, show_default=True, type=float)
-@click.option("--validation-split", default=0.1, show_default=True, type=float, help="Held out from a folder (seeded, per class).")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--classifier-epochs", default=15, show_default=True, type=click.IntRange(min=1), help="When the small classifier is trained first.")
+@click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Limit each epoch (default: the whole dataset).")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--image-size", type=click.IntRange(min=8), help="Default: the --classifier's input size, else 32 for cifar10 and folders, 224 otherwise.")
+@click.option("--learning-rate", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--validation-split", default=0.1, show_default=True, type=click.FloatRange(0, 1, max_open=True), help="Held out from a folder (seeded, per class).")
 @click.option("--mixed-precision", is_flag=True, help="mixed_float16 policy (for GPUs).")
 @click.option("--weights", type=click.Choice(["imagenet", "none"]), default="imagenet", show_default=True, help="Keras Applications weights of a named --classifier / --encoder (imagenet: downloaded; none: random, for dry runs).")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multi-worker", "tpu"]), default="default", show_default=True, help="tf.distribute strategy: mirrored (all GPUs here), multi-worker (TF_CONFIG), tpu.")
 @click.option("--schedule", type=click.Choice(["auto", "single", "two-phase"]), default="auto", show_default=True, help="two-phase (the paper's: class selector first, then everything) is the default for imagenet2012, single otherwise.")
-@click.option("--selector-epochs", default=1, show_default=True, type=int, help="Phase 1 of the two-phase schedule.")
+@click.option("--selector-epochs", default=1, show_default=True, type=click.IntRange(min=0), help="Phase 1 of the two-phase schedule.")
 @click.option("--dry-run", is_flag=True, help="Build everything and train a few steps (--steps-per-epoch, default 2) per phase, 1 epoch; nothing is saved.")
 @click.option("--preset", type=click.Choice(PRESET_NAMES), help=f"Masker preset (default: {PRESET_NAMES[0]} for a --classifier without --tap-layers, the design read from the classifier).")
-@click.option("--crop-scale", type=float, help="Smallest area fraction of the training images' random crops (0: none; default: the preset's).")
+@click.option("--crop-scale", type=click.FloatRange(0, 1), help="Smallest area fraction of the training images' random crops (0: none; default: the preset's).")
 @click.option("--objective", type=click.Choice(["code", "paper"]), help="Default: the preset's, else code.")
 @click.option("--objective-option", "objective_options", multiple=True, help="KEY=VALUE: a field of the objective (keras_saliency.models.config.SaliencyConfig), e.g. --objective-option area_weight=10.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default: saliency-runs/DATASET-YYYYmmdd-HHMMSS); an existing one is resumed or continued, never overwritten.")
 @click.option("--tensorboard", type=click.Path(file_okay=False), help="TensorBoard log folder: the losses (keras.callbacks.TensorBoard) and, after every epoch, the masks of 8 fixed validation images (run 'masks'). View with: tensorboard --logdir DIR")
-@command
+@command(before=lambda options: check_inputs(options["dataset"], options["data_dir"], options["classifier_name"]))
 def train(classifier_name, **options):
     """Train a masker against a frozen classifier. Before training, a few steps are timed and
     an estimate of the run's length on this machine is printed."""

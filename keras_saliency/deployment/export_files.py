@@ -64,7 +64,14 @@ def export_paths(model, export_format="onnx", quantize="float32", trt=False, out
     return output, onnx_output, engine_output
 
 
-def check_export(model, export_format="onnx", quantize="float32", trt=False, output=None, overwrite=False):
+def _require_calibration(quantize, calibration_data):
+    if quantize == "int8" and not calibration_data:
+        raise CommandError("int8 needs --calibration-data (a folder of real images)", kind="parameter",
+                           field="quantize")
+
+
+def check_export(model, export_format="onnx", quantize="float32", trt=False, output=None, overwrite=False,
+                 calibration_data=None):
     """`export_paths`, and a refusal (`CommandError`) of a missing export extra or of files it
     would overwrite without `overwrite`; loads no TensorFlow.
 
@@ -75,6 +82,7 @@ def check_export(model, export_format="onnx", quantize="float32", trt=False, out
         trt: a TensorRT engine is built from the ONNX model (default False).
         output: the output path, or None for the default.
         overwrite: allow replacing existing files (default False).
+        calibration_data: the int8 calibration folder (int8 needs one).
 
     Example:
 
@@ -85,6 +93,7 @@ def check_export(model, export_format="onnx", quantize="float32", trt=False, out
     from keras_saliency.options import missing_modules
 
     output, onnx_output, engine_output = export_paths(model, export_format, quantize, trt, output)
+    _require_calibration(quantize, calibration_data)
     missing = missing_modules(EXPORT_MODULES[export_format])
     if missing:
         raise CommandError(f"{export_format} export needs {', '.join(missing)}: {EXPORT_EXTRA}", kind="refused")
@@ -136,9 +145,7 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
         source = (f"{len(images) - verification_images} calibration + {verification_images} held-out "
                   f"verification images from {calibration_data}")
         return images[:-verification_images], images[-verification_images:], source
-    if quantize == "int8":
-        raise CommandError("int8 needs --calibration-data (a folder of real images)", kind="parameter",
-                           field="quantize")
+    _require_calibration(quantize, calibration_data)
     source = f"{verification_images} synthetic images (give --calibration-data for real-image figures)"
     return None, synthetic_images(size, verification_images, seed), source
 
@@ -188,7 +195,8 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     from keras_saliency.explain.files import open_saliency_model
 
     log = log or (lambda line: None)
-    output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite)
+    output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
+                                                      calibration_data)
     try:
         request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
     except ValueError as error:

@@ -176,9 +176,7 @@ def load_saliency_model(name_or_path, confidence=None):
     if name_or_path in pretrained.available():
         return (pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path),
                 pretrained.info(name_or_path))
-    if not os.path.exists(name_or_path):
-        raise ValueError(f"Expected a shipped model name ({', '.join(pretrained.available())}) or a masker's "
-                         f".keras file. Received: {name_or_path!r}, which does not exist")
+    pretrained.check_model(name_or_path)
     try:
         model = load_model_file(name_or_path)
     except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...

@@ -107,6 +107,8 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
         capture.release()
         if writer is not None:
             writer.release()
+    if not frames:
+        raise ValueError(f"Expected a video with frames OpenCV can decode. Received: {source!r} (no frame decoded)")
     seconds = time.perf_counter() - start
     return {"frames": frames, "seconds": seconds, "frames_per_s": frames / seconds if seconds else 0.0,
             "model_masks_per_s": frames / model_seconds if model_seconds else 0.0, "output": output}

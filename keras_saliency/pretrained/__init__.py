@@ -28,6 +28,24 @@ def available():
     return sorted(f[: -len(".keras")] for f in os.listdir(HERE) if f.endswith(".keras"))
 
 
+def check_model(name_or_path):
+    """Refuses (`ValueError`, one line) what is neither a shipped model's name nor an existing
+    file, without loading TensorFlow.
+
+    Args:
+        name_or_path: a shipped model's name or a masker's `.keras` file.
+
+    Example:
+
+    ```python
+    keras_saliency.pretrained.check_model("imagenet-darknet-tiny")
+    ```
+    """
+    if name_or_path not in available() and not os.path.exists(name_or_path):
+        raise ValueError(f"Expected a shipped model name ({', '.join(available())}) or a masker's .keras file. "
+                         f"Received: {name_or_path!r}, which does not exist")
+
+
 def _path(name, extension):
     names = available()
     if name not in names:

@@ -241,15 +241,19 @@ def run(runtime, args):
         if not args.num_classes:
             raise SystemExit("Expected --num-classes for --class auto (no MODEL.report.json next to the model)")
     size = runtime.image_size
-    if args.camera is not None or (len(args.inputs) == 1 and args.inputs[0].lower().endswith(VIDEO_EXTENSIONS)):
-        source = args.camera if args.camera is not None else args.inputs[0]
-        timer, fps, output = explain_video(runtime, source, size, args)
-        print(f"{timer.images} frames -> {output}: {fps:.1f} frames/s end to end, {timer.rate():.1f} masks/s in the model")
-        return
-    files = find_images(args.inputs)
-    if not files:
-        raise SystemExit(f"Expected image files, folders of images or a video. Received: {args.inputs}")
-    timer = explain_images(runtime, files, size, args)
+    try:
+        if args.camera is not None or (len(args.inputs) == 1 and args.inputs[0].lower().endswith(VIDEO_EXTENSIONS)):
+            source = args.camera if args.camera is not None else args.inputs[0]
+            timer, fps, output = explain_video(runtime, source, size, args)
+            print(f"{timer.images} frames -> {output}: {fps:.1f} frames/s end to end, "
+                  f"{timer.rate():.1f} masks/s in the model")
+            return
+        files = find_images(args.inputs)
+        if not files:
+            raise SystemExit(f"Expected image files, folders of images or a video. Received: {args.inputs}")
+        timer = explain_images(runtime, files, size, args)
+    except (RuntimeError, ValueError) as error:  # a damaged model file that loads but fails to run
+        raise SystemExit(f"Error: {error}") from None
     print(f"{timer.images} images -> {args.output}: {timer.rate():.1f} masks/s in the model (batch {args.batch_size})")
 
 

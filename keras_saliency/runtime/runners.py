@@ -49,7 +49,15 @@ class Runtime:
             self.run_batch(images[s : s + self.batch_size], class_ids[s : s + self.batch_size])
             for s in range(0, len(images), self.batch_size)
         ]
-        return {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
+        outputs = {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
+        for key, value in outputs.items():
+            bad = int(np.count_nonzero(~np.isfinite(value))) if value.dtype.kind == "f" else 0
+            if bad:  # a damaged file (flipped weight bytes) still loads and runs
+                raise ValueError(
+                    f"Expected finite outputs from {self.path}. Received: {bad} non-finite values of {key!r}: "
+                    "the file is damaged or not a keras-saliency export; export it again"
+                )
+        return outputs
 
 
 def _usable_cores():

@@ -239,6 +239,30 @@ class Splits:
         return images[:count].numpy(), labels[:count].numpy()
 
 
+def check_inputs(dataset, data_dir, classifier=None):
+    """The checks of a run's inputs that need no TensorFlow (the command runs them before it
+    loads): a folder dataset's folder, and a classifier file that exists.
+
+    Args:
+        dataset, data_dir, classifier: as in `TrainSpec`.
+
+    Example:
+
+    ```python
+    check_inputs("folder", "photos", "classifier.keras")  # raises TrainError when one is missing
+    ```
+    """
+    if dataset == "folder":
+        if not data_dir:
+            raise TrainError("--dataset folder needs --data-dir (a folder of class subfolders).", "usage", "data_dir")
+        if not os.path.isdir(data_dir):
+            raise TrainError(f"Expected a folder of class subfolders. Received: {data_dir!r} is not a folder",
+                             "parameter", "data_dir")
+    if isinstance(classifier, str) and classifier.lower().endswith(".keras") and not os.path.isfile(classifier):
+        raise TrainError(f"Expected a .keras classifier file. Received: {classifier!r}, which does not exist",
+                         "parameter", "classifier")
+
+
 def load_splits(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch,
                 crop_scale=0.0):
     """A run's datasets as `Splits`.
@@ -263,8 +287,7 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
 
     train_steps = validation_steps = None
     if dataset == "folder":
-        if not data_dir:
-            raise TrainError("--dataset folder needs --data-dir (a folder of class subfolders).", "usage", "data_dir")
+        check_inputs(dataset, data_dir)
         scan = data.scan_image_folder(data_dir)  # logs its summary (skipped files included)
         train_pairs, validation_pairs = scan.split(validation_split, seed)
         train = data.folder_dataset(train_pairs, image_size, batch_size, training=True, seed=seed,
@@ -512,6 +535,7 @@ def train_masker(spec, log=print):
     ```
     """
     spec = dataclasses.replace(spec)
+    check_inputs(spec.dataset, spec.data_dir, spec.classifier)
     given = spec.output
     output = given or default_output(spec)
     spec.output = output

@@ -144,3 +144,27 @@ def test_cli_video_with_keras_and_an_export(models, inputs, tmp_path):
     assert result.exit_code != 0 and "give --class" in result.output
     result = CliRunner().invoke(main, ["video", "--output", output])
     assert result.exit_code != 0 and "video file or --camera" in result.output
+
+
+def test_a_damaged_export_that_still_runs_is_one_line_not_nan_masks(models, tmp_path, inputs):
+    """Flipped weight bytes can leave a file that loads and runs but answers NaN: the runners and
+    `video --runtime` say the file is damaged (exit status 1, one line) instead of writing NaN masks
+    (and `export` itself refuses to verify such a model)."""
+    import shutil
+
+    from keras_saliency.deployment import export_tflite
+
+    model = pretrained.load("cifar10")
+    layer = [l for l in model.masker.layers if l.weights and l is not model.masker.encoder][-1]
+    layer.weights[-1].assign(np.full(layer.weights[-1].shape, np.nan, "float32"))
+    path = export_tflite(model.masker, str(tmp_path / "damaged.tflite"))  # the converter, unverified
+    shutil.copy(models["masker.onnx"] + ".report.json", path + ".report.json")  # its class names
+    runner = os.path.join(EXPORT_DIR, "litert_runner.py")
+    argv = [runner, path, inputs["folder"], "--class", "cat", "--output", str(tmp_path / "out")]
+    code = f"{BLOCKED}; import runpy; sys.argv = {argv!r}; runpy.run_path({runner!r}, run_name='__main__')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "the file is damaged" in result.stderr.strip().splitlines()[-1]
+    result = CliRunner().invoke(main, ["video", inputs["video"], "--runtime", path, "--class", "cat",
+                                       "--output", str(tmp_path / "v.mp4")])
+    assert result.exit_code == 1 and "the file is damaged" in result.output, result.output

@@ -249,6 +249,21 @@ def _non_finite_message(count, shape):
     )
 
 
+def _check_pixel_range(minimum, maximum, shape):
+    """Pixels outside [0, 255] are refused; pixels that all lie in [0, 1] are said (once per call)
+    to be most likely scaled already: both give wrong masks and "exists" without a word."""
+    if minimum < -0.5 or maximum > 255.5:
+        raise ValueError(
+            f"Expected pixels in [0, 255] (RGB, as read from an image file). Received: values in "
+            f"[{minimum:.4g}, {maximum:.4g}] in images of shape {_shape_text(shape)}: give the images "
+            "before any preprocessing (the model applies the classifier's own)"
+        )
+    if 0 < maximum <= 1.0:
+        logging.getLogger("keras_saliency").warning(
+            "Every pixel lies in [0, %g]: keras-saliency models take [0, 255] pixels; multiply [0, 1] "
+            "images by 255, or the masks and \"exists\" are wrong.", maximum)
+
+
 def _is_array_like(value):
     """NumPy arrays, eager tensors, numbers and nested lists of them (what `predict` can check
     on the host); not datasets, generators or symbolic tensors."""
@@ -297,12 +312,17 @@ def check_inputs(images, class_ids, image_size, num_classes, chunk=256):
         images.shape, images.dtype, None if ids is None else ids.shape,
         None if ids is None else ids.dtype, image_size,
     )
-    if images.dtype.kind == "f":
-        count = 0
+    if images.dtype.kind in "fiu" and images.size:
+        count, low, high = 0, np.inf, -np.inf
         for start in range(0, len(images), chunk):  # no full-size temporary for big arrays
-            count += int(np.count_nonzero(~np.isfinite(images[start : start + chunk])))
+            part = images[start : start + chunk]
+            if images.dtype.kind == "f":
+                count += int(np.count_nonzero(~np.isfinite(part)))
+            if not count:
+                low, high = min(low, float(part.min())), max(high, float(part.max()))
         if count:
             raise ValueError(_non_finite_message(count, images.shape))
+        _check_pixel_range(low, high, images.shape)
     if ids is None:
         return images, None
     ids = ids.reshape(-1)
@@ -750,6 +770,8 @@ class SaliencyModel(keras.Model):
                 count = int(tf.math.count_nonzero(~tf.math.is_finite(images)))
                 if count:
                     raise ValueError(_non_finite_message(count, tuple(images.shape)))
+            if (images.dtype.is_floating or images.dtype.is_integer) and images.shape.num_elements():
+                _check_pixel_range(float(tf.reduce_min(images)), float(tf.reduce_max(images)), tuple(images.shape))
             if class_ids is not None:
                 class_ids = tf.constant(self._check_class_ids(class_ids.numpy(), images.shape[0]))
             return tf.cast(images, "float32"), class_ids, None

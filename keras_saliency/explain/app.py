@@ -16,6 +16,7 @@ import numpy as np
 
 from keras_saliency.explain.video import masks_for_frames
 from keras_saliency.explain.pictures import overlay, preserved_and_destroyed
+from keras_saliency.models.alternatives import blurred
 
 APP_EXTRA = 'pip install "keras-saliency[app]"'
 PREDICTED = -1  # the class choice "predicted class"
@@ -191,7 +192,9 @@ class LiveExplainer:
         if shown != (width, height):
             image = _resize(image, shown, Image.BILINEAR)
         mask = np.clip(_resize(mask, shown, Image.BILINEAR), 0.0, 1.0)
-        preserved, destroyed = preserved_and_destroyed(image, mask, alternatives=0.0)
+        # Removed pixels become the blurred image, as in `keras-saliency explain`'s pictures.
+        alternatives = np.asarray(blurred(image[None].astype(np.float32)))[0]
+        preserved, destroyed = preserved_and_destroyed(image, mask, alternatives=alternatives)
         return Explanation(
             image=image, mask=mask, overlay=overlay(image, mask, self.opacity),
             preserved=preserved.astype(np.uint8), destroyed=destroyed.astype(np.uint8),
@@ -235,6 +238,13 @@ def build_app(explainer, title="keras-saliency: live saliency masks", descriptio
     def explain(image, class_id):
         if image is None:
             return None, None, None, None, ""
+        if isinstance(image, str):  # an uploaded file: the package's own reader and its limits
+            from keras_saliency.runtime.images import UnreadableImageError, load_image
+
+            try:
+                image = load_image(image)
+            except UnreadableImageError as error:
+                return None, None, None, None, f"Could not read {os.path.basename(image)}: {error.reason}"
         result = explainer(image, PREDICTED if class_id is None else class_id)
         return result.overlay, result.preserved, result.destroyed, result.scores, explainer.status(result)
 
@@ -242,9 +252,12 @@ def build_app(explainer, title="keras-saliency: live saliency masks", descriptio
         gr.Markdown(f"## {title}\n{description}")
         with gr.Row():
             with gr.Column(scale=1):
-                with gr.Tab("Image"):
-                    image = gr.Image(sources=["upload", "webcam", "clipboard"], type="numpy", image_mode="RGB",
-                                     label="Image", elem_id="image")
+                with gr.Tab("Photo"):  # the file as uploaded, read by the package's reader
+                    image = gr.File(file_types=["image"], type="filepath", label="Photo (drop or click)",
+                                    elem_id="image")
+                with gr.Tab("Snapshot"):
+                    snapshot = gr.Image(sources=["webcam", "clipboard"], type="numpy", image_mode="RGB",
+                                        label="Webcam snapshot or clipboard", elem_id="snapshot")
                 with gr.Tab("Live webcam"):
                     camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", image_mode="RGB",
                                       label="Webcam", elem_id="camera")
@@ -261,7 +274,9 @@ def build_app(explainer, title="keras-saliency: live saliency masks", descriptio
                     destroyed = gr.Image(label="Destroyed: image x (1 - mask)", format="png", interactive=False,
                                          elem_id="destroyed")
         outputs = [shown, preserved, destroyed, scores, speed]
-        image.change(explain, [image, choice], outputs, concurrency_limit=1, trigger_mode="always_last")
+        image.change(explain, [image, choice], outputs, concurrency_limit=1, trigger_mode="always_last",
+                     api_name="explain_photo")
+        snapshot.change(explain, [snapshot, choice], outputs, concurrency_limit=1, trigger_mode="always_last")
         choice.change(explain, [image, choice], outputs, concurrency_limit=1, trigger_mode="always_last")
         # (trigger_mode="always_last" would stop the stream after its first frame)
         camera.stream(explain, [camera, choice], outputs, stream_every=0.1, concurrency_limit=1,

@@ -39,8 +39,11 @@ def test_explainer_masks_scores_and_pictures(tiny_model):
     expected = tiny_model.predict((image[None].astype(np.float32), np.array([result.class_id])), verbose=0)
     np.testing.assert_allclose(result.mask, expected[0, ..., 0], atol=1e-5)
     mask = result.mask[..., None]
-    np.testing.assert_allclose(result.preserved, np.floor(image * mask), atol=1)
-    np.testing.assert_allclose(result.destroyed, np.floor(image * (1 - mask)), atol=1)
+    from keras_saliency.models.alternatives import blurred
+
+    blur = np.asarray(blurred(image[None].astype(np.float32)))[0]  # removed pixels: the blurred image, as `explain`
+    np.testing.assert_allclose(result.preserved, np.floor(image * mask + blur * (1 - mask)), atol=1)
+    np.testing.assert_allclose(result.destroyed, np.floor(image * (1 - mask) + blur * mask), atol=1)
     assert result.overlay.shape == image.shape and result.overlay.dtype == np.uint8
     assert explainer.masks_per_s > 0 and len(explainer.recent) == 1  # the warm-up call is not counted
 
@@ -79,7 +82,12 @@ def test_explainer_uses_the_runtime_for_masks(tiny_model):
     result = explainer(image, class_id=1)
     assert calls[-1] == [1]
     assert result.mask[:, :12].min() > 0.99 and result.mask[:, 20:].max() < 0.01
-    assert result.destroyed[:, :12].max() <= 2 and result.preserved[:, 20:].max() <= 2
+    from keras_saliency.models.alternatives import blurred
+
+    blur = np.asarray(blurred(image[None].astype(np.float32)))[0]  # what replaces removed pixels
+    np.testing.assert_allclose(result.destroyed[:, :12], blur[:, :12], atol=2)
+    np.testing.assert_allclose(result.preserved[:, 20:], blur[:, 20:], atol=2)
+    np.testing.assert_allclose(result.preserved[:, :12], image[:, :12], atol=2)
 
 
 def test_explainer_refuses_what_does_not_fit(tiny_model):
@@ -141,3 +149,32 @@ def test_serve_in_a_headless_browser(tmp_path):
     assert difference > 10, f"the overlay looks like the input (mean difference {difference:.1f})"
     assert "cat" in scores, scores  # cifar10's classifier on a cat photo
     assert "masks/s" in speed and "Explaining" in speed
+
+
+def test_uploads_are_read_by_the_package_reader_through_a_real_gradio_request(tiny_model, tmp_path):
+    """Through Gradio's own client and server: a 16-bit grayscale photo is explained as `explain`
+    reads it, an image over the pixel limit and a corrupt file get one line in the status, and
+    the server goes on."""
+    pytest.importorskip("gradio")
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    from keras_saliency.explain.app import build_app, launch
+
+    explainer = LiveExplainer(tiny_model, top_k=2)
+    app = build_app(explainer)
+    url = launch(app, port=browser.free_port(), block=False)
+    try:
+        client = Client(url, verbose=False)
+        deep = (np.random.default_rng(0).uniform(0, 65535, (40, 48))).astype(np.uint16)
+        Image.fromarray(deep).save(tmp_path / "deep.png")
+        result = client.predict(handle_file(str(tmp_path / "deep.png")), PREDICTED, api_name="/explain_photo")
+        assert result[0] is not None and "masks/s" in result[4]
+        (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        result = client.predict(handle_file(str(tmp_path / "corrupt.png")), PREDICTED, api_name="/explain_photo")
+        assert result[0] is None and result[4].startswith("Could not read corrupt.png: ")
+        Image.new("L", (8000, 7000)).save(tmp_path / "huge.png")  # 56 Mpx, a few hundred KB
+        result = client.predict(handle_file(str(tmp_path / "huge.png")), PREDICTED, api_name="/explain_photo")
+        assert result[0] is None and "Mpx" in result[4], result[4]
+    finally:
+        app.close()

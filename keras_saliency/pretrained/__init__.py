@@ -121,6 +121,8 @@ def load(name=DEFAULT, confidence=None):
     from keras_saliency.models.files import load_model_file
 
     model = load_model_file(_path(name, ".keras"))
+    if not model.class_names:  # files shipped before the names were saved inside: from the JSON
+        model.class_names = model._checked_class_names(display_names(name))
     if confidence is not None:
         model.masker.set_confidence(confidence)
     return model

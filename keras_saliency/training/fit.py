@@ -47,6 +47,13 @@ BACKUP_DIR = "backup"
 FIT_STATE_FILE = "fit_state.json"  # the epochs of a run in progress, removed when it ends
 
 
+def _shuffle(data):
+    """`fit`'s shuffle argument: our `tf.data` pipelines shuffle themselves (Keras would only warn
+    that it ignores `shuffle=True` for them, once per call)."""
+    import tensorflow as tf
+
+    return not isinstance(data, tf.data.Dataset)
+
 def build_saliency_model(classifier, encoder=None, tap_layers=None, **options):
     """`SaliencyModel.from_classifier` (kept under this name for existing code).
 
@@ -515,6 +522,7 @@ def fit_run(
             validation_steps=validation_steps,
             callbacks=callbacks,
             verbose=verbose,
+            shuffle=_shuffle(train_data),
         )
     os.makedirs(output_dir, exist_ok=True)
     with output_lock(output_dir):
@@ -548,6 +556,7 @@ def fit_run(
                 validation_steps=validation_steps,
                 callbacks=callbacks,
                 verbose=verbose,
+                shuffle=_shuffle(train_data),
             )
         except OSError as error:  # a full disk in a callback's write (the CSV log, snapshots)
             one_line = folder_write_error(
@@ -628,6 +637,7 @@ def train_two_phase(
                 epochs=epochs,
                 steps_per_epoch=steps_per_epoch,
                 verbose=verbose,
+                shuffle=_shuffle(train_data),
             )
         )
     return histories

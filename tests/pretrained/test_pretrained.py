@@ -26,6 +26,16 @@ def test_load_and_predict(name, size, classes):
     assert 0.0 <= masks.min() and masks.max() <= 1.0
     # Images alone: the predicted class is explained.
     assert model.predict(images, verbose=0).shape == (2, size, size, 1)
+    # The readable class names are the model's own, and a saved copy keeps them.
+    assert model.class_names == pretrained.display_names(name) and len(model.class_names) == classes
+
+
+def test_class_names_survive_a_saved_copy(tmp_path):
+    import keras
+
+    model = pretrained.load("cifar10")
+    model.save(tmp_path / "copy.keras")
+    assert keras.saving.load_model(tmp_path / "copy.keras").class_names == pretrained.display_names("cifar10")
 
 
 @pytest.mark.parametrize("name,floor", [("cifar10", 0.85), ("cifar10-ensemble", 0.90)])

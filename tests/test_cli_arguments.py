@@ -70,3 +70,16 @@ def test_video_of_a_file_that_is_not_a_video_fails(tmp_path):
     text.write_text("not a video")
     result = CliRunner().invoke(main, ["video", str(text), "--output", str(tmp_path / "out.mp4")])
     assert result.exit_code == 1 and "Expected a" in result.output, result.output
+
+
+def test_an_unknown_class_name_suggests_the_close_ones():
+    from keras_saliency import pretrained
+    from keras_saliency.runtime.classes import resolve_class
+
+    names = pretrained.display_names("imagenet-darknet-tiny")
+    with pytest.raises(ValueError, match=r"did you mean golden retriever \(207\)"):
+        resolve_class("golden", names)
+    with pytest.raises(ValueError, match=r"did you mean tabby \(281\)"):
+        resolve_class("tabbby", names)
+    with pytest.raises(ValueError, match=r"e\.g\. tench, goldfish, great white shark"):
+        resolve_class("zzzz", names)

@@ -281,3 +281,18 @@ def checks(*functions, model="model_name"):
             function(options)
 
     return check
+
+
+def counted(count, noun):
+    """ "1 image", "3 images".
+
+    Args:
+        count: how many.
+        noun: the singular.
+
+    Example:
+
+    >>> counted(1, "image")
+    '1 image'
+    """
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -3,7 +3,7 @@
 import click
 
 from keras_saliency.cli import BEAM_RUNNERS, MODEL_NAMES, main
-from keras_saliency.cli.console import FINITE, checks, command, require_extra
+from keras_saliency.cli.console import FINITE, checks, command, counted, require_extra
 from keras_saliency.errors import CommandError
 
 
@@ -25,13 +25,13 @@ def explain(inputs, model_name, **options):
 
     rows, files = explain_inputs(inputs, model=model_name, log=click.echo, **options)
     explained = len({row["path"] for row in rows})
-    click.echo(f"Explained {explained} images ({len(files) - explained} skipped) into {options['output']}")
+    click.echo(f"Explained {counted(explained, 'image')} ({len(files) - explained} skipped) into {options['output']}")
 
 
 @main.command()
 @click.argument("source", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--camera", type=click.IntRange(min=0), help="Read from this camera index instead of a file.")
-@click.option("--model", "model_name", default="cifar10", show_default=True, help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (with --runtime: the model that was exported, for its image size and class names).")
+@click.option("--model", "model_name", help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file. Default: imagenet-darknet-tiny; with --runtime, the export's report (its size and class names).")
 @click.option("--runtime", "runtime_path", type=click.Path(exists=True), help="Run an exported model instead (.tflite, .onnx, .engine / .plan, or with --trust-savedmodel a SavedModel folder); needs --class.")
 @click.option("--trust-savedmodel", is_flag=True, help="Let --runtime be a SavedModel folder: it runs whatever graph it holds (file and network operations included), so only one you made. .tflite / .onnx files are data only.")
 @click.option("--class", "class_name", help="Class name or id (default: each frame's predicted class; exported models need one).")
@@ -94,6 +94,6 @@ def explain_bulk(glob, model_name, runtime_path, row_format, formats, **options)
         raise CommandError(f"no image explained: {report['dead_letters']} dead letters (see {report['dead_letters_file']})"
                            if report["dead_letters"] else f"{glob} matches no file", kind="failed")
     rate = f", {explained / seconds:.1f} images/s" if explained and seconds else ""
-    click.echo(f"Explained {explained} images, {report['dead_letters']} dead letters "
+    click.echo(f"Explained {counted(explained, 'image')}, {counted(report['dead_letters'], 'dead letter')} "
                f"({report['dead_letters_file']}) in {seconds:.1f} s{rate}; rows: {report['rows_file']}, "
                f"masks: {report['masks']}")

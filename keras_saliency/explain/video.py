@@ -25,7 +25,8 @@ def masks_for_frames(model, frames, class_id, image_size):
     Args:
         model: a `SaliencyModel` or a runtime.
         frames: RGB frames, a list or an array `(N, H, W, 3)` in [0, 255].
-        class_id: the explained class, or None for the predicted class (`SaliencyModel` only).
+        class_id: the explained class (or one per frame), or None for the predicted class
+            (`SaliencyModel` only).
         image_size: the model's input side, in pixels.
 
     Example:
@@ -40,17 +41,43 @@ def masks_for_frames(model, frames, class_id, image_size):
         keras.ops.image.resize(np.asarray(frames, np.float32), (image_size, image_size))
     )
     if hasattr(model, "masker"):  # a SaliencyModel: predicted class when class_id is None
-        inputs = small if class_id is None else (small, np.full(len(small), class_id, np.int32))
+        inputs = small if class_id is None else (small, _ids(class_id, len(small)))
         return np.asarray(model.predict_on_batch(inputs))[..., 0]  # traced: no eager overhead
     if class_id is None:
         raise ValueError("Expected a class id for an exported model (it has no classifier). Received: None")
-    masks = model(small, np.full(len(small), class_id, np.int32))["mask"]
+    masks = model(small, _ids(class_id, len(small)))["mask"]
     resized = keras.ops.image.resize(masks, (image_size, image_size))
     return np.clip(keras.ops.convert_to_numpy(resized)[..., 0], 0.0, 1.0)
 
 
+def _ids(class_id, count):
+    """One class id per frame: `class_id` (an id, or one per frame) as int32 `(count,)`."""
+    return np.broadcast_to(np.asarray(class_id, np.int32), (count,)).copy()
+
+
+def _frame_classes(model, frames, class_id, image_size):
+    """The class each frame's mask explains: `class_id`, or the classifier's best (a
+    `SaliencyModel`)."""
+    if class_id is not None or not hasattr(model, "masker"):
+        return np.full(len(frames), -1 if class_id is None else class_id, np.int64)
+    import keras
+
+    small = keras.ops.image.resize(np.asarray(frames, np.float32), (image_size, image_size))
+    return np.argmax(keras.ops.convert_to_numpy(model.classifier_logits(small)), axis=-1)
+
+
+def _label(frame, text):
+    """`text` in the frame's top-left corner, white on a dark band (OpenCV)."""
+    cv2 = _require_cv2()
+    scale = max(0.4, frame.shape[0] / 720)
+    (width, height), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    frame[: height + base + 8, : width + 12] //= 3
+    cv2.putText(frame, text, (6, height + 4), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return frame
+
+
 def explain_video(model, source, output, image_size, class_id=None, batch_size=8, max_frames=0,
-                  progress=None):
+                  progress=None, class_names=None):
     """Writes the overlay video `output` (mp4) for `source` (a video file, or a camera index).
     Returns `{"frames", "seconds", "frames_per_s", "model_masks_per_s"}`.
 
@@ -63,6 +90,8 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
         batch_size: frames per model call (default 8).
         max_frames: stop after this many frames (default 0: the whole video).
         progress: called with the number of frames of each batch, or None.
+        class_names: names of the classes: the explained class is written on every frame (None:
+            no label).
 
     Example:
 
@@ -91,12 +120,16 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
                 done = True
             if not batch:
                 break
+            classes = _frame_classes(model, batch, class_id, image_size) if class_names else None
             tick = time.perf_counter()
-            masks = masks_for_frames(model, batch, class_id, image_size)
+            masks = masks_for_frames(model, batch, class_id if classes is None else classes, image_size)
             model_seconds += time.perf_counter() - tick
-            for frame, mask in zip(batch, masks):
+            for i, (frame, mask) in enumerate(zip(batch, masks)):
                 mask = cv2.resize(mask, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
-                out = cv2.cvtColor(overlay(frame, mask), cv2.COLOR_RGB2BGR)
+                shown = overlay(frame, mask)
+                if classes is not None:
+                    shown = _label(np.ascontiguousarray(shown), str(class_names[int(classes[i])]))
+                out = cv2.cvtColor(shown, cv2.COLOR_RGB2BGR)
                 if writer is None:
                     writer = cv2.VideoWriter(output, cv2.VideoWriter_fourcc(*"mp4v"), fps, (out.shape[1], out.shape[0]))
                 writer.write(out)
@@ -114,7 +147,7 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
             "model_masks_per_s": frames / model_seconds if model_seconds else 0.0, "output": output}
 
 
-def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, class_name=None,
+def explain_video_file(source=None, camera=None, model=None, runtime=None, class_name=None,
                        batch_size=8, max_frames=0, output="saliency-video.mp4", trust_savedmodel=False):
     """What `keras-saliency video` does: the overlay video of a file or a camera written to
     `output`, with `<output>_config.json` (the figures and the resolved options).
@@ -122,8 +155,9 @@ def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, 
     Args:
         source: a video file, or None with `camera`.
         camera: a camera index, or None with `source`.
-        model: a shipped model name or a masker's `.keras` file (with `runtime`: the model
-            that was exported, for its image size and class names).
+        model: a shipped model name or a masker's `.keras` file (default "imagenet-darknet-tiny";
+            with `runtime`: the export's report gives the image size and class names, or this
+            model, the one that was exported).
         runtime: an exported model to run instead (.tflite, .onnx, .engine / .plan, SavedModel).
         class_name: a class name or id (default: each frame's predicted class; exported models
             need one).
@@ -151,10 +185,21 @@ def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, 
 
     if (source is None) == (camera is None):
         raise CommandError("Expected a video file or --camera N (one of them).", kind="usage")
-    saliency_model, class_names, info = open_saliency_model(model)
-    class_id = class_id_from(class_name, [class_names, info.get("display_names")], saliency_model.num_classes)
-    size = saliency_model.image_size
-    if runtime:
+    if runtime and model is None:  # the export's own report: its size and class names
+        from keras_saliency.runtime.classes import load_metadata
+
+        if class_name is None:
+            raise CommandError("an exported model has no classifier: give --class", kind="parameter",
+                               field="class")
+        saliency_model = open_runtime(runtime, trust_savedmodel)
+        info = load_metadata(runtime)
+        class_names, size = info.get("class_names"), saliency_model.image_size
+        class_id = class_id_from(class_name, [class_names], info.get("num_classes"))
+    else:
+        saliency_model, class_names, info = open_saliency_model(model or "imagenet-darknet-tiny")
+        class_id = class_id_from(class_name, [class_names, info.get("display_names")], saliency_model.num_classes)
+        size = saliency_model.image_size
+    if runtime and model is not None:
         if class_id is None:
             raise CommandError("an exported model has no classifier: give --class", kind="parameter",
                                field="class")
@@ -162,7 +207,7 @@ def explain_video_file(source=None, camera=None, model="cifar10", runtime=None, 
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     try:
         result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,
-                               batch_size, max_frames)
+                               batch_size, max_frames, class_names=info.get("display_names") or class_names)
     except (ValueError, ImportError) as error:
         raise CommandError(str(error)) from error
     with open(os.path.splitext(output)[0] + "_config.json", "w") as f:

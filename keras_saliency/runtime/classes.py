@@ -79,5 +79,19 @@ def resolve_class(value, class_names=None, num_classes=None):
     if not names:
         raise ValueError(f"Expected a class id (this model has no class names: no MODEL.report.json next "
                          f"to it). Received: --class {value}")
-    raise ValueError(f"Expected a class id or one of the model's {len(names)} class names (e.g. "
-                     f"{', '.join(names[:3])}). Received: --class {value}")
+    raise ValueError(f"Expected a class id or one of the model's {len(names)} class names "
+                     f"({_suggestions(value, names)}). Received: --class {value}")
+
+
+def _suggestions(value, names, count=3):
+    """"did you mean golden retriever (207)?": names containing the value, then close spellings;
+    else a few examples."""
+    import difflib
+
+    lowered = [n.lower() for n in names]
+    found = [i for i, n in enumerate(lowered) if value.lower() in n]
+    close = difflib.get_close_matches(value.lower(), lowered, n=count, cutoff=0.6)
+    found += [i for i in (lowered.index(c) for c in close) if i not in found]
+    if found:
+        return "did you mean " + ", ".join(f"{names[i]} ({i})" for i in found[:count]) + "?"
+    return "e.g. " + ", ".join(names[:count])

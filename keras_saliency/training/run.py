@@ -600,7 +600,7 @@ def _train(spec, output, log):
         if continuing:
             model = _load_keras_file(model_path, "model of the earlier run")
             log(f"Continuing the model in {model_path} ({training.completed_epochs(output)} epochs done) "
-                f"for {spec.epochs} more epochs.")
+                f"for {spec.epochs} more epoch{'s' if spec.epochs != 1 else ''}.")
             if not model.compiled:
                 training.compile_saliency_model(model, spec.learning_rate)
         else:

@@ -44,12 +44,12 @@ def evil(tmp_path_factory):
 
 def test_video_refuses_a_savedmodel_without_the_opt_in(evil):
     savedmodel, marker, clip, root = evil
-    result = CliRunner().invoke(main, ["video", clip, "--runtime", savedmodel, "--class", "cat",
+    result = CliRunner().invoke(main, ["video", clip, "--model", "cifar10", "--runtime", savedmodel, "--class", "cat",
                                        "--output", str(root / "out.mp4")])
     assert result.exit_code == 2, result.output
     assert "--trust-savedmodel" in result.output and "Traceback" not in result.output
     assert not os.path.exists(marker)  # its graph never ran
-    result = CliRunner().invoke(main, ["video", clip, "--runtime", savedmodel, "--class", "cat", "--trust-savedmodel",
+    result = CliRunner().invoke(main, ["video", clip, "--model", "cifar10", "--runtime", savedmodel, "--class", "cat", "--trust-savedmodel",
                                        "--output", str(root / "out.mp4")])
     assert result.exit_code == 0, result.output
     assert os.path.exists(marker)  # with the opt-in, it runs (what the flag's help warns of)

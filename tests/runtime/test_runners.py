@@ -155,7 +155,7 @@ def test_a_damaged_export_that_still_runs_is_one_line_not_nan_masks(models, tmp_
     from keras_saliency.deployment import export_tflite
 
     model = pretrained.load("cifar10")
-    layer = [l for l in model.masker.layers if l.weights and l is not model.masker.encoder][-1]
+    layer = [x for x in model.masker.layers if x.weights and x is not model.masker.encoder][-1]
     layer.weights[-1].assign(np.full(layer.weights[-1].shape, np.nan, "float32"))
     path = export_tflite(model.masker, str(tmp_path / "damaged.tflite"))  # the converter, unverified
     shutil.copy(models["masker.onnx"] + ".report.json", path + ".report.json")  # its class names

@@ -1,5 +1,6 @@
-"""The `keras-saliency` entry point: the command line when its extra is installed, otherwise one
-line that says how to install it (a library-only install has no click).
+"""The `keras-saliency` entry point: the command line, or (in an environment that lost one of its
+dependencies, e.g. the runtime-only installs of `export/requirements-*.txt`) one line that says how
+to install what it needs.
 
 Example:
 
@@ -10,7 +11,6 @@ $ keras-saliency --version
 
 import sys
 
-CLI_EXTRA = "pip install 'keras-saliency[cli]'"
 
 
 def main():
@@ -27,7 +27,8 @@ def main():
     """
     missing = [name for name in ("click", "matplotlib") if _missing(name)]
     if missing:
-        sys.stderr.write(f"Error: the keras-saliency command needs {', '.join(missing)}: {CLI_EXTRA}\n")
+        sys.stderr.write(f"Error: the keras-saliency command needs {', '.join(missing)}: pip install "
+                         f"{' '.join(missing)} (or reinstall keras-saliency, which depends on them)\n")
         sys.exit(2)
     from keras_saliency.cli import main as cli_main
 

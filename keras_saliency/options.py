@@ -13,6 +13,20 @@ import sys
 from keras_saliency.errors import CommandError
 
 
+def install_hint(extra):
+    """How to install one of the package's extras, from PyPI and from a clone of the repository.
+
+    Args:
+        extra: the extra's name ("export", "beam", "app", ...).
+
+    Example:
+
+    >>> install_hint("export")
+    'pip install "keras-saliency[export]" (from a clone: pip install ".[export]")'
+    """
+    return f'pip install "keras-saliency[{extra}]" (from a clone: pip install ".[{extra}]")'
+
+
 def parse_assignments(items, field=None):
     """`["a=1", "b.c=[2, 3]", "d=text"]` -> `{"a": 1, "b.c": [2, 3], "d": "text"}`: values are
     JSON, or plain strings when they are not JSON. `field`: the option named in errors.

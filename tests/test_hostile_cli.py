@@ -337,7 +337,8 @@ def test_export_without_the_export_extra_says_how_to_install_it(tmp_path, monkey
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if not installed
     result = CliRunner().invoke(main, ["export", "cifar10", *args[:-1], str(tmp_path / args[-1])])
     assert result.exit_code == 2
-    assert "install the export extra: pip install 'keras-saliency[export]'" in one_line_error(result)
+    assert 'install the export extra: pip install "keras-saliency[export]" (from a clone: pip install ".[export]")' \
+        in one_line_error(result)
     assert not os.listdir(tmp_path)
 
 

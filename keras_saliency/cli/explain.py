@@ -5,6 +5,7 @@ import click
 from keras_saliency.cli import BEAM_RUNNERS, MODEL_NAMES, main
 from keras_saliency.cli.console import FINITE, checks, command, counted, require_extra
 from keras_saliency.errors import CommandError
+from keras_saliency.options import install_hint
 
 
 @main.command()
@@ -57,7 +58,7 @@ def video(model_name, runtime_path, **options):
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: every network interface).")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--share/--no-share", default=False, show_default=True, help="Also a public gradio.live link (needs internet).")
-@command(before=checks(require_extra("gradio", 'the web demo needs gradio: pip install "keras-saliency[app]"')))
+@command(before=checks(require_extra("gradio", "the web demo needs gradio: " + install_hint("app"))))
 def serve(model_name, runtime_path, **options):
     """A live web demo (Gradio): upload a photo or stream the webcam, pick the predicted class or
     any other, and see the mask over the image, the preserved and destroyed images, the
@@ -79,7 +80,7 @@ def serve(model_name, runtime_path, **options):
 @click.option("--runner", type=click.Choice(BEAM_RUNNERS), default="DirectRunner", show_default=True)
 @click.option("--direct-num-workers", default=1, show_default=True, type=click.IntRange(min=0), help="DirectRunner: parallel workers (0: one per CPU core).")
 @click.option("--direct-running-mode", type=click.Choice(["in_memory", "multi_threading", "multi_processing"]), help="DirectRunner (default: in_memory with one worker, multi_processing with more).")
-@command(before=checks(require_extra("apache_beam", 'bulk explanations need apache-beam: pip install "keras-saliency[beam]"')))
+@command(before=checks(require_extra("apache_beam", "bulk explanations need apache-beam: " + install_hint("beam"))))
 def explain_bulk(glob, model_name, runtime_path, row_format, formats, **options):
     """Explain every image matched by GLOB (any Beam file system) with Apache Beam: the masks
     (OUTPUT/masks/), one row per image (OUTPUT/rows.csv or .parquet) and the files that could

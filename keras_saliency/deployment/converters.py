@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 
+from keras_saliency.options import install_hint
+
 from keras_saliency.deployment.serving import (
     SIGNATURE_KEY,
     check_input_dtype,
@@ -410,7 +412,7 @@ def export_onnx(masker, path, input_dtype="float32", opset=17, part="masker"):
         import tf2onnx
     except ImportError as error:
         raise ImportError(
-            "Expected tf2onnx for ONNX export: pip install 'keras-saliency[export]'"
+            "Expected tf2onnx for ONNX export: " + install_hint("export")
         ) from error
     function = serving_function(masker, input_dtype, part=part)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

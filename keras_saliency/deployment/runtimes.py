@@ -9,6 +9,8 @@ nor Keras.
 
 import os
 
+from keras_saliency.options import install_hint
+
 from keras_saliency.runtime.runners import (  # noqa: F401 (re-exported)
     RUNTIMES,
     LiteRTRuntime,
@@ -78,7 +80,7 @@ def load_runtime(path, batch_size=32, **options):
     return RUNTIMES[suffix](path, batch_size, **options)
 
 
-EXPORT_EXTRA = "install the export extra: pip install 'keras-saliency[export]'"
+EXPORT_EXTRA = "install the export extra: " + install_hint("export")
 
 
 SAVEDMODEL_RISK = ("a SavedModel runs whatever graph it holds, file and network operations included "

@@ -17,8 +17,9 @@ import numpy as np
 from keras_saliency.explain.video import masks_for_frames
 from keras_saliency.explain.pictures import overlay, preserved_and_destroyed
 from keras_saliency.models.alternatives import blurred
+from keras_saliency.options import install_hint
 
-APP_EXTRA = 'pip install "keras-saliency[app]"'
+APP_EXTRA = install_hint("app")
 PREDICTED = -1  # the class choice "predicted class"
 PREDICTED_LABEL = "predicted class"
 

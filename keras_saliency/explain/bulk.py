@@ -30,7 +30,9 @@ import tempfile
 
 import numpy as np
 
-BEAM_EXTRA = 'pip install "keras-saliency[beam]"'
+from keras_saliency.options import install_hint
+
+BEAM_EXTRA = install_hint("beam")
 
 
 class _DropBeamNoise(logging.Filter):
@@ -611,7 +613,6 @@ def explain_bulk(inputs, output, model="cifar10", runtime=None, class_id=None, f
 
 
 BEAM_RUNNERS = ("DirectRunner", "DataflowRunner", "FlinkRunner", "SparkRunner")
-BEAM_EXTRA = 'pip install "keras-saliency[beam]"'
 RUNTIME_MODULES = {".onnx": ("onnxruntime",), ".tflite": ("ai_edge_litert",)}
 
 

@@ -396,6 +396,28 @@ def resume_plan(output_dir, epochs, up_to=False, files=RunFiles()):
     return ResumePlan(done, final, has_model, False)
 
 
+def backed_up_epochs(output_dir, files=RunFiles()):
+    """The epochs an interrupted run had finished when its backup was written (Keras'
+    `BackupAndRestore` resumes after them), or None without a backup.
+
+    Args:
+        output_dir: the run folder.
+        files: the run's file names (`RunFiles`).
+
+    Example:
+
+    ```python
+    done = backed_up_epochs("runs/masker")  # e.g. 2: the run resumes at its third epoch
+    ```
+    """
+    path = os.path.join(output_dir, files.backup, "training_metadata.json")
+    try:
+        with open(path) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def set_seed(seed, deterministic=True):
     """Seeds Python, NumPy, TensorFlow and Keras (`keras.utils.set_random_seed`) and, with
     `deterministic`, turns on TensorFlow's op determinism, so that two runs with the same seed

@@ -239,6 +239,32 @@ class Splits:
         return images[:count].numpy(), labels[:count].numpy()
 
 
+def mask_warning(masks, low=0.01, high=0.95):
+    """One line when a run's masks (of its preview images) say nothing: all empty (mean below
+    `low`) or all lit (mean above `high`); None otherwise.
+
+    Args:
+        masks: the masks, in [0, 1].
+        low: the mean below which the masks count as empty.
+        high: the mean above which they count as lighting the whole image.
+
+    Example:
+
+    >>> mask_warning(np.zeros((8, 32, 32, 1)))  # doctest: +ELLIPSIS
+    'Warning: the masks of the 8 preview images are empty (mean 0.000)...'
+    """
+    import numpy as np
+
+    masks = np.asarray(masks, np.float32)
+    mean = float(masks.mean()) if masks.size else 0.0
+    if low <= mean <= high:
+        return None
+    state = "empty" if mean < low else "lit everywhere"
+    return (f"Warning: the masks of the {len(masks)} preview images are {state} (mean {mean:.3f}), "
+            "so they explain nothing yet: train longer (--epochs), check the classifier's accuracy "
+            "on these images, or see overlays.png")
+
+
 def check_inputs(dataset, data_dir, classifier=None):
     """The checks of a run's inputs that need no TensorFlow (the command runs them before it
     loads): a folder dataset's folder, and a classifier file that exists.
@@ -617,6 +643,13 @@ def _train(spec, output, log):
             return TrainResult(model, output, histories, splits.class_names, dry_run_loss=float(loss))
         two_phase = schedule == "two-phase" and not os.path.exists(model_path)
         epochs = spec.epochs + (spec.selector_epochs if two_phase else 0)
+        plan = training.resume_plan(output, spec.epochs)
+        if plan.interrupted:  # Keras' backup restores the weights, the optimizer and the epoch
+            done = training.backed_up_epochs(output)
+            start = plan.initial_epoch if done is None else done
+            log(f"Resuming the interrupted run in {output} at epoch {start + 1} of {plan.final_epoch} "
+                "(from its backup)")
+            epochs = max(plan.final_epoch - start, 0)
         print_estimate("Masker training", model, splits.train, splits.steps_per_epoch(), epochs, spec.batch_size,
                        spec.strategy, log=log)
         if two_phase:
@@ -667,6 +700,9 @@ def _train(spec, output, log):
         titles = [splits.class_names[int(label)] for label in labels]
         path = save_panels(os.path.join(output, "overlays.png"), images, masks, titles=titles)
         log(f"Saved {model_path}, {path} and the run's config and log in {output}")
+        warning = mask_warning(masks)
+        if warning:
+            log(warning)
     return TrainResult(model, output, histories, splits.class_names, overlays=path, continued=continuing)
 
 

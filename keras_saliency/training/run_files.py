@@ -450,34 +450,35 @@ def output_lock(folder):
                 _held[key][1] -= 1
         return
     path = os.path.join(folder, LOCK_FILE)
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise RunFileWriteError(
-            f"Expected a writable output folder. Received: {folder} ({_reason(error)}).", error.errno
-        ) from error
-    try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-                holder = lock_holder(folder)
-                who = f"process {holder}" if holder else "another process"
-                raise OutputInUseError(
-                    f"Expected an output folder that no other run is using. Received: {folder} "
-                    f"is in use by {who} (lock {path}); wait for that run to end or choose "
-                    "another output folder.",
-                    errno.EBUSY,
-                ) from None
-        with contextlib.suppress(OSError):  # the pid is a courtesy (a full disk may refuse it)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-    except BaseException:
-        os.close(fd)
-        raise
+    while True:
+        fd = _open_lock_file(folder, path)
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as error:
+                    if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                    holder = lock_holder(folder)
+                    who = f"process {holder}" if holder else "another process"
+                    raise OutputInUseError(
+                        f"Expected an output folder that no other run is using. Received: {folder} "
+                        f"is in use by {who} (lock {path}); wait for that run to end or choose "
+                        "another output folder.",
+                        errno.EBUSY,
+                    ) from None
+                # The holder before us removes the file as it lets go: a lock on a removed
+                # file holds nothing, so take the lock of the file now at `path`.
+                if not _same_file(fd, path):
+                    os.close(fd)
+                    continue
+            with contextlib.suppress(OSError):  # the pid is a courtesy (a full disk may refuse it)
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+        except BaseException:
+            os.close(fd)
+            raise
+        break
     with _held_guard:
         _held[key] = [fd, 1]
     try:
@@ -485,7 +486,28 @@ def output_lock(folder):
     finally:
         with _held_guard:
             del _held[key]
-        # the file stays (removing it would race with a process about to lock it)
+        # Removed while still held (a process waiting on it re-opens the new one), so a run
+        # that ended leaves no lock file behind; a killed run leaves one that locks nothing.
         with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
+            if fcntl is not None:
+                os.unlink(path)
+            else:
+                os.ftruncate(fd, 0)
         os.close(fd)  # releases the flock
+
+
+def _open_lock_file(folder, path):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise RunFileWriteError(
+            f"Expected a writable output folder. Received: {folder} ({_reason(error)}).", error.errno
+        ) from error
+
+
+def _same_file(fd, path):
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False

@@ -110,7 +110,8 @@ def test_serve_without_gradio_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "gradio", None)  # as if it were not installed
     result = CliRunner().invoke(cli.main, ["serve"])
     assert result.exit_code == 2
-    assert 'pip install "keras-saliency[app]"' in result.output and "Traceback" not in result.output
+    assert 'pip install "keras-saliency[app]" (from a clone: pip install ".[app]")' in result.output
+    assert "Traceback" not in result.output
 
 
 def _images_counted(status):

@@ -151,7 +151,8 @@ def test_explain_bulk_cli_refusals(tmp_path, model_file, monkeypatch):
     result = runner.invoke(main, ["explain-bulk", "x/*.jpg", "--output", str(tmp_path)])
     assert result.exit_code == 2
     assert result.output.strip().splitlines()[-1] == (
-        'Error: bulk explanations need apache-beam: pip install "keras-saliency[beam]"')
+        'Error: bulk explanations need apache-beam: pip install "keras-saliency[beam]" (from a clone: '
+        'pip install ".[beam]")')
 
 
 def test_handler_arguments():

@@ -262,6 +262,11 @@ def test_concurrent_run_on_the_same_output_is_refused(tmp_path):
     with run_files.output_lock(output):
         with run_files.output_lock(output):  # re-entrant within a process
             assert run_files.lock_holder(output) == os.getpid()
+    # a run that ends leaves no lock file behind, and the folder locks again at once
+    assert not os.path.exists(os.path.join(output, run_files.LOCK_FILE))
+    with run_files.output_lock(output):
+        assert run_files.lock_holder(output) == os.getpid()
+    assert not os.path.exists(os.path.join(output, run_files.LOCK_FILE))
 
 
 KILLED_SAVE_SCRIPT = """

@@ -144,8 +144,22 @@ def test_a_killed_train_masker_run_resumes_through_the_resume_rule(tmp_path, ima
 
     spec = TrainSpec(dataset="folder", data_dir=image_folder, classifier=classifier_file,
                      tap_layers=",".join(TINY_TAPS), epochs=4, batch_size=8, steps_per_epoch=2, output=output)
-    result = train_masker(spec, log=lambda line: None)
+    said = []
+    result = train_masker(spec, log=said.append)
     assert len(result.histories[-1].history["loss"]) == 2  # epochs 2 and 3 only
+    assert f"Resuming the interrupted run in {output} at epoch 3 of 4 (from its backup)" in said
     assert completed_epochs(output) == 4
     assert os.path.exists(os.path.join(output, "model.keras")) and not os.path.exists(os.path.join(output, "backup"))
     assert not os.path.exists(os.path.join(output, "fit_state.json"))
+
+
+def test_a_run_whose_masks_say_nothing_says_so():
+    import numpy as np
+
+    from keras_saliency.training.run import mask_warning
+
+    assert "are empty (mean 0.000)" in mask_warning(np.zeros((8, 32, 32, 1)))
+    assert "are lit everywhere (mean 1.000)" in mask_warning(np.ones((8, 32, 32, 1)))
+    masks = np.zeros((8, 32, 32, 1))
+    masks[:, 8:20, 8:20] = 1.0  # a square on each image
+    assert mask_warning(masks) is None

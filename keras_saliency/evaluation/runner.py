@@ -238,13 +238,20 @@ def evaluate_methods(
     all_cal, all_test = cal, test
     runs = [(name, name, model) for name in methods]
     runs += [(label, "masker", other) for label, other in (extra_maskers or {}).items()]
+    built, parts = {}, {}
     for name, method_name, method_model in runs:
         cal, test = all_cal, all_test
         if slow_limit and name in slow_methods and len(test) > slow_limit:
             ratio = len(all_cal) / len(all_test)
             cal, test = all_cal[: max(1, int(round(slow_limit * ratio)))], all_test[:slow_limit]
+        built[name] = build_method(method_name, method_model, **method_options.get(method_name, {}))
+        parts[name] = cal, test
+    _log_estimate(built, parts, data.images[all_test[:2]], class_ids[all_test[:2]])
+    for name, method_name, method_model in runs:
+        cal, test = parts[name]
+        method = built[name]
         logger.info("Method %s: %d calibration + %d test images", name, len(cal), len(test))
-        method = build_method(method_name, method_model, **method_options.get(method_name, {}))
+        start = time.perf_counter()
         cal_maps = method(data.images[cal], class_ids[cal], progress=_progress_callback(len(cal), progress))
         test_maps, speed = timed_maps(method, data.images[test], class_ids[test], progress)
         row = {"method": name, "masks_per_s": speed, "images": int(len(test))}
@@ -292,7 +299,7 @@ def evaluate_methods(
             row.update(metrics.class_selectivity(method_model, data.images[test], class_ids[test], seed=seed))
         results.append(row)
         example_maps[name] = test_maps[:examples]  # the first test images: shared by all methods
-        logger.info("%s", {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+        logger.info("%s", method_summary(row, time.perf_counter() - start))
     if output:
         write_results(
             output,
@@ -300,7 +307,7 @@ def evaluate_methods(
             data.subset(all_test[:examples]),
             example_maps,
             road_rows,
-            {
+            config={
                 "methods": list(methods) + list(extra_maskers or {}),
                 "calibration_fraction": calibration_fraction,
                 "seed": seed,
@@ -337,8 +344,74 @@ def evaluate_methods(
                 "scale_curve": None if curve is None else {"areas": [float(a) for a in curve[0]],
                                                            "mean_probability": [float(p) for p in curve[1]]},
             },
+            row_titles=_example_titles(data, all_test[:examples], class_ids, getattr(model, "class_names", None)),
         )
     return results
+
+
+def _example_titles(data, indices, class_ids, class_names):
+    """examples.png's row titles: the file and the explained class (one file may be explained
+    for several classes)."""
+    titles = []
+    for i in indices:
+        c = int(class_ids[i])
+        name = class_names[c] if class_names and c < len(class_names) else f"class {c}"
+        titles.append(f"{os.path.basename(data.paths[i]) if data.paths else i}: {name}")
+    return titles
+
+
+def _log_estimate(built, parts, images, class_ids):
+    """Times each method on (up to) two images after a first call (its tracing), then logs how
+    long the maps should take: one line, before the long work starts."""
+    if len(images) == 0:
+        return
+    total, pieces = 0.0, []
+    for name, method in built.items():
+        try:
+            method(images[:1], class_ids[:1])  # traces
+            start = time.perf_counter()
+            method(images, class_ids)
+            per_image = (time.perf_counter() - start) / len(images)
+        except Exception:  # an estimate never stops an evaluation
+            continue
+        cal, test = parts[name]
+        seconds = per_image * (len(cal) + len(test))
+        total += seconds
+        pieces.append(f"{name} {_duration(seconds)}")
+    logger.info("The maps should take about %s on this machine (%s; timed on %d images each); "
+                "the faithfulness metrics add to it", _duration(total), ", ".join(pieces), len(images))
+
+
+def _duration(seconds):
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+SUMMARY_FIELDS = (
+    ("masks_per_s", "{:.1f} masks/s"), ("localisation_error", "loc. error {:.1%}"),
+    ("max_box_acc_v2", "MaxBoxAccV2 {:.1%}"), ("energy_pointing_game", "mass in boxes {:.3f}"),
+    ("map_mean", "mean of the map {:.3f}"), ("deletion_auc", "deletion {:.3f}"), ("insertion_auc", "insertion {:.3f}"),
+    ("saliency_metric", "saliency metric {:.3f}"),
+)
+
+
+def method_summary(row, seconds):
+    """One readable line of a method's main figures (the table has them all).
+
+    Args:
+        row: the method's result dict.
+        seconds: how long the method took, maps and metrics.
+
+    Example:
+
+    >>> method_summary({"method": "gradcam", "images": 10, "masks_per_s": 12.5}, 30)
+    'gradcam (10 test images, 30 s): 12.5 masks/s'
+    """
+    figures = [text.format(row[key]) for key, text in SUMMARY_FIELDS if isinstance(row.get(key), (int, float))]
+    return f"{row['method']} ({row['images']} test images, {_duration(seconds)}): " + ", ".join(figures)
 
 
 def results_table(results):
@@ -356,7 +429,7 @@ def results_table(results):
     return tables.markdown_table(results, tables.present_columns(results, COLUMNS))
 
 
-def write_results(output, results, examples, example_maps, road_rows, config):
+def write_results(output, results, examples, example_maps, road_rows, config, row_titles=None):
     """Writes `results.csv`, `results.md`, `evaluation_config.json`, `road_curves.csv` (with
     `road_rows`) and `examples.png` to `output`.
 
@@ -367,6 +440,7 @@ def write_results(output, results, examples, example_maps, road_rows, config):
         example_maps: `{method: maps}` of the example images.
         road_rows: the mean ROAD curves' rows (may be empty).
         config: the evaluation's settings, written as JSON.
+        row_titles: examples.png's row titles (default: the file names).
 
     Example:
 
@@ -391,5 +465,5 @@ def write_results(output, results, examples, example_maps, road_rows, config):
         examples.images[:rows],
         {name: maps[:rows] for name, maps in example_maps.items()},
         boxes=None if examples.boxes is None else examples.boxes[:rows],
-        row_titles=[os.path.basename(p) for p in examples.paths[:rows]],
+        row_titles=(row_titles or [os.path.basename(p) for p in examples.paths])[:rows],
     )

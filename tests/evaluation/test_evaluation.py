@@ -109,14 +109,17 @@ def test_load_folder_with_boxes(tmp_path):
         load_evaluation_images(str(tmp_path), 32, class_names=["cat", "dog"])
 
 
-def test_evaluate_methods_end_to_end(tmp_path):
+def test_evaluate_methods_end_to_end(tmp_path, caplog):
+    import logging
+
     from keras_saliency.models.classifiers import cifar_classifier, scale_taps
     from keras_saliency.training.fit import build_saliency_model
 
     classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
-    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
+    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0, class_names=["a", "b", "c"])
     images, labels, boxes = square_images(10, seed=2)
     data = EvaluationImages(images, labels, [f"{i}.png" for i in range(10)], [b[None] for b in boxes])
+    caplog.set_level(logging.INFO, logger="keras_saliency")
     results = evaluate_methods(
         model,
         data,
@@ -128,6 +131,10 @@ def test_evaluate_methods_end_to_end(tmp_path):
         progress=False,
     )
     assert [r["method"] for r in results] == ["masker", "gradient", "centre_box"]
+    said = [r.getMessage() for r in caplog.records]
+    # Before the maps: how long they should take; after each method: one readable line, no dict.
+    assert [m for m in said if m.startswith("The maps should take about")] and not [m for m in said if "{'" in m]
+    assert [m for m in said if m.startswith("gradient (6 test images, ") and "masks/s" in m and "loc. error" in m]
     for r in results:
         assert r["masks_per_s"] > 0 and r["images"] == 6
         assert 0.0 <= r["localisation_error"] <= 1.0 and 0.0 <= r["pointing_game"] <= 1.0

@@ -476,6 +476,14 @@ def test_keras_files_that_unpack_to_too_much_are_refused_unopened(tmp_path, kera
     assert os.path.getsize(bomb) < 1 << 20
     with pytest.raises(ValueError, match=r"unpacks to 300\.0 MiB from .*KiB \(more than 256\.0 MiB"):
         load_model_file(bomb)
+    # A file of 30 MiB that unpacks to 430 MiB: beyond 10x its size (Keras stores weights
+    # uncompressed, and may unpack them to TMPDIR while it loads).
+    noise = np.random.default_rng(0).integers(0, 256, 30 << 20, dtype=np.uint8).tobytes()
+    inflated = _zip(tmp_path / "inflated.keras", {"config.json": b"{}", "noise.bin": noise,
+                                                  "model.weights.h5": (b"\0", 400 << 20)})
+    assert os.path.getsize(inflated) < 32 << 20
+    with pytest.raises(ValueError, match=r"unpacks to 430\.0 MiB from 31\.\d MiB \(more than 31\d\.\d MiB"):
+        load_model_file(inflated)
     many = _zip(tmp_path / "many.keras", {"config.json": b"{}", **{f"assets/{i}": b"" for i in range(1001)}})
     with pytest.raises(ValueError, match=r"has 1002 zip members \(more than 1000\)"):
         load_model_file(many)

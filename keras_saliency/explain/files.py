@@ -78,7 +78,7 @@ def explain_files(
     rows, used, skipped = [], set(), []
     bar = keras.utils.Progbar(len(files), unit_name="image") if progress else None
     for start in range(0, len(files), batch_size):
-        batch_files, originals, images = [], [], []
+        batch_files, sizes, images = [], [], []
         for path in files[start : start + batch_size]:
             try:
                 original, image = read_image(path, size)
@@ -86,7 +86,8 @@ def explain_files(
                 skipped.append((path, error.reason))
                 continue
             batch_files.append(path)
-            originals.append(original)
+            sizes.append(original.shape[:2])  # the decoded original is not kept (49 Mpx: 150 MB)
+            del original
             images.append(image)
         if images:
             images = np.stack(images).astype(np.float32)
@@ -111,7 +112,7 @@ def explain_files(
                 save_panels(f"{stem}_saliency.png", np.repeat(images[i : i + 1], k, 0), masks[i], titles=titles,
                             alternatives=np.repeat(alternatives[i : i + 1], k, 0))
                 if save_masks:
-                    height, width = originals[i].shape[:2]
+                    height, width = sizes[i]
                     full = tf.image.resize(masks[i], (height, width), method="bilinear").numpy()[..., 0]
                     full = np.clip(full, 0.0, 1.0).astype(np.float32)
                     np.save(f"{stem}_mask.npy", full[0] if k == 1 else full)

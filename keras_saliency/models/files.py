@@ -18,7 +18,9 @@ import zlib
 
 MAX_CONFIG_BYTES = 64 << 20  # config.json / metadata.json, uncompressed
 MAX_UNCOMPRESSED_BYTES = 4 << 30  # all members together, uncompressed
-MAX_EXPANSION = 200  # uncompressed / file size, beyond MIN_EXPANSION_BUDGET
+# uncompressed / file size, beyond MIN_EXPANSION_BUDGET: Keras stores weights uncompressed (the
+# shipped files: 1.0), and Keras may unpack the weights to TMPDIR while it loads them.
+MAX_EXPANSION = 10
 MIN_EXPANSION_BUDGET = 256 << 20  # any file may unpack to this much
 MAX_MEMBERS = 1000
 

@@ -20,3 +20,27 @@ def test_class_id_from_follows_the_runtime_rule():
         class_id_from("7", [folders, readable], 2)
     with pytest.raises(CommandError, match="Received: --class unicorn"):
         class_id_from("unicorn", [folders, readable], 2)
+
+
+def test_explain_keeps_no_decoded_original_of_a_batch(tmp_path):
+    """Large photos are decoded one at a time: a batch of four 20 Mpx photos holds at most about
+    one decoded original (60 MB) in NumPy memory, not four (240 MB)."""
+    import tracemalloc
+
+    from PIL import Image
+
+    from keras_saliency import pretrained
+    from keras_saliency.explain.files import explain_files
+
+    for i in range(4):
+        Image.new("RGB", (5000, 4000), (i * 40, 80, 120)).save(tmp_path / f"big{i}.png")
+    model = pretrained.load("cifar10")
+    files = sorted(str(p) for p in tmp_path.glob("big*.png"))
+    tracemalloc.start()
+    try:
+        explain_files(model, files, str(tmp_path / "out"), batch_size=4, progress=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 150 << 20, f"{peak / 2**20:.0f} MiB"
+    assert len(list((tmp_path / "out").glob("*_saliency.png"))) == 4

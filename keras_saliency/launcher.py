@@ -30,9 +30,18 @@ def main():
         sys.stderr.write(f"Error: the keras-saliency command needs {', '.join(missing)}: pip install "
                          f"{' '.join(missing)} (or reinstall keras-saliency, which depends on them)\n")
         sys.exit(2)
-    from keras_saliency.cli import main as cli_main
+    from keras_saliency.cli import console, main as cli_main
 
-    return cli_main()
+    try:
+        return cli_main()
+    except SystemExit as exit:
+        if console.FULL_DISK["seen"]:  # the error line is out: no clean-up on the full disk
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exit.code if isinstance(exit.code, int) else 1)
+        raise
 
 
 def _missing(name):

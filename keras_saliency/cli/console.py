@@ -196,6 +196,7 @@ def command(function=None, *, before=None):
             except CommandError as error:
                 raise click_error(error) from None
             except OSError as error:
+                _note_full_disk(getattr(error, "errno", None))
                 raise click.ClickException(os_error_line(error)) from error
             except Exception as error:
                 tf = sys.modules.get("tensorflow")
@@ -203,6 +204,7 @@ def command(function=None, *, before=None):
                     message = error.message or str(error)
                     for text, number in _TF_FILE_ERRORS.items():
                         if text in message:
+                            _note_full_disk(number)
                             line = message.strip().splitlines()[0][:300]
                             raise click.ClickException(f"{line}; {_OS_ERROR_ADVICE[number]}") from error
                 raise
@@ -210,6 +212,17 @@ def command(function=None, *, before=None):
         return run
 
     return decorate(function) if function is not None else decorate
+
+
+FULL_DISK = {"seen": False}  # `launcher.main` ends the process at once after a full disk
+
+
+def _note_full_disk(number):
+    """h5py's objects of a file that could not be written try to flush again when Python frees
+    them, printing tracebacks (or worse) after the one-line error: after a full disk the entry
+    point ends the process without that clean-up (the files were closed or left as they were)."""
+    if number in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        FULL_DISK["seen"] = True
 
 
 def require_extra(module, message):

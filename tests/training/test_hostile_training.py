@@ -420,3 +420,43 @@ def _seeded_losses(seed):
 def test_same_seed_same_losses(op_determinism):
     first = _seeded_losses(0)
     assert _seeded_losses(0) == first  # bit for bit
+
+
+def test_continuing_a_run_on_a_full_disk_ends_in_one_line(tmp_path, image_folder):
+    """A real full disk (a small tmpfs, where this machine lets the test mount one): continuing
+    a finished run cannot write its resume backup. One line, exit status 1, no traceback from
+    h5py's clean-up, and the finished model is kept."""
+    import subprocess
+    import sys
+
+    from keras_saliency.testing import TINY_TAPS, tiny_classifier
+
+    script = os.path.join(os.path.dirname(sys.executable), "keras-saliency")
+    if not os.path.exists(script):
+        pytest.skip(f"no console script at {script}")
+    classifier = str(tmp_path / "tiny.keras")
+    tiny_classifier(width=8).save(classifier)
+    args = ["train", "--dataset", "folder", "--data-dir", image_folder, "--classifier", classifier, "--tap-layers",
+            ",".join(TINY_TAPS), "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8"]
+    first = tmp_path / "first"
+    result = subprocess.run([script, *args, "--output", str(first)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    used = sum(f.stat().st_size for f in first.iterdir() if f.is_file())
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={used + (256 << 10)}", "tmpfs", str(disk)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        shutil.copytree(first, disk / "run")
+        model = (disk / "run" / "model.keras").read_bytes()
+        result = subprocess.run([script, *args, "--output", str(disk / "run")], capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 1, result.stderr[-2000:]
+        assert "Traceback" not in result.stderr and "RuntimeError" not in result.stderr, result.stderr[-2000:]
+        errors = [line for line in result.stderr.replace("\r", "\n").splitlines() if "Error:" in line]
+        assert len(errors) == 1 and "the disk is full" in errors[0], result.stderr[-2000:]
+        assert (disk / "run" / "model.keras").read_bytes() == model
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -1,14 +1,17 @@
 """SavedModel, TFLite / LiteRT and ONNX exports of the masker (see `serving.py` for the
 signature every format shares)."""
 
+import contextlib
 import itertools
 import os
+import re
+import sys
+import tempfile
 import warnings
 
 import numpy as np
 
 from keras_saliency.options import install_hint
-
 from keras_saliency.deployment.serving import (
     SIGNATURE_KEY,
     check_input_dtype,
@@ -344,7 +347,6 @@ def export_tflite(
     export_tflite(masker, "export/masker-int8.tflite", "int8", images, class_ids)
     ```
     """
-    import tempfile
 
     import tensorflow as tf
 
@@ -358,7 +360,7 @@ def export_tflite(
             "Expected calibration images for quantize='int8' (real images of the kind the model "
             "will see; 100-500 is plenty). Received: none"
         )
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, converter_lines_dropped():
         converter = tf.lite.TFLiteConverter.from_saved_model(
             frozen_saved_model(masker, os.path.join(tmp, "frozen"), input_dtype, part),
             signature_keys=[SIGNATURE_KEY],
@@ -388,6 +390,47 @@ def export_tflite(
     with open(path, "wb") as f:
         f.write(flatbuffer)
     return path
+
+
+# What the TFLite converter and LiteRT print on the process's stderr (C++, past Python's logging)
+# as they work: progress notes, not messages for the user.
+_CONVERTER_NOISE = re.compile(
+    r"^(fully_quantize: |INFO: Created TensorFlow Lite|WARNING: All log messages before absl"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|Estimated count of arithmetic ops)"
+)
+
+
+@contextlib.contextmanager
+def converter_lines_dropped():
+    """The converter's and LiteRT's own progress lines (printed by C++ on the process's stderr)
+    are dropped for the block; anything else written there (a real error) is shown after it.
+
+    Example:
+
+    ```python
+    with converter_lines_dropped():
+        flatbuffer = converter.convert()
+    ```
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr file descriptor (some embedded interpreters): nothing to drop
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
+                    if line.strip() and not _CONVERTER_NOISE.match(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
 
 
 def export_onnx(masker, path, input_dtype="float32", opset=17, part="masker"):

@@ -169,9 +169,10 @@ def predicted_classes(model, images, batch_size=64):
 
 
 def _verify(path, masker_reference, images, class_ids, quantize, **runtime_options):
-    runtime = load_runtime(path, **runtime_options)
-    start = time.perf_counter()
-    outputs = runtime(images, class_ids)
+    with converters.converter_lines_dropped():  # LiteRT's "Created ... delegate" note
+        runtime = load_runtime(path, **runtime_options)
+        start = time.perf_counter()
+        outputs = runtime(images, class_ids)
     seconds = time.perf_counter() - start
     figures = verification.parity(masker_reference, outputs)
     goals = verification.parity_goals(figures, quantize)

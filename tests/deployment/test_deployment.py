@@ -316,3 +316,30 @@ def test_float_tensor_names_tell_auto_named_layers_apart():
     assert all("conv2d_1_2" in n.split("/") for n in second)
     loose = converters.float_tensor_names(converter, ["conv2d_1"])  # without the layer list: both layers
     assert set(first) | set(second) <= set(loose)
+
+
+def test_int8_export_prints_no_converter_lines(tmp_path):
+    """The TFLite converter's and LiteRT's own progress lines (C++, on the process's stderr) do not
+    reach the user of `export`; its own lines do."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("ai_edge_litert")
+    from PIL import Image
+
+    script = os.path.join(os.path.dirname(sys.executable), "keras-saliency")
+    if not os.path.exists(script):
+        pytest.skip(f"no console script at {script}")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    result = subprocess.run([script, "export", "cifar10", "--format", "tflite", "--quantize", "int8",
+                             "--calibration-data", str(photos), "--calibration-images", "4", "--verification-images",
+                             "2", "--output", str(tmp_path / "c.tflite"), "--allow-failed-verification"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = result.stdout + result.stderr
+    assert "Wrote c.tflite" in said
+    assert "fully_quantize" not in said and "XNNPACK" not in said, said[-2000:]

@@ -37,8 +37,10 @@ def __getattr__(name):
 
 
 def _keras_installed():
+    from keras_saliency.options import import_tensorflow_quietly
+
     try:
-        import keras  # noqa: F401
+        import_tensorflow_quietly()  # TensorFlow's C++ start-up lines are not the user's business
     except ImportError:  # a runtime-only install: keras_saliency.runtime needs no Keras
         return False
     return True

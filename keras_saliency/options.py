@@ -8,7 +8,10 @@ Example:
 """
 
 import json
+import os
+import re
 import sys
+import tempfile
 
 from keras_saliency.errors import CommandError
 
@@ -75,3 +78,62 @@ def missing_modules(names):
         if not found:
             missing.append(name)
     return missing
+
+
+# absl's C++ lines from before its InitializeLog() (TF_CPP_MIN_LOG_LEVEL does not hold them back)
+# and TensorFlow's own "YYYY-mm-dd hh:mm:ss.ffffff: I ..." lines.
+TF_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
+)
+
+
+def import_tensorflow_quietly(write=None, user_level=None):
+    """Imports Keras and TensorFlow with TensorFlow's C++ start-up lines dropped from the
+    process's stderr (its CPU, oneDNN and CUDA notes); any other line (a real error) is written
+    with `write` (default: to stderr). Nothing is dropped when TensorFlow is already imported or
+    the user set `TF_CPP_MIN_LOG_LEVEL`. Raises ImportError as `import keras` does.
+
+    Args:
+        write: called with each kept line (default: `sys.stderr.write` of the line).
+        user_level: whether the user set `TF_CPP_MIN_LOG_LEVEL` (default: whether it is set).
+
+    Example:
+
+    ```python
+    import_tensorflow_quietly()  # then `import tensorflow as tf` is instant and quiet
+    ```
+    """
+    if user_level is None:
+        user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+    if "tensorflow" in sys.modules or user_level:
+        import keras  # noqa: F401
+
+        return
+    write = write or (lambda line: sys.stderr.write(line + "\n"))
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr file descriptor: nothing to filter
+        import keras  # noqa: F401
+
+        return
+    lines = []
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # CUDA's start-up lines, now
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()
+    for line in lines:
+        if line.strip() and not TF_LOG_LINE.match(line):
+            write(line)

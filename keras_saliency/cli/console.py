@@ -21,29 +21,19 @@ import errno
 import functools
 import logging
 import os
-import re
 import sys
-import tempfile
 import warnings
 
 import click
 
 from keras_saliency.errors import CommandError
-from keras_saliency.options import missing_modules, parse_assignments  # noqa: F401 (re-exported)
+from keras_saliency.options import import_tensorflow_quietly, missing_modules, parse_assignments  # noqa: F401
 
 logger = logging.getLogger("keras_saliency")
 
 # Set before TensorFlow loads (it reads it once); a user's own setting shows TensorFlow's lines.
 _USER_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# absl's C++ lines from before its InitializeLog() (TF_CPP_MIN_LOG_LEVEL does not hold them back)
-# and TensorFlow's own "YYYY-mm-dd hh:mm:ss.ffffff: I ..." lines.
-_TF_LOG_LINE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
-    r"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]"
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWEF] "
-    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags)"
-)
 
 
 class _EchoHandler(logging.Handler):
@@ -80,22 +70,7 @@ def load_tensorflow():
     ```
     """
     if "tensorflow" not in sys.modules and not _USER_TF_LOG_LEVEL:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as captured:
-            os.dup2(captured.fileno(), 2)
-            try:
-                import tensorflow as tf
-
-                tf.config.list_physical_devices("GPU")  # CUDA's start-up lines, now
-            finally:
-                os.dup2(saved, 2)
-                os.close(saved)
-                captured.seek(0)
-                lines = captured.read().decode("utf-8", "replace").splitlines()
-        for line in lines:  # anything else (a real error) still shows
-            if line.strip() and not _TF_LOG_LINE.match(line):
-                click.echo(line, err=True)
+        import_tensorflow_quietly(write=lambda line: click.echo(line, err=True), user_level=False)
     # Keras' fit warns that it does not shuffle a tf.data.Dataset (ours are shuffled already)
     warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed, but will be ignored")
     if not _USER_TF_LOG_LEVEL:

@@ -983,6 +983,8 @@ class SaliencyModel(keras.Model):
         """`Model.predict`, with arrays checked on the host first (`check_inputs`): bad class ids
         or images raise `ValueError("Expected ... Received ...")` before anything runs. Datasets
         and generators are checked batch by batch inside the traced step (InvalidArgumentError)."""
+        if isinstance(x, tuple) and len(x) > 2:
+            raise ValueError(f"Expected images, or (images, class_ids). Received: a tuple of {len(x)} items")
         if isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) in (1, 2)):
             images, class_ids = split_inputs(x)
         else:
@@ -1086,7 +1088,10 @@ class SaliencyModel(keras.Model):
         (then every mask explains the classifier's own top-1 class)."""
         if isinstance(data, (tuple, list)):
             if len(data) == 1 or (len(data) >= 2 and data[1] is None):
-                return data[0], None
+                inner = data[0]
+                if isinstance(inner, (tuple, list)) and len(inner) == 2:  # ((images, labels),)
+                    return inner[0], inner[1]
+                return inner, None
             return data[0], data[1]
         return data, None
 

@@ -41,3 +41,16 @@ def test_unit_pixels_are_said_and_255_pixels_are_not(model, caplog):
         model.explain(images / 255.0, [0, 1])
     assert [r for r in caplog.records if "multiply [0, 1] images by 255" in r.getMessage()]
     model.explain(images.astype("uint8"), [0, 1])  # integer pixels in range pass
+
+
+def test_three_inputs_are_named_and_nested_batches_train(model):
+    import tensorflow as tf
+
+    images = np.random.default_rng(2).uniform(0, 255, (4, model.image_size, model.image_size, 3)).astype("float32")
+    ids = np.arange(4) % model.num_classes
+    with pytest.raises(ValueError, match=r"Expected images, or \(images, class_ids\)\. Received: a tuple of 3 items"):
+        model.predict((images, ids, ids), verbose=0)
+    model.compile()
+    nested = tf.data.Dataset.from_tensor_slices(((images, ids),)).batch(2)  # ((images, labels),) batches
+    history = model.fit(nested, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])

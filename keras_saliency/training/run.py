@@ -250,8 +250,9 @@ def mask_warning(masks, low=0.01, high=0.95):
 
     Example:
 
-    >>> mask_warning(np.zeros((8, 32, 32, 1)))  # doctest: +ELLIPSIS
-    'Warning: the masks of the 8 preview images are empty (mean 0.000)...'
+    >>> import numpy as np
+    >>> print(mask_warning(np.zeros((8, 32, 32, 1))))  # doctest: +ELLIPSIS
+    Warning: the masks of the 8 preview images are empty (mean 0.000)...
     """
     import numpy as np
 

@@ -102,7 +102,7 @@ def test_help_texts_name_the_models_and_methods():
         assert pretrained.available()[0] in text, command
     assert "gradcam" in CliRunner().invoke(main, ["evaluate", "--help"]).output
     text = " ".join(CliRunner().invoke(main, ["video", "--help"]).output.split())
-    assert "only SavedModels you trust" in text and "prefer .tflite / .onnx" in text
+    assert "--trust-savedmodel" in text and "only one you made" in text and ".tflite / .onnx files are data only" in text
 
 
 def test_method_names_in_the_help_are_the_methods():

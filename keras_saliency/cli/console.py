@@ -264,7 +264,7 @@ def checks(*functions, model="model_name"):
             try:
                 pretrained.check_model(options[model])
             except ValueError as error:
-                raise CommandError(str(error), kind="parameter", field="model") from None
+                raise CommandError(str(error), kind="refused") from None
         for function in functions:
             function(options)
 

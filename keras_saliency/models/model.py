@@ -979,6 +979,13 @@ class SaliencyModel(keras.Model):
         finally:
             self.jit_compile = jit_compile
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`Model.fit`; a `tf.data` dataset or a generator is taken as it comes (`shuffle` defaults
+        to False for them: Keras would only warn that it cannot shuffle them)."""
+        if "shuffle" not in kwargs and not _is_array_like(x) and x is not None:
+            kwargs["shuffle"] = False
+        return super().fit(x, y, *args, **kwargs)
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """`Model.predict`, with arrays checked on the host first (`check_inputs`): bad class ids
         or images raise `ValueError("Expected ... Received ...")` before anything runs. Datasets

@@ -99,21 +99,34 @@ def test_the_default_masker_of_mobilenet_v2_is_light_on_disk(tmp_path):
     assert ratio <= 1.6, ratio
 
 
+def _keras_hub_classifier():
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 64, 64],
+        stackwise_num_blocks=[1, 1, 1], stackwise_num_strides=[1, 2, 2], block_type="basic_block",
+        use_pre_activation=False, image_shape=(64, 64, 3),
+    )
+    return keras_hub.models.ImageClassifier(backbone=backbone, num_classes=5)
+
+
 # int8 LiteRT export of each family's default masker (the converter takes 10-60 s a family).
 @pytest.mark.slow
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(FAMILIES) + ["KerasHubResNet"])
 def test_the_default_masker_of_each_family_exports_to_int8(family, tmp_path):
     pytest.importorskip("ai_edge_litert")
     from keras_saliency.deployment import ExportRequest, export_masker, load_runtime
 
-    size = FAMILIES[family][0]
-    classifier = getattr(keras.applications, family)(
-        weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
-    )
+    if family == "KerasHubResNet":
+        classifier, size = _keras_hub_classifier(), 64
+    else:
+        size = FAMILIES[family][0]
+        classifier = getattr(keras.applications, family)(
+            weights=None, input_shape=(size, size, 3), classes=10, classifier_activation=None
+        )
     model = SaliencyModel.from_classifier(classifier)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (4, size, size, 3)).astype("float32")
-    ids = np.array([1, 3, 5, 7])
+    ids = np.array([1, 3, 4, 0])
     path = str(tmp_path / "masker.tflite")
     report = export_masker(model, path, ExportRequest(format="tflite", quantize="int8"),
                            calibration_images=images, calibration_class_ids=ids,
@@ -122,3 +135,10 @@ def test_the_default_masker_of_each_family_exports_to_int8(family, tmp_path):
     outputs = load_runtime(path)(images, ids)
     assert outputs["mask"].shape[0] == 4 and outputs["exists"].shape == (4,)
     assert np.isfinite(outputs["mask"]).all() and np.isfinite(outputs["exists"]).all()
+
+
+def test_the_default_masker_of_a_keras_hub_image_classifier(tmp_path, caplog):
+    """A KerasHub `ImageClassifier` (a ResNet backbone built from its config: no download): the
+    class layer found after KerasHub's pooler, the gated design, one step, a `.keras` round trip."""
+    model = _check_masker(_keras_hub_classifier(), True, tmp_path, caplog)
+    assert model.class_layer == "predictions"

@@ -84,7 +84,7 @@ def training_dataset(images, labels, recipe, extra=None):
     `extra=(images, labels)`, that source gives `recipe.extra_fraction` of every batch."""
     import tensorflow as tf
 
-    from keras_saliency.data.pipeline import random_resized_crop
+    from keras_saliency.data import random_resized_crop
 
     def augment(image, label):
         image = random_resized_crop(image, recipe.image_size, recipe.crop_scale)
@@ -140,9 +140,9 @@ def train(recipe, output, data_root=None, models_root=None):
     """Trains (or resumes / continues up to `recipe.epochs`) the masker into `output`."""
     import keras
 
-    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+    from keras_saliency.data import load_folder_arrays, scan_image_folder
     from tools.recipes import default_data_root
-    from keras_saliency.training.fit import MODEL_FILE, compile_saliency_model, fit_saliency_model, resume_plan
+    from keras_saliency.training import MODEL_FILE, compile_saliency_model, fit_saliency_model, resume_plan
 
     keras.utils.set_random_seed(recipe.seed)
     model_path = os.path.join(output, MODEL_FILE)
@@ -189,8 +189,8 @@ def repository_root():
 
 def load_dev_train(recipe, data_root):
     """The "train" part of the labelled dev folder's split, squashed to `recipe.load_size`."""
-    from keras_saliency.data.folder import load_folder_arrays
-    from keras_saliency.data.labelled_split import read_labels_csv, read_split_csv
+    from keras_saliency.data import load_folder_arrays
+    from keras_saliency.data import read_labels_csv, read_split_csv
 
     folder = os.path.join(data_root, recipe.dev_data)
     labels = read_labels_csv(os.path.join(folder, "labels.csv"))
@@ -203,7 +203,7 @@ def load_dev_train(recipe, data_root):
 def load_extra_data(recipe, data_root, wnids):
     """`recipe.extra_data`'s photos at `recipe.extra_load_size`, labelled with the ImageNet class
     index of their folder's wnid."""
-    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+    from keras_saliency.data import load_folder_arrays, scan_image_folder
 
     scan = scan_image_folder(os.path.join(data_root, recipe.extra_data), check=False, progress=False)
     unknown = sorted(set(scan.class_names) - set(wnids))
@@ -221,7 +221,7 @@ def package(recipe, output, destination=None, measured=None, classifier_accuracy
     import keras
 
     from tools.recipes import PRETRAINED_DIR, ship_model
-    from keras_saliency.training.fit import MODEL_FILE
+    from keras_saliency.training import MODEL_FILE
 
     destination = destination or PRETRAINED_DIR
     with open(os.path.join(output, RECIPE_FILE)) as f:

@@ -237,7 +237,7 @@ def default_data_root():
 def recipe_splits(recipe, data_root=None, progress=True):
     """The recipe's fixed split, decoded into memory: `(train, validation, class_names)`, each
     split an `(images uint8, labels int32)` pair."""
-    from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
+    from keras_saliency.data import load_folder_arrays, scan_image_folder
 
     root = os.path.join(data_root or default_data_root(), recipe.data)
     scan = scan_image_folder(root, check=False, progress=progress)
@@ -254,7 +254,7 @@ def save_recipe(recipe, output, **extra):
 
 
 def _classifier_train(recipe, train_x, train_y):
-    from keras_saliency.data.arrays import array_dataset
+    from keras_saliency.data import array_dataset
 
     return array_dataset(
         train_x, train_y, batch_size=recipe.classifier_batch_size, training=True,
@@ -264,7 +264,7 @@ def _classifier_train(recipe, train_x, train_y):
 
 def build_recipe_classifier(recipe, class_names):
     """The recipe's classifier before training (`architecture`: "vgg", "fast" or "transfer")."""
-    from keras_saliency.models.classifiers import cifar_classifier, fast_cifar_classifier
+    from keras_saliency.models import cifar_classifier, fast_cifar_classifier
 
     name = f"{recipe.name.replace('-', '_')}_classifier"
     if recipe.architecture == "fast":
@@ -290,7 +290,7 @@ def _ensemble_classifier(recipe, class_names, name):
     """The recipe's trained member classifiers averaged (nothing to train)."""
     import keras
 
-    from keras_saliency.models.ensemble import ensemble_classifier
+    from keras_saliency.models import ensemble_classifier
 
     if not recipe.ensemble_members:
         raise ValueError("Expected ensemble_members (trained classifier files), e.g. --set ensemble_members="
@@ -307,9 +307,10 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
     """Trains (or resumes) the recipe's classifier; returns `(model, validation accuracy)`."""
     import keras
 
-    from keras_saliency.models.classifiers import compile_classifier, fit_classifier
-    from keras_saliency.training.fit import RunFiles, resume_plan
-    from keras_saliency.data.arrays import array_dataset
+    from keras_saliency.models import compile_classifier
+    from keras_saliency.training import fit_classifier
+    from keras_saliency.training import RunFiles, resume_plan
+    from keras_saliency.data import array_dataset
 
     keras.utils.set_random_seed(recipe.seed)
     (train_x, train_y), (val_x, val_y), class_names = splits or recipe_splits(recipe, data_root)
@@ -318,7 +319,7 @@ def train_classifier_stage(recipe, output, data_root=None, splits=None):
     validation = array_dataset(val_x, val_y, batch_size=256)
     plan = resume_plan(output, recipe.classifier_epochs, up_to=True, files=RunFiles("classifier"))
     if recipe.architecture == "ensemble":  # trained members, averaged: nothing to train
-        from keras_saliency.training.run_files import atomic_save_model
+        from keras_saliency.training import atomic_save_model
 
         model = build_recipe_classifier(recipe, class_names)
         atomic_save_model(model, path, what="ensemble classifier")
@@ -365,7 +366,7 @@ def _transfer_classifier(recipe, class_names, name):
     import keras
 
     from keras_saliency import pretrained
-    from keras_saliency.models.classifiers import transfer_classifier
+    from keras_saliency.models import transfer_classifier
 
     backbone = keras.saving.load_model(os.path.join(default_models_root(), recipe.backbone))
     imagenet = list(pretrained.class_names("imagenet-darknet-tiny"))
@@ -387,7 +388,7 @@ def build_recipe_masker(recipe, classifier):
     """The recipe's masker around `classifier` (its own layers as the encoder); with a class gate,
     the class selector starts as the classifier's class layer."""
     from keras_saliency import SaliencyConfig, SaliencyModel
-    from keras_saliency.models.classifiers import scale_taps
+    from keras_saliency.models import scale_taps
 
     if recipe.objective == "simplified":
         config = SaliencyConfig.simplified(**recipe.masker_overrides)
@@ -412,8 +413,8 @@ def train_masker_stage(recipe, output, data_root=None, splits=None):
     Returns the `SaliencyModel`."""
     import keras
 
-    from keras_saliency.data.arrays import array_dataset
-    from keras_saliency.training.fit import (
+    from keras_saliency.data import array_dataset
+    from keras_saliency.training import (
         MODEL_FILE,
         compile_saliency_model,
         fit_saliency_model,
@@ -480,14 +481,14 @@ def ship_model(model_path, shipped_path, class_names=None):
         config["class_names"] = list(class_names)
     if trained.masker.class_gate != "none" and not config.get("class_layer"):
         # A file from before the gate read the classifier's class layer: the weights once.
-        from keras_saliency.models.classifier_layers import find_class_layer
+        from keras_saliency.models import find_class_layer
 
         found, _ = find_class_layer(trained.classifier)
         if found is not None:  # else (an ensemble's nested class layers) the gate keeps its copy
             config["class_layer"] = found.name
     shipped = type(trained).from_config(config)
     shipped.set_weights(trained.get_weights())
-    from keras_saliency.training.run_files import atomic_save_model
+    from keras_saliency.training import atomic_save_model
 
     atomic_save_model(shipped, shipped_path, what="shipped model")
     return shipped_path
@@ -517,7 +518,7 @@ def package_model(recipe, output, destination=None, measured=None, data_root=Non
     metadata `<name>.json` (class names, recipe, measured figures, the commands)."""
     import keras
 
-    from keras_saliency.training.fit import MODEL_FILE
+    from keras_saliency.training import MODEL_FILE
 
     destination = destination or PRETRAINED_DIR
     with open(os.path.join(output, RECIPE_FILE)) as f:

@@ -19,9 +19,9 @@ def tap_layer_names(encoder):
 def share_encoder(model, check_images=None):
     """A copy of `model` whose encoder shares the classifier's layers; `check_images` (N, S, S, 3):
     the masks and "exists" of both models are compared on them (max difference returned)."""
-    from keras_saliency.models.encoders import build_encoder, shared_taps
-    from keras_saliency.models.masker import Masker
-    from keras_saliency.models.model import SaliencyModel
+    from keras_saliency.models import build_encoder, shared_taps
+    from keras_saliency.models import Masker
+    from keras_saliency.models import SaliencyModel
 
     old = model.masker
     if shared_taps(old.encoder):

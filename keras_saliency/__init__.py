@@ -37,6 +37,13 @@ def __getattr__(name):
 
 
 def _keras_installed():
+    import importlib.util
+
+    try:  # without Keras, nothing else of the package is imported (keras_saliency.runtime needs none)
+        if sys.modules.get("keras", 0) is None or importlib.util.find_spec("keras") is None:
+            return False
+    except (ImportError, ValueError):
+        return False
     from keras_saliency.options import import_tensorflow_quietly
 
     try:

@@ -125,8 +125,8 @@ def test_setup_declares_importlib_resources():
     import tomllib
 
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
-        extras = tomllib.load(f)["project"]["optional-dependencies"]
-    assert "importlib_resources" in extras["cli"] and "importlib_resources" in extras["datasets"]
+        project = tomllib.load(f)["project"]
+    assert "importlib_resources" in project["dependencies"]  # tensorflow-datasets is a core dependency
     import importlib_resources  # noqa: F401  (installed with the package)
 
 

@@ -42,8 +42,16 @@ def export_saved_model(masker, path, input_dtype="float32", part="masker"):
     import tensorflow as tf
 
     module = serving_module(masker, input_dtype, part=part)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve})
+    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_SAVE_OPTIONS())
     return path
+
+
+def _SAVE_OPTIONS():  # noqa: N802 (a constant, built once TensorFlow is loaded)
+    """Serving graphs need no gradients: custom ones (Keras' swish in EfficientNet) would make
+    the SavedModel refuse the variables they capture."""
+    import tensorflow as tf
+
+    return tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 
 
 def frozen_saved_model(masker, path, input_dtype="float32", part="masker"):
@@ -81,7 +89,7 @@ def frozen_saved_model(masker, path, input_dtype="float32", part="masker"):
 
     module = tf.Module()
     module.serve = tf.function(frozen_serve, input_signature=serve.input_signature)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve})
+    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_SAVE_OPTIONS())
     return path
 
 

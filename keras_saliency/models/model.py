@@ -982,7 +982,12 @@ class SaliencyModel(keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         """`Model.fit`; a `tf.data` dataset or a generator is taken as it comes (`shuffle` defaults
         to False for them: Keras would only warn that it cannot shuffle them)."""
-        if "shuffle" not in kwargs and not _is_array_like(x) and x is not None:
+        import inspect
+
+        import tensorflow as tf
+
+        streamed = isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or inspect.isgenerator(x)
+        if "shuffle" not in kwargs and streamed:
             kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)
 

@@ -42,11 +42,11 @@ def export_saved_model(masker, path, input_dtype="float32", part="masker"):
     import tensorflow as tf
 
     module = serving_module(masker, input_dtype, part=part)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_SAVE_OPTIONS())
+    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_save_options())
     return path
 
 
-def _SAVE_OPTIONS():  # noqa: N802 (a constant, built once TensorFlow is loaded)
+def _save_options():
     """Serving graphs need no gradients: custom ones (Keras' swish in EfficientNet) would make
     the SavedModel refuse the variables they capture."""
     import tensorflow as tf
@@ -89,7 +89,7 @@ def frozen_saved_model(masker, path, input_dtype="float32", part="masker"):
 
     module = tf.Module()
     module.serve = tf.function(frozen_serve, input_signature=serve.input_signature)
-    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_SAVE_OPTIONS())
+    tf.saved_model.save(module, path, signatures={SIGNATURE_KEY: module.serve}, options=_save_options())
     return path
 
 

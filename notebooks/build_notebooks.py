@@ -49,7 +49,7 @@ import tensorflow_datasets as tfds
 
 import keras_saliency
 from keras_saliency.models.alternatives import blurred
-from keras_saliency.explain.pictures import plot_panels
+from keras_saliency.reports.pictures import plot_panels
 
 model = keras_saliency.pretrained.load("cifar10")          # masker + its frozen classifier
 names = keras_saliency.pretrained.display_names("cifar10")
@@ -139,7 +139,7 @@ import tensorflow as tf
 from keras_saliency.models.classifiers import cifar_classifier, compile_classifier, scale_taps
 from keras_saliency.data import tfds_dataset
 from keras_saliency import SaliencyModel
-from keras_saliency.explain.pictures import plot_panels
+from keras_saliency.reports.pictures import plot_panels
 
 keras.utils.set_random_seed(0)
 BATCH = 16 if FAST else 128

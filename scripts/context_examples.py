@@ -46,7 +46,7 @@ def draw_examples(path, picks, titles):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from keras_saliency.explain.pictures import overlay
+    from keras_saliency.reports.pictures import overlay
 
     columns = ["image, box", "object only", "context only"] + list(picks[0]["maps"])
     fig, axes = plt.subplots(len(picks), len(columns), figsize=(2.2 * len(columns), 2.3 * len(picks)), squeeze=False)
@@ -73,7 +73,7 @@ def summarise_saved(output):
     """The summary files again from the per-image rows of an earlier run (context.csv)."""
     import csv
 
-    from keras_saliency.evaluation import tables
+    from keras_saliency.reports import tables
     from keras_saliency.evaluation.context import SUMMARY_COLUMNS, summarise_context
 
     with open(os.path.join(output, "context.csv"), newline="") as f:
@@ -107,7 +107,7 @@ def main():
         return summarise_saved(args.output)
 
     from keras_saliency import pretrained
-    from keras_saliency.evaluation import tables
+    from keras_saliency.reports import tables
     from keras_saliency.evaluation.context import (
         CONTEXT_COLUMNS, SUMMARY_COLUMNS, context_use, object_and_context, summarise_context,
     )

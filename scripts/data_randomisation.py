@@ -39,7 +39,7 @@ def main():
     args = parser.parse_args()
 
     from keras_saliency import pretrained
-    from keras_saliency.evaluation import tables
+    from keras_saliency.reports import tables
     from keras_saliency.evaluation import sanity
     from tools.recipes import data_randomisation_models, get_recipe, recipe_splits
 
@@ -64,7 +64,7 @@ def main():
     images, labels = val_x[: args.images].astype(np.float32), np.asarray(val_y[: args.images], np.int32)
     rows, maps = sanity.data_randomisation_check(pretrained.load(args.recipe), random_model, images, labels,
                                                  args.methods.split(","), return_maps=True)
-    from keras_saliency.explain.pictures import save_method_grid
+    from keras_saliency.reports.pictures import save_method_grid
 
     shown = {f"{name}{suffix}": pair[k][:6] for name, pair in maps.items()
              for k, suffix in ((0, ""), (1, " random"))}

@@ -34,11 +34,11 @@ def main():
     import numpy as np
 
     from keras_saliency.evaluation import load_evaluation_images, metrics, tables
-    from keras_saliency.explain.files import open_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
     from keras_saliency.methods import ClassifierFunction, build_method
     from keras_saliency.models.alternatives import gaussian_blur
 
-    model, class_names, _ = open_saliency_model(args.model)
+    model, class_names, _ = load_saliency_model(args.model)
     data = load_evaluation_images(args.folder, model.image_size, class_names=class_names, limit=args.limit,
                                   seed=0, subset_csv=args.subset)
     test = np.flatnonzero(np.asarray(data.parts) == "test")

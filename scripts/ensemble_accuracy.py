@@ -34,8 +34,8 @@ def main():
     import keras
     import numpy as np
 
-    from keras_saliency.evaluation import tables
-    from keras_saliency.models.model import classifier_output_kind
+    from keras_saliency.reports import tables
+    from keras_saliency.models.classifier_layers import classifier_output_kind
     from tools import recipes
 
     recipe = recipes.get_recipe(args.recipe)

@@ -23,9 +23,9 @@ def main():
 
     from keras_saliency import samples
     from keras_saliency.data.folder import read_image
-    from keras_saliency.explain.files import load_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
     from keras_saliency.methods import ClassifierFunction
-    from keras_saliency.explain.pictures import save_panels
+    from keras_saliency.reports.pictures import save_panels
 
     model, _, info = load_saliency_model(args.model)
     names = info.get("display_names") or model.class_names

@@ -38,13 +38,14 @@ def main(classifier_path, overrides, steps, learning_rate, data_root, log):
     from keras_saliency.models.classifiers import CIFAR_TAPS
     from keras_saliency.data.arrays import array_dataset
     from keras_saliency.models.masker import upsample_masks
-    from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
+    from keras_saliency.models.model import SaliencyModel
+    from keras_saliency.training.fit import compile_saliency_model
 
     changes = parse_assignments(overrides, "set")
     keras.utils.set_random_seed(0)
     (train_x, train_y), (val_x, val_y), _ = recipes.recipe_splits(recipes.get_recipe("cifar10"), data_root)
     classifier = keras.saving.load_model(classifier_path)
-    model = build_saliency_model(classifier, tap_layers=CIFAR_TAPS, config=changes, seed=0)
+    model = SaliencyModel.from_classifier(classifier, tap_layers=CIFAR_TAPS, config=changes, seed=0)
     compile_saliency_model(model, learning_rate)
     train = array_dataset(train_x, train_y, batch_size=64, training=True, seed=0).repeat()
     start = time.time()

@@ -29,7 +29,7 @@ def main():
     from tools import recipes
     from keras_saliency.models.alternatives import blurred
     from keras_saliency.data.folder import load_folder_arrays, scan_image_folder
-    from keras_saliency.explain.pictures import panels
+    from keras_saliency.reports.pictures import panels
 
     columns = []
     for name in ("cifar10", "tiny-imagenet-100"):

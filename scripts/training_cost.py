@@ -32,7 +32,8 @@ def main():
     import tensorflow as tf
 
     from keras_saliency.models.encoders import application_classifier
-    from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
+    from keras_saliency.models.model import SaliencyModel
+    from keras_saliency.training.fit import compile_saliency_model
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -42,7 +43,7 @@ def main():
     resnet, preprocessing = application_classifier("resnet50", 224, weights=None)
     trained = keras.models.clone_model(resnet)
     trained.compile(keras.optimizers.Adam(1e-4), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model = build_saliency_model(resnet, encoder="resnet50", classifier_preprocessing=preprocessing, encoder_weights=None)
+    model = SaliencyModel.from_classifier(resnet, encoder="resnet50", classifier_preprocessing=preprocessing, encoder_weights=None)
     compile_saliency_model(model, 1e-3)
 
     def seconds_per_step(m):

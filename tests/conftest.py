@@ -53,11 +53,11 @@ def model_file(tmp_path_factory):
 
     from keras_saliency.models.classifiers import cifar_classifier, scale_taps
     from keras_saliency.testing import SQUARE_CLASS_NAMES
-    from keras_saliency.training.fit import build_saliency_model
+    from keras_saliency.models.model import SaliencyModel
 
     root = tmp_path_factory.mktemp("model")
     classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
-    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
+    model = SaliencyModel.from_classifier(classifier, tap_layers=scale_taps(3), seed=0)
     path = root / "model.keras"
     model.save(path)
     (root / "run_config.json").write_text(json.dumps({"class_names": list(SQUARE_CLASS_NAMES)}))

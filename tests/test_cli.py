@@ -11,6 +11,7 @@ import keras
 
 from keras_saliency.cli import main
 from keras_saliency.testing import PATCH_CLASS_NAMES, TINY_TAPS, patch_images, tiny_classifier
+from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 
 
@@ -69,7 +70,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
 
     def fresh():
         keras.utils.set_random_seed(0)
-        model = training.build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
+        model = SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
         return training.compile_saliency_model(model)
 
     with pytest.raises(KeyboardInterrupt):
@@ -141,7 +142,7 @@ def test_killed_continued_run_keeps_its_epoch_range(tmp_path):
     dataset = array_dataset(images, labels, batch_size=16, training=True, seed=0)
     output = str(tmp_path / "run")
     model = training.compile_saliency_model(
-        training.build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
+        SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
     )
     training.fit_saliency_model(model, dataset, epochs=1, output_dir=output, verbose=0)
     path = os.path.join(output, training.MODEL_FILE)

@@ -130,11 +130,11 @@ def hostile(tmp_path, bomb):
 def model(tmp_path_factory):
     """A small untrained SaliencyModel at SIZE x SIZE, saved as .keras with run_config.json."""
     from keras_saliency.models.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.training.fit import build_saliency_model
+    from keras_saliency.models.model import SaliencyModel
 
     root = tmp_path_factory.mktemp("model")
     classifier = cifar_classifier(3, SIZE, base_filters=8, convs_per_scale=(1, 1, 1))
-    saliency = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0)
+    saliency = SaliencyModel.from_classifier(classifier, tap_layers=scale_taps(3), seed=0)
     path = root / "model.keras"
     saliency.save(path)
     (root / "run_config.json").write_text(json.dumps({"class_names": ["a", "b", "c"]}))
@@ -151,7 +151,8 @@ def _reasons(skipped):
 def test_16bit_grey_png_gives_the_right_pixels_in_every_reader(tmp_path, model):
     from keras_saliency.deployment.export import sample_images
     from keras_saliency.evaluation.data import load_evaluation_images
-    from keras_saliency.explain.files import explain_files, load_saliency_model
+    from keras_saliency.explain.files import explain_files
+    from keras_saliency.pretrained import load_saliency_model
 
     folder = tmp_path / "grey" / "a"
     folder.mkdir(parents=True)
@@ -353,7 +354,8 @@ def test_a_folder_without_readable_images_is_a_one_line_error(tmp_path):
 
 
 def test_explain_skips_without_hanging_and_errors_only_when_nothing_is_readable(hostile, model, tmp_path, caplog):
-    from keras_saliency.explain.files import explain_files, find_images, load_saliency_model
+    from keras_saliency.explain.files import explain_files, find_images
+    from keras_saliency.pretrained import load_saliency_model
 
     caplog.set_level(logging.WARNING, "keras_saliency")
     saliency, names, _ = load_saliency_model(model)

@@ -2,7 +2,7 @@
 
 import click
 
-from keras_saliency.cli import MODEL_NAMES, main
+from keras_saliency.cli.group import MODEL_NAMES, main
 from keras_saliency.cli.console import checks, command
 
 

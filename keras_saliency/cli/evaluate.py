@@ -2,7 +2,7 @@
 
 import click
 
-from keras_saliency.cli import DELETION_SUBSTRATES, METHOD_NAMES, MODEL_NAMES, main
+from keras_saliency.cli.group import DELETION_SUBSTRATES, METHOD_NAMES, MODEL_NAMES, main
 from keras_saliency.cli.console import checks, command
 from keras_saliency.errors import CommandError
 

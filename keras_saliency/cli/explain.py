@@ -2,7 +2,7 @@
 
 import click
 
-from keras_saliency.cli import BEAM_RUNNERS, MODEL_NAMES, main
+from keras_saliency.cli.group import BEAM_RUNNERS, MODEL_NAMES, main
 from keras_saliency.cli.console import FINITE, checks, command, counted, require_extra
 from keras_saliency.errors import CommandError
 from keras_saliency.options import install_hint

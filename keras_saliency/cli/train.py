@@ -2,7 +2,7 @@
 
 import click
 
-from keras_saliency.cli import DATASETS, PRESET_NAMES, main
+from keras_saliency.cli.group import DATASETS, PRESET_NAMES, main
 from keras_saliency.cli.console import command
 from keras_saliency.training.run import check_inputs
 

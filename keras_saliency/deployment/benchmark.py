@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from keras_saliency.evaluation import tables
+from keras_saliency.reports import tables
 from keras_saliency.deployment import converters
 from keras_saliency.deployment.runtimes import load_runtime
 from keras_saliency.deployment.serving import as_masker, serving_function
@@ -299,7 +299,7 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
 
     from keras_saliency.deployment.export import predicted_classes, sample_images
     from keras_saliency.errors import CommandError
-    from keras_saliency.explain.files import open_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
     try:
@@ -308,14 +308,14 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
     except ValueError as error:
         raise CommandError(str(error), kind="parameter") from error
     if model:
-        saliency_model, _, _ = open_saliency_model(model)
+        saliency_model, _, _ = load_saliency_model(model)
         described = model
     else:
         from keras_saliency.models.encoders import application_classifier
-        from keras_saliency.training.fit import build_saliency_model
+        from keras_saliency.models.model import SaliencyModel
 
         classifier, preprocessing = application_classifier(encoder, image_size, weights=None)
-        saliency_model = build_saliency_model(
+        saliency_model = SaliencyModel.from_classifier(
             classifier, encoder=encoder, classifier_preprocessing=preprocessing, encoder_weights=None,
             decoder_filters=tuple(int(f) for f in decoder_filters.split(",")), mask_stride=mask_stride,
         )

@@ -99,8 +99,9 @@ def sample_images(folder, image_size, count, seed=0):
     calibration = sample_images("photos", 224, count=200)  # (200, 224, 224, 3) uint8
     ```
     """
-    from keras_saliency.data.folder import UnreadableImageError, read_image, report_skipped, skipped_summary
-    from keras_saliency.explain.files import find_images
+    from keras_saliency.runtime.images import (
+        UnreadableImageError, find_images, read_image, report_skipped, skipped_summary,
+    )
 
     files = find_images([folder])
     if not files:
@@ -351,7 +352,7 @@ def report_table(report):
     print(report_table(export_masker(model, "masker.onnx", verification_images=images)))
     ```
     """
-    from keras_saliency.evaluation import tables
+    from keras_saliency.reports import tables
 
     rows = [{**f, "file": os.path.basename(f["path"].rstrip("/")), "goals": "pass" if f["passed"] else "FAIL"}
             for f in report["files"]]

@@ -192,7 +192,7 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     from keras_saliency.deployment.export import (
         EngineNotBuilt, ExportRequest, export_masker, predicted_classes, report_table,
     )
-    from keras_saliency.explain.files import open_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
@@ -201,7 +201,7 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
     except ValueError as error:
         raise CommandError(str(error), kind="parameter") from error
-    saliency_model, class_names, info = open_saliency_model(model)
+    saliency_model, class_names, info = load_saliency_model(model)
     calibration, verification, source = _images(
         saliency_model, quantize, calibration_data, calibration_images, verification_images, seed)
     target = onnx_output or output

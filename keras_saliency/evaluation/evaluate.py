@@ -92,13 +92,13 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
     """
     from keras_saliency.options import parse_assignments
     from keras_saliency.evaluation import evaluate_methods, imagenet_boxes, load_evaluation_images
-    from keras_saliency.explain.files import open_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
     from keras_saliency.methods import build_method
 
     log = log or (lambda line: None)
     names = _method_names(methods)
     method_options = _method_options(options)
-    saliency_model, class_names, _ = open_saliency_model(model)
+    saliency_model, class_names, _ = load_saliency_model(model)
     if boxes and imagenet_boxes.is_imagenet_source(boxes):
         converted = os.path.join(output, "boxes.csv")
         count = imagenet_boxes.convert(boxes, converted)
@@ -124,7 +124,7 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
         saliency_model, data, names, output=output, calibration_fraction=calibration_fraction,
         seed=seed, method_options=method_options, slow_limit=slow_limit or None,
         faithfulness_limit=faithfulness_limit or None,
-        extra_maskers={label: open_saliency_model(path)[0]
+        extra_maskers={label: load_saliency_model(path)[0]
                        for label, path in parse_assignments(extra_maskers, "extra_masker").items()},
         road_limit=road_limit or None, road_enabled=not no_road,
         scale_corrected=scale_corrected, deletion_substrate=deletion_substrate,

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from keras_saliency.evaluation import tables
+from keras_saliency.reports import tables
 from keras_saliency.evaluation import artefacts, metrics, road
 from keras_saliency.evaluation.localization import choose_threshold, localization_hits, max_box_accuracy
 
@@ -448,7 +448,7 @@ def write_results(output, results, examples, example_maps, road_rows, config, ro
     write_results("eval", results, data.subset(range(8)), example_maps, [], {"seed": 0})
     ```
     """
-    from keras_saliency.explain.pictures import save_method_grid
+    from keras_saliency.reports.pictures import save_method_grid
 
     os.makedirs(output, exist_ok=True)
     tables.write_csv(os.path.join(output, "results.csv"), results, tables.present_columns(results, COLUMNS))

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from keras_saliency.evaluation import tables
+from keras_saliency.reports import tables
 
 logger = logging.getLogger("keras_saliency")
 
@@ -423,7 +423,7 @@ def write_sanity(output, rows, example_maps, example_image, config=None):
     """
     import json
 
-    from keras_saliency.explain.pictures import save_method_grid
+    from keras_saliency.reports.pictures import save_method_grid
 
     os.makedirs(output, exist_ok=True)
     paths = {name: os.path.join(output, name) for name in ("sanity.csv", "sanity.md", "sanity.png", "sanity_curves.png")}

@@ -1,19 +1,20 @@
-"""Explanations for people: masks of image files written as pictures (`files`), heat-map
-panels (`pictures`), overlay video (`video`), bulk runs on Apache Beam (`bulk`, extra
+"""Explanations for people: masks of image files written as pictures (`files`), overlay video (`video`), bulk runs on Apache Beam (`bulk`, extra
 `[beam]`) and the live web demo (`app`, extra `[app]`). Submodules load on first use.
 
 Example:
 
 ```python
 from keras_saliency.explain import files
+from keras_saliency.pretrained import load_saliency_model
 
-rows = files.explain_files(["cat.jpg"], files.load_saliency_model("imagenet-darknet-tiny"), "out")
+model, class_names, _ = load_saliency_model("imagenet-darknet-tiny")
+rows = files.explain_files(model, ["cat.jpg"], "out", class_names=class_names)
 ```
 """
 
 import importlib
 
-_SUBMODULES = ("app", "bulk", "files", "pictures", "video")
+_SUBMODULES = ("app", "bulk", "files", "video")
 
 
 def __getattr__(name):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from keras_saliency.explain.video import masks_for_frames
-from keras_saliency.explain.pictures import overlay, preserved_and_destroyed
+from keras_saliency.reports.pictures import overlay, preserved_and_destroyed
 from keras_saliency.models.alternatives import blurred
 from keras_saliency.options import install_hint
 
@@ -358,9 +358,9 @@ def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1"
     """
     from keras_saliency.deployment.runtimes import open_runtime
     from keras_saliency.errors import CommandError, first_line
-    from keras_saliency.explain.files import open_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
 
-    saliency_model, class_names, info = open_saliency_model(model)
+    saliency_model, class_names, info = load_saliency_model(model)
     runner = open_runtime(runtime, trust_savedmodel) if runtime else None
     try:
         explainer = LiveExplainer(saliency_model, info.get("display_names") or class_names, runtime=runner,

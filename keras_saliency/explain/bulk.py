@@ -192,7 +192,7 @@ def summarize_model(name_or_path):
         info = pretrained.info(name_or_path)
         names = pretrained.class_names(name_or_path)
         return ModelSummary(int(info["image_size"]), len(names), names, info.get("display_names"))
-    from keras_saliency.explain.files import load_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
 
     with local_file(name_or_path) as local:
         model, names, info = load_saliency_model(local)
@@ -292,7 +292,7 @@ class SaliencyModelHandler(_MaskHandler):
         self.confidence = confidence
 
     def load_model(self):
-        from keras_saliency.explain.files import load_saliency_model
+        from keras_saliency.pretrained import load_saliency_model
 
         with local_file(self.model_name) as local:
             model, _, _ = load_saliency_model(local, self.confidence)

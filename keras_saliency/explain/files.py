@@ -71,7 +71,7 @@ def explain_files(
     import tensorflow as tf
 
     from keras_saliency.models.alternatives import blurred
-    from keras_saliency.explain.pictures import save_panels
+    from keras_saliency.reports.pictures import save_panels
 
     os.makedirs(output, exist_ok=True)
     size = model.image_size
@@ -146,90 +146,6 @@ def explain_files(
     return rows
 
 
-def load_saliency_model(name_or_path, confidence=None):
-    """Loads a masker to explain with.
-
-    Args:
-        name_or_path: a shipped model name (`keras_saliency.pretrained.available()`) or a
-            `.keras` file, loaded with `keras_saliency.models.files.load_model_file` (limits
-            checked, Keras' safe mode on).
-        confidence: None, or the selector confidence to set.
-
-    Returns:
-        `(SaliencyModel, class names or None, info dict)`. A file's class names are the ones
-        saved in the model (`SaliencyModel.class_names`), else those of the `run_config.json`
-        next to it; its info is that run config (or `{}`).
-
-    Raises:
-        ValueError: with a one-line message, for a missing file, a file that holds no masker
-            or an unreadable run config.
-
-    Example:
-
-    ```python
-    model, class_names, info = load_saliency_model("cifar10")
-    ```
-    """
-    from keras_saliency import pretrained
-    from keras_saliency.models.model import SaliencyModel
-    from keras_saliency.models.files import load_model_file
-
-    if name_or_path in pretrained.available():
-        return (pretrained.load(name_or_path, confidence), pretrained.class_names(name_or_path),
-                pretrained.info(name_or_path))
-    pretrained.check_model(name_or_path)
-    try:
-        model = load_model_file(name_or_path)
-    except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
-        lines = str(error).strip().splitlines()
-        raise ValueError(f"could not load the masker {name_or_path}: "
-                         f"{lines[0] if lines else type(error).__name__}"[:400]) from None
-    if not isinstance(model, SaliencyModel):
-        raise ValueError(
-            f"Expected a masker saved by keras-saliency (a SaliencyModel .keras file). Received: "
-            f"{name_or_path} holds a {type(model).__name__} (to explain a classifier, train a masker for it: "
-            "keras-saliency train --classifier FILE)")
-    if confidence is not None:
-        model.masker.set_confidence(confidence)
-    info = {}
-    run_config = os.path.join(os.path.dirname(os.path.abspath(name_or_path)), "run_config.json")
-    if os.path.isfile(run_config):
-        try:
-            with open(run_config) as f:
-                info = json.load(f)
-        except (ValueError, UnicodeDecodeError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(f"could not read {run_config} (the run's class names): {first}") from None
-        names = info.get("class_names") if isinstance(info, dict) else None
-        if not isinstance(info, dict) or not (names is None or (
-                isinstance(names, list) and all(isinstance(n, str) for n in names))):
-            raise ValueError(f"Expected a JSON object with a list of class names in {run_config}. Received: "
-                             f"{type(info).__name__} with class_names={str(names)[:60]}")
-    names = model.class_names or (info.get("class_names") if isinstance(info, dict) else None)
-    return model, names, info
-
-
-def open_saliency_model(name_or_path, confidence=None):
-    """`load_saliency_model` for a command: its errors as a one-line `CommandError` ("refused").
-
-    Args:
-        name_or_path: a shipped model's name or a `.keras` file.
-        confidence: the class selector's threshold, or None for the trained one.
-
-    Example:
-
-    ```python
-    model, class_names, info = open_saliency_model("imagenet-darknet-tiny")
-    ```
-    """
-    from keras_saliency.errors import CommandError, first_line
-
-    try:
-        return load_saliency_model(name_or_path, confidence)
-    except ValueError as error:
-        raise CommandError(first_line(error), kind="refused") from None
-
-
 def class_id_from(value, class_names, num_classes):
     """A `--class` value (an id, or a name in one of the lists of `class_names`: folder names,
     readable names) as a class id; None stays None.
@@ -292,12 +208,13 @@ def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None,
     """
     from keras_saliency import samples
     from keras_saliency.errors import CommandError
+    from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
     if not inputs:
         inputs = tuple(samples.paths())
         log(f"No images given: explaining the {len(inputs)} sample photos shipped with the package")
-    saliency_model, class_names, info = open_saliency_model(model, confidence)
+    saliency_model, class_names, info = load_saliency_model(model, confidence)
     display = info.get("display_names") or class_names
     files = find_images(inputs)
     if not files:

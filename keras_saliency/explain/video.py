@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from keras_saliency.explain.pictures import overlay
+from keras_saliency.reports.pictures import overlay
 
 
 def _require_cv2():
@@ -181,7 +181,8 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
 
     from keras_saliency.deployment.runtimes import open_runtime
     from keras_saliency.errors import CommandError
-    from keras_saliency.explain.files import class_id_from, open_saliency_model
+    from keras_saliency.explain.files import class_id_from
+    from keras_saliency.pretrained import load_saliency_model
 
     if (source is None) == (camera is None):
         raise CommandError("Expected a video file or --camera N (one of them).", kind="usage")
@@ -196,7 +197,7 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
         class_names, size = info.get("class_names"), saliency_model.image_size
         class_id = class_id_from(class_name, [class_names], info.get("num_classes"))
     else:
-        saliency_model, class_names, info = open_saliency_model(model or "imagenet-darknet-tiny")
+        saliency_model, class_names, info = load_saliency_model(model or "imagenet-darknet-tiny")
         class_id = class_id_from(class_name, [class_names, info.get("display_names")], saliency_model.num_classes)
         size = saliency_model.image_size
     if runtime and model is not None:

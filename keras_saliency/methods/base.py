@@ -26,7 +26,8 @@ class ClassifierFunction:
 
     def __init__(self, model, preprocessing="none"):
         from keras_saliency.models.layers import Preprocessing
-        from keras_saliency.models.model import SaliencyModel, classifier_output_kind
+        from keras_saliency.models.classifier_layers import classifier_output_kind
+        from keras_saliency.models.model import SaliencyModel
 
         if isinstance(model, SaliencyModel):
             self.classifier = model.classifier

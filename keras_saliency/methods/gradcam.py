@@ -65,7 +65,7 @@ class GradCAM(SaliencyMethod):
 
     def __init__(self, model, layer_name=None, batch_size=64, **kwargs):
         from keras_saliency.models.ensemble import ensemble_parts
-        from keras_saliency.models.model import classifier_output_kind
+        from keras_saliency.models.classifier_layers import classifier_output_kind
 
         super().__init__(model, batch_size, **kwargs)
         classifier = self.classifier.classifier
@@ -115,7 +115,7 @@ def _features_and_outputs(classifier, layer_name):
     `"member/layer"` name taps a nested model called on the classifier's input, explained for its
     own output (None: the classifier's own, postprocessed as usual)."""
     from keras_saliency.models.encoders import _tap_source
-    from keras_saliency.models.model import classifier_output_kind
+    from keras_saliency.models.classifier_layers import classifier_output_kind
 
     try:
         source, (name,) = _tap_source(classifier, [layer_name])

@@ -318,3 +318,46 @@ def preprocessing_mode(classifier):
         if name.startswith(prefixes):
             return mode, f"the Keras Applications name {classifier.name!r}"
     return "none", None
+
+
+def classifier_output_kind(classifier):
+    """"probabilities" when the classifier's last layer applies a softmax, else "logits".
+
+    Args:
+        classifier: a Keras classifier.
+
+    Example:
+
+    ```python
+    classifier_output_kind(keras.applications.ResNet50())  # "probabilities"
+    ```
+    """
+    last = classifier.layers[-1]
+    activation = getattr(last, "activation", None)
+    if activation is keras.activations.softmax or isinstance(last, keras.layers.Softmax):
+        return "probabilities"
+    return "logits"
+
+
+def nested_layer(model, path):
+    """The layer `path` of `model`: a layer name, or `"inner_model/layer_name"` for a layer of a
+    nested model (e.g. one member of an `ensemble_classifier`).
+
+    Args:
+        model: a Keras model.
+        path: a layer name, or names joined by "/" through nested models.
+
+    Example:
+
+    ```python
+    nested_layer(ensemble, "cifar10_classifier/logits")
+    ```
+    """
+    layer = model
+    for part in str(path).split("/"):
+        try:
+            layer = layer.get_layer(part)
+        except (ValueError, AttributeError) as error:
+            known = [child.name for child in getattr(layer, "layers", [])]
+            raise ValueError(f"Expected a layer {part!r} in {layer.name!r} (path {path!r}). Received none; its layers: {known}") from error
+    return layer

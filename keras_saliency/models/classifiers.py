@@ -346,35 +346,3 @@ def compile_classifier(
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     return model
-
-
-def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
-                   validation_steps=None, file_name="classifier.keras", up_to=False):
-    """`training.fit.fit_run` for a classifier trained in a run folder: its files are named
-    after `file_name` (`classifier.keras`, `classifier_log.csv`, `classifier_backup/`), next to
-    the masker's. Returns the fitted model.
-
-    Args:
-        model: the compiled classifier.
-        train: the training dataset.
-        validation: the validation dataset.
-        epochs: epochs (more, or in all with `up_to`).
-        output: the run folder.
-        steps_per_epoch: batches per epoch (None: the whole dataset).
-        validation_steps: validation batches (None: all).
-        file_name: the saved model's file name (its stem names the other files).
-        up_to: `epochs` counts all the run's epochs (`training.fit.resume_plan`).
-
-    Example:
-
-    ```python
-    fit_classifier(model, train, validation, 20, "runs/cifar10", up_to=True)
-    ```
-    """
-    import os
-
-    from keras_saliency.training.fit import RunFiles, fit_run
-
-    fit_run(model, train, validation, epochs, output, files=RunFiles(os.path.splitext(file_name)[0]),
-            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, up_to=up_to)
-    return model

@@ -233,7 +233,7 @@ def build_encoder(
 def _tap_source(model, tap_layers):
     """The (possibly nested) model whose layers `tap_layers` name, and the names within it: taps
     named `"inner/layer"` read a nested model (e.g. one member of an ensemble), all the same one."""
-    from keras_saliency.models.ensemble import nested_layer
+    from keras_saliency.models.classifier_layers import nested_layer
 
     prefixes = {name.rpartition("/")[0] for name in tap_layers}
     if len(prefixes) != 1:

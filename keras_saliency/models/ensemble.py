@@ -3,7 +3,7 @@ trained classifiers (and, optionally, of each on the horizontally flipped image)
 accurate classifier to explain.
 
 The ensemble is a functional model whose members are nested models: the masker can tap one
-member's layers (`"member_name/layer_name"`, see `nested_layer`), and Grad-CAM explains it as the
+member's layers (`"member_name/layer_name"`, see `classifier_layers.nested_layer`), and Grad-CAM explains it as the
 mean of its members' Grad-CAM maps (`ensemble_parts`).
 
 Example:
@@ -17,6 +17,7 @@ probabilities = keras.ops.softmax(classifier(images))  # its outputs are logits
 import keras
 from keras import ops
 
+from keras_saliency.models.classifier_layers import classifier_output_kind
 from keras_saliency.models.layers import PACKAGE
 
 
@@ -102,7 +103,6 @@ def ensemble_classifier(members, flip=False, name="ensemble_classifier"):
     model = SaliencyModel.from_classifier(classifier, tap_layers=["cifar10_classifier/scale_0_out", ...])
     ```
     """
-    from keras_saliency.models.model import classifier_output_kind
 
     members = list(members)
     if not members or not all(isinstance(m, keras.Model) for m in members):
@@ -152,25 +152,3 @@ def ensemble_parts(classifier):
     return members, flip
 
 
-def nested_layer(model, path):
-    """The layer `path` of `model`: a layer name, or `"inner_model/layer_name"` for a layer of a
-    nested model (e.g. one member of an `ensemble_classifier`).
-
-    Args:
-        model: a Keras model.
-        path: a layer name, or names joined by "/" through nested models.
-
-    Example:
-
-    ```python
-    nested_layer(ensemble, "cifar10_classifier/logits")
-    ```
-    """
-    layer = model
-    for part in str(path).split("/"):
-        try:
-            layer = layer.get_layer(part)
-        except (ValueError, AttributeError) as error:
-            known = [child.name for child in getattr(layer, "layers", [])]
-            raise ValueError(f"Expected a layer {part!r} in {layer.name!r} (path {path!r}). Received none; its layers: {known}") from error
-    return layer

@@ -144,7 +144,7 @@ def load_model_file(
     """
     import keras
 
-    import keras_saliency  # noqa: F401  (registers the custom objects)
+    from keras_saliency import models  # noqa: F401  (registers the custom objects)
 
     path = os.fspath(path)
     if not path.endswith(".keras"):

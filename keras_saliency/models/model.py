@@ -18,7 +18,7 @@ from keras_saliency.models import objective
 from keras_saliency.models.alternatives import apply_mask, mixed_alternatives, PIXEL_HALF_RANGE
 from keras_saliency.models.config import as_config
 from keras_saliency.models.encoders import frozen_clone
-from keras_saliency.models.ensemble import nested_layer
+from keras_saliency.models.classifier_layers import classifier_output_kind, nested_layer
 from keras_saliency.models.layers import PACKAGE, Preprocessing
 from keras_saliency.models.masker import upsample_masks
 
@@ -62,25 +62,6 @@ class _Functions:
         self.explain = {}
         self.masker = None  # the masker's inference graph (`SaliencyModel.inference_masker`)
         self.masker_source = None  # the masker it was built from
-
-
-def classifier_output_kind(classifier):
-    """"probabilities" when the classifier's last layer applies a softmax, else "logits".
-
-    Args:
-        classifier: a Keras classifier.
-
-    Example:
-
-    ```python
-    classifier_output_kind(keras.applications.ResNet50())  # "probabilities"
-    ```
-    """
-    last = classifier.layers[-1]
-    activation = getattr(last, "activation", None)
-    if activation is keras.activations.softmax or isinstance(last, keras.layers.Softmax):
-        return "probabilities"
-    return "logits"
 
 
 def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config, explicit):

@@ -1,5 +1,5 @@
 """Heat-map overlays with numpy and Pillow only (no matplotlib): the runners' pictures and
-videos. (`keras_saliency.explain.pictures` draws the package's panels with matplotlib's colour maps.)"""
+videos. (`keras_saliency.reports.pictures` draws the package's panels with matplotlib's colour maps.)"""
 
 import numpy as np
 from PIL import Image

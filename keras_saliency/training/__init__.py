@@ -22,7 +22,7 @@ _LAZY = {
     "fit_saliency_model": "keras_saliency.training.fit",
     "resume_plan": "keras_saliency.training.fit",
     "atomic_save_model": "keras_saliency.training.run_files",
-    "fit_classifier": "keras_saliency.models.classifiers",
+    "fit_classifier": "keras_saliency.training.fit",
 }
 
 

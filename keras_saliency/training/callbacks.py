@@ -6,7 +6,7 @@ import numpy as np
 
 import keras
 
-from keras_saliency.explain.pictures import panels, save_panels
+from keras_saliency.reports.pictures import panels, save_panels
 
 MASKS_RUN = "masks"  # the TensorBoard run (sub-folder of log_dir) the pictures go to
 
@@ -17,7 +17,7 @@ class MaskImages(keras.callbacks.Callback):
     written epoch).
 
     Each image becomes one row: image | mask heat map over it | preserved | destroyed
-    (`keras_saliency.explain.pictures.panels`), under the tag `masks` of the run `log_dir/masks`, next
+    (`keras_saliency.reports.pictures.panels`), under the tag `masks` of the run `log_dir/masks`, next
     to the `train` and `validation` runs `keras.callbacks.TensorBoard(log_dir)` writes. With
     `png_dir`, the same rows are also saved as `png_dir/epoch_0001.png` and so on.
 

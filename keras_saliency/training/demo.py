@@ -146,7 +146,7 @@ def run_demo(output_dir=None, config=None, verbose=0):
         "seconds": time.perf_counter() - start,
     }
     if output_dir:
-        from keras_saliency.explain.pictures import save_panels
+        from keras_saliency.reports.pictures import save_panels
 
         os.makedirs(output_dir, exist_ok=True)
         from keras_saliency.training.run_files import atomic_save_model

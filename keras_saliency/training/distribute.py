@@ -18,7 +18,7 @@ def make_strategy(name="default", tpu=None):
     ```python
     strategy = make_strategy("mirrored")
     with strategy.scope():
-        model = build_saliency_model(classifier)
+        model = SaliencyModel.from_classifier(classifier)
     ```
     """
     import tensorflow as tf

@@ -54,24 +54,6 @@ def _shuffle(data):
 
     return not isinstance(data, tf.data.Dataset)
 
-def build_saliency_model(classifier, encoder=None, tap_layers=None, **options):
-    """`SaliencyModel.from_classifier` (kept under this name for existing code).
-
-    Args:
-        classifier: the Keras classifier to explain.
-        encoder: None / "classifier", a backbone name or an encoder model.
-        tap_layers: the classifier's layer names used as features, shallow to deep.
-        **options: the other arguments of `SaliencyModel.from_classifier`.
-
-    Example:
-
-    ```python
-    model = build_saliency_model(classifier, tap_layers=["conv_0", "conv_1"])
-    ```
-    """
-    return SaliencyModel.from_classifier(classifier, encoder=encoder, tap_layers=tap_layers, **options)
-
-
 def compile_saliency_model(model, learning_rate=1e-3, weight_decay=None):
     """`model.compile()` with the recipe's optimizer: Adam (AdamW when `weight_decay` is
     given), as in the authors' code. Returns the model.
@@ -663,3 +645,31 @@ def train_two_phase(
             )
         )
     return histories
+
+
+def fit_classifier(model, train, validation, epochs, output, steps_per_epoch=None,
+                   validation_steps=None, file_name="classifier.keras", up_to=False):
+    """`fit_run` for a classifier trained in a run folder: its files are named
+    after `file_name` (`classifier.keras`, `classifier_log.csv`, `classifier_backup/`), next to
+    the masker's. Returns the fitted model.
+
+    Args:
+        model: the compiled classifier.
+        train: the training dataset.
+        validation: the validation dataset.
+        epochs: epochs (more, or in all with `up_to`).
+        output: the run folder.
+        steps_per_epoch: batches per epoch (None: the whole dataset).
+        validation_steps: validation batches (None: all).
+        file_name: the saved model's file name (its stem names the other files).
+        up_to: `epochs` counts all the run's epochs (`resume_plan`).
+
+    Example:
+
+    ```python
+    fit_classifier(model, train, validation, 20, "runs/cifar10", up_to=True)
+    ```
+    """
+    fit_run(model, train, validation, epochs, output, files=RunFiles(os.path.splitext(file_name)[0]),
+            steps_per_epoch=steps_per_epoch, validation_steps=validation_steps, up_to=up_to)
+    return model

@@ -475,7 +475,8 @@ def _classifier(spec, image_size, output, splits, weights, log):
     """Returns (classifier, preprocessing mode, encoder taps or None)."""
     import keras
 
-    from keras_saliency.models.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier, fit_classifier
+    from keras_saliency.models.classifiers import CIFAR_TAPS, cifar_classifier, compile_classifier
+    from keras_saliency.training.fit import fit_classifier
     from keras_saliency.models.encoders import BACKBONES, application_classifier
 
     name_or_path = spec.classifier
@@ -590,7 +591,7 @@ def _train(spec, output, log):
     from keras_saliency.training import fit as training
     from keras_saliency.training.distribute import make_strategy
     from keras_saliency.training.run_files import output_lock
-    from keras_saliency.explain.pictures import save_panels
+    from keras_saliency.reports.pictures import save_panels
     from keras_saliency.models.encoders import shared_taps
     from keras_saliency.models.presets import masker_preset
 

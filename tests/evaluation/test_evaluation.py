@@ -113,10 +113,10 @@ def test_evaluate_methods_end_to_end(tmp_path, caplog):
     import logging
 
     from keras_saliency.models.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.training.fit import build_saliency_model
+    from keras_saliency.models.model import SaliencyModel
 
     classifier = cifar_classifier(3, 32, base_filters=8, convs_per_scale=(1, 1, 1))
-    model = build_saliency_model(classifier, tap_layers=scale_taps(3), seed=0, class_names=["a", "b", "c"])
+    model = SaliencyModel.from_classifier(classifier, tap_layers=scale_taps(3), seed=0, class_names=["a", "b", "c"])
     images, labels, boxes = square_images(10, seed=2)
     data = EvaluationImages(images, labels, [f"{i}.png" for i in range(10)], [b[None] for b in boxes])
     caplog.set_level(logging.INFO, logger="keras_saliency")

@@ -47,11 +47,11 @@ def test_ssim_matches_scikit_image():
 
 def _tiny_model():
     from keras_saliency.models.classifiers import cifar_classifier, scale_taps
-    from keras_saliency.training.fit import build_saliency_model
+    from keras_saliency.models.model import SaliencyModel
 
     keras.utils.set_random_seed(0)
     classifier = cifar_classifier(3, 32, base_filters=4, convs_per_scale=(1, 1, 1))
-    return build_saliency_model(classifier, tap_layers=scale_taps(3), decoder_filters=(8,), seed=0)
+    return SaliencyModel.from_classifier(classifier, tap_layers=scale_taps(3), decoder_filters=(8,), seed=0)
 
 
 def test_groups_and_reinitialise_leave_the_original():

@@ -19,10 +19,10 @@ SAMPLE_PHOTO = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), "sam
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    from keras_saliency.training import fit as training
+    from keras_saliency.models.model import SaliencyModel
     from keras_saliency.testing import TINY_TAPS, tiny_classifier
 
-    return training.build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
+    return SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
 
 
 def test_explainer_masks_scores_and_pictures(tiny_model):

@@ -6,7 +6,7 @@ import pytest
 import keras
 
 from keras_saliency.models.layers import ClassEvidenceGate
-from keras_saliency.training.fit import build_saliency_model
+from keras_saliency.models.model import SaliencyModel
 
 
 def _cam_classifier(num_classes=5, image_size=32):
@@ -57,7 +57,7 @@ def test_gate_rejects_a_class_layer_of_another_shape():
 
 def test_masker_with_classifier_gate(tmp_path):
     classifier = _cam_classifier()
-    model = build_saliency_model(classifier, tap_layers=["conv_0", "conv_1"], decoder="fpn",
+    model = SaliencyModel.from_classifier(classifier, tap_layers=["conv_0", "conv_1"], decoder="fpn",
                                  decoder_filters=(8,), mask_stride=1, head="sigmoid",
                                  class_gate="classifier", class_layer="class_conv")
     images = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype("float32")
@@ -78,7 +78,7 @@ def test_masker_with_classifier_gate(tmp_path):
 
 def test_classifier_gate_needs_a_class_layer():
     with pytest.raises(ValueError, match="Expected class_layer"):
-        build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+        SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
                              decoder_filters=(8,), mask_stride=2, class_gate="classifier")
 
 
@@ -143,7 +143,7 @@ def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
     from keras_saliency.deployment.converters import export_tflite, int8_float_layers
     from keras_saliency.deployment.runtimes import load_runtime
 
-    model = build_saliency_model(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
                                  decoder_filters=(8,), mask_stride=1, head="sigmoid",
                                  class_gate="classifier_image", class_layer="class_conv")
     float_layers = int8_float_layers(model.masker)

@@ -16,8 +16,8 @@ from keras_saliency.models.ensemble import (
     MeanProbabilityLogits,
     ensemble_classifier,
     ensemble_parts,
-    nested_layer,
 )
+from keras_saliency.models.classifier_layers import nested_layer
 from keras_saliency.testing import TINY_TAPS, tiny_classifier
 
 

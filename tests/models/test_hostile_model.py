@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from keras_saliency.models.masker import Masker
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency.training.fit import build_saliency_model
+from keras_saliency.models.model import SaliencyModel
 
 NUM_CLASSES = 4
 SIZE = 32
@@ -21,7 +21,7 @@ IMAGES, LABELS, _ = patch_images(6, image_size=SIZE, num_classes=NUM_CLASSES, se
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return build_saliency_model(tiny_classifier(NUM_CLASSES, SIZE, width=4), tap_layers=TINY_TAPS, seed=0)
+    return SaliencyModel.from_classifier(tiny_classifier(NUM_CLASSES, SIZE, width=4), tap_layers=TINY_TAPS, seed=0)
 
 
 def _nan_images():

@@ -11,7 +11,8 @@ from keras_saliency.models.layers import BottleneckBlock, ClassSelector, MaskHea
 from keras_saliency.models.masker import Masker
 from keras_saliency.models.model import SaliencyModel
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
+from keras_saliency.models.model import SaliencyModel
+from keras_saliency.training.fit import compile_saliency_model
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def data():
 
 def small_model(**kwargs):
     keras.utils.set_random_seed(0)
-    return build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0, **kwargs)
+    return SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0, **kwargs)
 
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "resnet50", "efficientnet_b0"])
@@ -110,7 +111,7 @@ def test_classifier_never_changes_bit_for_bit(data):
     images, labels, _ = data
     user_classifier = tiny_classifier(width=8)
     user_weights = [w.copy() for w in user_classifier.get_weights()]
-    model = build_saliency_model(user_classifier, tap_layers=TINY_TAPS, seed=0)
+    model = SaliencyModel.from_classifier(user_classifier, tap_layers=TINY_TAPS, seed=0)
     frozen_before = [w.copy() for w in model.classifier.get_weights()]
     encoder_before = [w.copy() for w in model.masker.encoder.get_weights()]
     decoder_before = model.masker.get_layer("mask_head").get_weights()[0].copy()
@@ -184,7 +185,7 @@ def test_softmax_classifier_is_detected():
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, padding="same", name="c")(inputs))
     outputs = keras.layers.Dense(3, activation="softmax")(x)
-    model = build_saliency_model(keras.Model(inputs, outputs), tap_layers=["c"])
+    model = SaliencyModel.from_classifier(keras.Model(inputs, outputs), tap_layers=["c"])
     assert model.classifier_output == "probabilities"
 
 
@@ -208,17 +209,17 @@ def test_frozen_copy_of_a_compiled_classifier_carries_no_optimizer(tmp_path, dat
     images, labels, _ = data
     classifier = compile_classifier(tiny_classifier(width=8))
     classifier.fit(images, labels, epochs=1, verbose=0)
-    model = build_saliency_model(classifier, tap_layers=TINY_TAPS)
+    model = SaliencyModel.from_classifier(classifier, tap_layers=TINY_TAPS)
     assert classifier.compiled and not model.classifier.compiled
     assert not keras.saving.serialize_keras_object(model.classifier).get("compile_config")
 
 
 def test_class_names_travel_inside_the_keras_file(tmp_path):
-    from keras_saliency.explain.files import load_saliency_model
+    from keras_saliency.pretrained import load_saliency_model
     from keras_saliency.testing import TINY_TAPS, tiny_classifier
-    from keras_saliency.training.fit import build_saliency_model
+    from keras_saliency.models.model import SaliencyModel
 
-    model = build_saliency_model(tiny_classifier(3), tap_layers=list(TINY_TAPS[:3]), decoder_filters=(8,),
+    model = SaliencyModel.from_classifier(tiny_classifier(3), tap_layers=list(TINY_TAPS[:3]), decoder_filters=(8,),
                                  mask_stride=4)
     with pytest.raises(ValueError, match="Expected class_names to be 3 strings"):
         model.set_class_names(["a", "b"])

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_saliency import SaliencyModel
-from keras_saliency.models.ensemble import nested_layer
+from keras_saliency.models.classifier_layers import nested_layer
 
 
 def _cnn(classes=40, size=32):

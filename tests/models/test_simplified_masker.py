@@ -15,7 +15,8 @@ from keras_saliency.data.labelled_split import read_split_csv, split_labelled, w
 from keras_saliency.evaluation.metrics import class_selectivity, peak_location
 from keras_saliency.evaluation.localization import max_box_accuracy
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency.training.fit import build_saliency_model, compile_saliency_model
+from keras_saliency.models.model import SaliencyModel
+from keras_saliency.training.fit import compile_saliency_model
 
 
 def _terms(masks, preserved, destroyed, labels, is_real, **changes):
@@ -71,7 +72,7 @@ def test_zero_infill_config_round_trips():
 
 def _model(decoder, stride, head="sigmoid"):
     keras.utils.set_random_seed(0)
-    return build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, decoder=decoder, mask_stride=stride,
+    return SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, decoder=decoder, mask_stride=stride,
                                 decoder_filters=(8,), head=head, config=SaliencyConfig.simplified(), seed=0)
 
 
@@ -180,12 +181,12 @@ def test_target_prediction_explains_the_classifier_whatever_the_labels():
 
     def terms(given, target):
         keras.utils.set_random_seed(0)  # the same masker weights and draws each time
-        model = build_saliency_model(classifier, tap_layers=TINY_TAPS, seed=0,
+        model = SaliencyModel.from_classifier(classifier, tap_layers=TINY_TAPS, seed=0,
                                      config=SaliencyConfig.simplified(target=target))
         out = model._objective(tf.constant(images), tf.constant(given), training=False)
         return {k: float(v) for k, v in out.items() if k != "exists_accuracy"}
 
-    model = build_saliency_model(classifier, tap_layers=TINY_TAPS, seed=0)
+    model = SaliencyModel.from_classifier(classifier, tap_layers=TINY_TAPS, seed=0)
     predicted = np.argmax(np.asarray(model.classifier_logits(images)), axis=-1)
     wrong = (predicted + 1) % 4
     by_prediction = terms(wrong, "prediction")

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import keras
+from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 from keras_saliency.training.callbacks import MaskImages
 from keras_saliency.cli import main
@@ -31,7 +32,7 @@ def _summaries(folder):
 
 def _model():
     keras.utils.set_random_seed(0)
-    model = training.build_saliency_model(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
+    model = SaliencyModel.from_classifier(tiny_classifier(width=8), tap_layers=TINY_TAPS, seed=0)
     return training.compile_saliency_model(model)
 
 

@@ -19,6 +19,7 @@ import pytest
 import keras
 
 from keras_saliency.training import run_files
+from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 from keras_saliency.data import array_dataset
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
@@ -33,7 +34,7 @@ def dataset():
 
 def fresh():
     keras.utils.set_random_seed(0)
-    model = training.build_saliency_model(tiny_classifier(width=4), tap_layers=TINY_TAPS, seed=0)
+    model = SaliencyModel.from_classifier(tiny_classifier(width=4), tap_layers=TINY_TAPS, seed=0)
     return training.compile_saliency_model(model)
 
 
@@ -272,6 +273,7 @@ def test_concurrent_run_on_the_same_output_is_refused(tmp_path):
 KILLED_SAVE_SCRIPT = """
 import os, sys, time
 import keras
+from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 from keras_saliency.data import array_dataset
 from keras_saliency.testing import patch_images
@@ -410,7 +412,7 @@ def op_determinism():
 def _seeded_losses(seed):
     training.set_seed(seed)
     model = training.compile_saliency_model(
-        training.build_saliency_model(tiny_classifier(width=4), tap_layers=TINY_TAPS, seed=seed)
+        SaliencyModel.from_classifier(tiny_classifier(width=4), tap_layers=TINY_TAPS, seed=seed)
     )
     data = array_dataset(IMAGES, LABELS, batch_size=8, training=True, seed=seed, shift=2)
     history = model.fit(data, epochs=1, verbose=0)  # 4 steps: shuffles, flips, shifts, fake labels

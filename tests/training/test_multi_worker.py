@@ -25,6 +25,7 @@ import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import keras
+from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 from keras_saliency.training.distribute import make_strategy
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
@@ -37,7 +38,7 @@ options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 data = data.with_options(options)
 with strategy.scope():
-    model = training.build_saliency_model(tiny_classifier(4, 32, width=8), tap_layers=TINY_TAPS,
+    model = SaliencyModel.from_classifier(tiny_classifier(4, 32, width=8), tap_layers=TINY_TAPS,
                                           decoder_filters=(16, 8), seed=0)
     training.compile_saliency_model(model, 1e-3)
 

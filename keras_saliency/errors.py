@@ -1,19 +1,19 @@
-"""One-line errors a user can fix, raised by the library functions behind each command.
-
-`CommandError.kind` says what went wrong, so that the command line can answer as click does
-(`keras_saliency.cli.console` maps it): "usage" (the call itself is wrong), "parameter" (the value
-of one option, `field`), "refused" (nothing was done: an unusable input, a missing extra, an
-output it will not overwrite) or "failed" (it ran and failed). The package needs no click.
+"""The library's own exception types, for what no built-in type says. Everything else is a
+built-in type, as in Keras: `ValueError` for a value or input that cannot be used (the message
+says "Expected ... Received ..." and names the parameter as `name`), `FileNotFoundError` /
+`FileExistsError` for files, `ImportError` for a missing extra (the line says how to install it),
+`RuntimeError` and `OSError` for work that ran and failed. The command line maps each type to its
+exit status in one table (`keras_saliency.cli.console.EXIT_STATUS`). The standard library only.
 
 Example:
 
 ```python
-from keras_saliency.errors import CommandError
+from keras_saliency.errors import ParityError
 
 try:
-    rows = explain_inputs(["photo.jpg"], model="cifar10", class_name="zebra")
-except CommandError as error:
-    print(error)  # expected a class id in [0, 10) or a class name ...
+    report = export_file("cifar10", "tflite", "int8", calibration_data="photos/")
+except ParityError as error:
+    print(error)  # the export missed its parity goals ...
 ```
 """
 
@@ -34,29 +34,30 @@ def first_line(error):
     return (text[0] if text else type(error).__name__)[:300]
 
 
-class CommandError(ValueError):
-    """A command refused or stopped for a reason the user can fix, in one line.
+class EngineNotBuilt(RuntimeError):
+    """A TensorRT engine was asked for but TensorRT (or a GPU) is missing; the ONNX model was
+    written.
 
     Args:
-        message: the line.
-        kind: "usage", "parameter" (a bad value of `field`), "refused" or "failed".
-        field: the option at fault (`class_name`, `quantize`, ...), if any.
-        exit_code: the process's exit status on the command line (default: 2 for "usage",
-            "parameter" and "refused", 1 for "failed").
+        message: what is missing, in one line.
 
     Example:
 
     ```python
-    raise CommandError("int8 needs calibration images", kind="parameter", field="quantize")
+    raise EngineNotBuilt("tensorrt is not installed")
     ```
     """
 
-    def __init__(self, message, kind="failed", field=None, exit_code=None):
-        super().__init__(message)
-        if kind not in ("usage", "parameter", "refused", "failed"):
-            raise ValueError(
-                f"Expected kind 'usage', 'parameter', 'refused' or 'failed'. Received: {kind!r}"
-            )
-        self.kind = kind
-        self.field = field
-        self.exit_code = exit_code if exit_code is not None else (1 if kind == "failed" else 2)
+
+class ParityError(RuntimeError):
+    """An export that missed its parity goals against the Keras model (its report is written).
+
+    Args:
+        message: the line, with the report's path.
+
+    Example:
+
+    ```python
+    raise ParityError("the export missed its parity goals (see m.onnx.report.json)")
+    ```
+    """

@@ -13,8 +13,6 @@ import re
 import sys
 import tempfile
 
-from keras_saliency.errors import CommandError
-
 
 def install_hint(extra):
     """How to install one of the package's extras, from PyPI and from a clone of the repository.
@@ -36,7 +34,7 @@ def parse_assignments(items, field=None):
 
     Args:
         items: the `KEY=VALUE` strings.
-        field: the option named in the `CommandError` raised for an item without `=`
+        field: the parameter named in the `ValueError` raised for an item without `=`
             (default: none).
 
     Example:
@@ -48,7 +46,8 @@ def parse_assignments(items, field=None):
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise CommandError(f"expected KEY=VALUE; received {item!r}", kind="parameter", field=field)
+            received = f"`{field}={item}`" if field else repr(item)
+            raise ValueError(f"Expected KEY=VALUE. Received: {received}")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:

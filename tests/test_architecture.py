@@ -191,3 +191,50 @@ def test_the_table_is_read_row_by_row():
     rules = read_rules("| `a/`, `b` | owns | `c/`, `d`; NumPy |\n| `e/` | x | everything, lazily |\n| no | x | y |")
     assert rules == {"a": {"c", "d"}, "b": {"c", "d"}, "e": EVERYTHING}
     assert os.path.exists(ARCHITECTURE)
+
+
+# The command layers: click's commands, the entry point, the flag table, the runners' command line.
+COMMAND_LAYER = ("cli/", "launcher.py", "flags.py", "runtime/command.py")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+OPTION_ASSIGNMENT = re.compile(r"^--[a-z_]+=$")  # an option string built for another program (Beam)
+
+
+def library_strings():
+    """`(file, line, text)` of every string of the library outside the command layers that is not
+    a docstring (messages, log lines, f-string parts)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(COMMAND_LAYER):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)
+                      and isinstance(node.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                yield relative, node.lineno, node.value
+
+
+def test_no_library_message_names_a_flag_or_a_command_error():
+    flagged = [f"{file}:{line}: {text[:80]!r}" for file, line, text in library_strings()
+               if FLAG.search(text) and not OPTION_ASSIGNMENT.match(text)]
+    assert flagged == []
+    names = [f"{path.relative_to(PACKAGE)}" for path in PACKAGE.rglob("*.py")
+             if re.search(r"\b(CommandError|TrainError)\b", path.read_text())]
+    assert names == []
+
+
+def test_the_flag_scan_sees_messages_and_not_docstrings(tmp_path):
+    package = tmp_path / "keras_saliency"
+    package.mkdir()
+    (package / "library.py").write_text('"""Run with --epochs 3."""\n\n\ndef f(x):\n    """--ok in a docstring."""\n'
+                                        '    raise ValueError(f"give --epochs, not {x}")\n')
+    (package / "flags.py").write_text('TABLE = {"epochs": "--epochs"}\n')
+    global PACKAGE
+    saved, PACKAGE = PACKAGE, package
+    try:
+        found = [(file, line) for file, line, text in library_strings() if FLAG.search(text)]
+    finally:
+        PACKAGE = saved
+    assert found == [("library.py", 6)]

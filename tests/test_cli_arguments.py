@@ -23,10 +23,10 @@ except SystemExit as exit:
 
 
 @pytest.mark.parametrize("args, says", [
-    (["train", "--dataset", "folder"], "--dataset folder needs --data-dir"),
-    (["train", "--dataset", "folder", "--data-dir", "nowhere"], "'nowhere' is not a folder"),
+    (["train", "--dataset", "folder"], "Expected --data-dir (a folder of class subfolders) for the folder dataset"),
+    (["train", "--dataset", "folder", "--data-dir", "nowhere"], "'nowhere', which is not a folder"),
     (["train", "--dataset", "folder", "--data-dir", ".", "--classifier", "nope.keras"], "'nope.keras', which does not exist"),
-    (["export", "cifar10", "--format", "tflite", "--quantize", "int8"], "int8 needs --calibration-data"),
+    (["export", "cifar10", "--format", "tflite", "--quantize", "int8"], "Expected --calibration-data (a folder of real images) with --quantize int8"),
     (["export", "nope"], "Expected a shipped model name"),
     (["explain", "--model", "nope"], "Expected a shipped model name"),
     (["evaluate", ".", "--model", "nope"], "Expected a shipped model name"),
@@ -69,7 +69,7 @@ def test_video_of_a_file_that_is_not_a_video_fails(tmp_path):
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
     result = CliRunner().invoke(main, ["video", str(text), "--output", str(tmp_path / "out.mp4")])
-    assert result.exit_code == 1 and "Expected a" in result.output, result.output
+    assert result.exit_code == 2 and "Expected a" in result.output, result.output  # a ValueError: exit status 2
 
 
 def test_an_unknown_class_name_suggests_the_close_ones():

@@ -1,6 +1,7 @@
 """How the `keras-saliency` commands run in a terminal: TensorFlow loaded quietly, the library's
 log on stderr, and every error a user can cause (a bad file, a full or read-only disk, a
-`CommandError` of the library) ended with one line and click's exit status, never a traceback.
+library error of a known type, see `EXIT_STATUS`) ended with one line and its exit status, never a
+traceback.
 
 Only click and the standard library load here, so `--help` and `--version` are instant.
 
@@ -26,7 +27,8 @@ import warnings
 
 import click
 
-from keras_saliency.errors import CommandError
+from keras_saliency.errors import EngineNotBuilt, ParityError, first_line
+from keras_saliency.flags import as_flags
 from keras_saliency.options import import_tensorflow_quietly, missing_modules, parse_assignments  # noqa: F401
 
 logger = logging.getLogger("keras_saliency")
@@ -37,10 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 class _EchoHandler(logging.Handler):
-    """The library's log messages on click's current stderr (which CliRunner replaces)."""
+    """The library's log messages on click's current stderr (which CliRunner replaces), with
+    their parameter names as flags."""
 
     def emit(self, record):
-        click.echo(self.format(record), err=True)
+        click.echo(as_flags(self.format(record)), err=True)
 
 
 def setup_logging():
@@ -115,41 +118,71 @@ def os_error_line(error):
     return f"{what}{where}" + (f"; {advice}" if advice else "")
 
 
-def click_error(error):
-    """A `CommandError` as the click exception that says the same in one line.
+# The one table from the library's exception types to the command line: the exit status of each
+# (first match wins). 2: nothing was done, the call or its input must change (a bad value, a file
+# that is missing or would be overwritten, a missing extra); 1: the work ran and failed; 3: an
+# export written that missed its parity goals.
+EXIT_STATUS = (
+    (ParityError, 3),  # the export is written, its report says what missed
+    (EngineNotBuilt, 2),  # the ONNX model is written
+    (FileExistsError, 2),
+    (FileNotFoundError, 2),
+    (IsADirectoryError, 2),
+    (NotADirectoryError, 2),
+    (ImportError, 2),
+    (ValueError, 2),
+    (OSError, 1),
+    (RuntimeError, 1),
+)
+
+def echo(line):
+    """Prints a library progress line (a `log=` callback of the library), its parameter names as
+    flags (`as_flags`).
 
     Args:
-        error: the `CommandError`; its `kind` picks `click.UsageError` ("usage"),
-            `click.BadParameter` ("parameter", naming `--field`) or `click.ClickException`,
-            and its `exit_code` is kept.
+        line: the line.
 
     Example:
 
     ```python
-    raise click_error(CommandError("no such class", kind="parameter", field="class_name"))
+    train_masker(spec, log=echo)
     ```
     """
-    flag = f"--{error.field.replace('_', '-')}" if error.field else None
-    if error.kind == "usage":
-        exception = click.UsageError(str(error))
-    elif error.kind == "parameter":
-        exception = click.BadParameter(str(error), param_hint=flag)
-    else:
-        exception = click.ClickException(str(error))
-    exception.exit_code = error.exit_code
-    return exception
+    click.echo(as_flags(line))
+
+
+def click_error(error):
+    """A library error as the click exception that says the same in one line, its exit status
+    from `EXIT_STATUS` and its parameter names as flags (`as_flags`); None for an exception type
+    the table does not hold (a bug: its traceback is shown).
+
+    Args:
+        error: the exception.
+
+    Example:
+
+    ```python
+    raise click_error(ValueError("Expected a class name. Received: `class_name=zebra`"))
+    ```
+    """
+    for kind, status in EXIT_STATUS:
+        if isinstance(error, kind):
+            line = os_error_line(error) if isinstance(error, OSError) and error.strerror else first_line(error)
+            exception = click.ClickException(as_flags(line))
+            exception.exit_code = status
+            return exception
+    return None
 
 
 def command(function=None, *, before=None):
     """Runs a command with TensorFlow loaded quietly (after `before(options)`, a check that
-    needs no TensorFlow); a `CommandError` becomes click's one-line error, and a full, read-only
-    or forbidden disk and any other OSError (TensorFlow's file errors included) end it with one
-    line.
+    needs no TensorFlow); an error of a type in `EXIT_STATUS` (a full, read-only or forbidden
+    disk and TensorFlow's file errors included) ends it with one line and that exit status.
 
     Args:
         function: the click command's function, when used as a bare `@command` decorator.
         before: optional check called with the command's options (a dict) before TensorFlow
-            loads; it may raise `CommandError`.
+            loads; it may raise any error of `EXIT_STATUS`.
 
     Example:
 
@@ -168,12 +201,11 @@ def command(function=None, *, before=None):
                     before(options)
                 load_tensorflow()
                 return function(**options)
-            except CommandError as error:
-                raise click_error(error) from None
-            except OSError as error:
-                _note_full_disk(getattr(error, "errno", None))
-                raise click.ClickException(os_error_line(error)) from error
+            except click.ClickException:
+                raise
             except Exception as error:
+                if isinstance(error, OSError):
+                    _note_full_disk(getattr(error, "errno", None))
                 tf = sys.modules.get("tensorflow")
                 if tf is not None and isinstance(error, tf.errors.OpError):
                     message = error.message or str(error)
@@ -182,7 +214,10 @@ def command(function=None, *, before=None):
                             _note_full_disk(number)
                             line = message.strip().splitlines()[0][:300]
                             raise click.ClickException(f"{line}; {_OS_ERROR_ADVICE[number]}") from error
-                raise
+                exception = click_error(error)
+                if exception is None:
+                    raise
+                raise exception from None
 
         return run
 
@@ -216,7 +251,7 @@ def require_extra(module, message):
     """
     def check(options):
         if missing_modules([module]):
-            raise CommandError(message, kind="refused")
+            raise ImportError(message)
 
     return check
 
@@ -261,10 +296,7 @@ def checks(*functions, model="model_name"):
         from keras_saliency import pretrained
 
         if model and options.get(model):
-            try:
-                pretrained.check_model(options[model])
-            except ValueError as error:
-                raise CommandError(str(error), kind="refused") from None
+            pretrained.check_model(options[model])
         for function in functions:
             function(options)
 

@@ -3,7 +3,7 @@
 import click
 
 from keras_saliency.cli.group import MODEL_NAMES, main
-from keras_saliency.cli.console import checks, command
+from keras_saliency.cli.console import checks, command, echo
 
 
 def _check_export(options):
@@ -40,7 +40,7 @@ Shipped models: {MODEL_NAMES}""")
 def export_command(model_name, export_format, **options):
     from keras_saliency.deployment.export_files import export_file
 
-    export_file(model_name, export_format, log=click.echo, **options)
+    export_file(model_name, export_format, log=echo, **options)
 
 
 @main.command()
@@ -62,6 +62,6 @@ def benchmark(model_name, **options):
     measured in the same run. Writes benchmark.csv, benchmark.md and benchmark_config.json."""
     from keras_saliency.deployment.benchmark import benchmark_table, run_benchmark
 
-    rows = run_benchmark(model_name, log=click.echo, **options)
+    rows = run_benchmark(model_name, log=echo, **options)
     click.echo(benchmark_table(rows))
     click.echo(f"Saved benchmark.csv, benchmark.md and benchmark_config.json in {options['output']}")

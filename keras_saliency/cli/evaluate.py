@@ -3,8 +3,7 @@
 import click
 
 from keras_saliency.cli.group import DELETION_SUBSTRATES, METHOD_NAMES, MODEL_NAMES, main
-from keras_saliency.cli.console import checks, command
-from keras_saliency.errors import CommandError
+from keras_saliency.cli.console import checks, command, echo
 
 
 @main.command("convert-boxes")
@@ -17,10 +16,7 @@ def convert_boxes(source, extension, output):
     to boxes.csv (path,xmin,ymin,xmax,ymax,label) for `evaluate --boxes`."""
     from keras_saliency.evaluation import imagenet_boxes
 
-    try:
-        count = imagenet_boxes.convert(source, output, extension)
-    except ValueError as error:  # (an OSError: one line from `command`)
-        raise CommandError(str(error)) from error
+    count = imagenet_boxes.convert(source, output, extension)
     click.echo(f"Wrote {count} boxes to {output}")
 
 
@@ -56,7 +52,7 @@ def evaluate(model_name, **options):
     from keras_saliency.evaluation import results_table
     from keras_saliency.evaluation.evaluate import evaluate_folder
 
-    results, sanity = evaluate_folder(model=model_name, log=click.echo, **options)
+    results, sanity = evaluate_folder(model=model_name, log=echo, **options)
     click.echo(results_table(results))
     click.echo(f"Saved results.csv, results.md, examples.png and evaluation_config.json in {options['output']}")
     if sanity:

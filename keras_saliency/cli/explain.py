@@ -3,8 +3,7 @@
 import click
 
 from keras_saliency.cli.group import BEAM_RUNNERS, MODEL_NAMES, main
-from keras_saliency.cli.console import FINITE, checks, command, counted, require_extra
-from keras_saliency.errors import CommandError
+from keras_saliency.cli.console import FINITE, checks, command, counted, echo, require_extra
 from keras_saliency.options import install_hint
 
 
@@ -24,7 +23,7 @@ def explain(inputs, model_name, **options):
     CSV of the explained classes."""
     from keras_saliency.explain.files import explain_inputs
 
-    rows, files = explain_inputs(inputs, model=model_name, log=click.echo, **options)
+    rows, files = explain_inputs(inputs, model=model_name, log=echo, **options)
     explained = len({row["path"] for row in rows})
     click.echo(f"Explained {counted(explained, 'image')} ({len(files) - explained} skipped) into {options['output']}")
 
@@ -65,7 +64,7 @@ def serve(model_name, runtime_path, **options):
     classifier's top-k scores and the masks/s. Needs the app extra: pip install "keras-saliency[app]"."""
     from keras_saliency.explain.app import serve as serve_app
 
-    serve_app(model_name, runtime_path, log=click.echo, **options)
+    serve_app(model_name, runtime_path, log=echo, **options)
 
 
 @main.command("explain-bulk", context_settings=dict(ignore_unknown_options=True, allow_extra_args=True))
@@ -92,8 +91,8 @@ def explain_bulk(glob, model_name, runtime_path, row_format, formats, **options)
                       extra_options=click.get_current_context().args, **options)
     explained, seconds = report["explained"], report["seconds"]
     if not explained:
-        raise CommandError(f"no image explained: {report['dead_letters']} dead letters (see {report['dead_letters_file']})"
-                           if report["dead_letters"] else f"{glob} matches no file", kind="failed")
+        raise click.ClickException(f"no image explained: {report['dead_letters']} dead letters (see "
+                                   f"{report['dead_letters_file']})" if report["dead_letters"] else f"{glob} matches no file")
     rate = f", {explained / seconds:.1f} images/s" if explained and seconds else ""
     click.echo(f"Explained {counted(explained, 'image')}, {counted(report['dead_letters'], 'dead letter')} "
                f"({report['dead_letters_file']}) in {seconds:.1f} s{rate}; rows: {report['rows_file']}, "

@@ -3,7 +3,7 @@
 import click
 
 from keras_saliency.cli.group import DATASETS, PRESET_NAMES, main
-from keras_saliency.cli.console import command
+from keras_saliency.cli.console import command, echo
 from keras_saliency.training.run import check_inputs
 
 
@@ -57,4 +57,4 @@ def train(classifier_name, **options):
     from keras_saliency.options import parse_assignments as assignments
     from keras_saliency.training import TrainSpec, train_masker
     options["objective_options"] = assignments(options["objective_options"], "objective_options") or None
-    train_masker(TrainSpec(classifier=classifier_name, **options), log=click.echo)
+    train_masker(TrainSpec(classifier=classifier_name, **options), log=echo)

@@ -127,8 +127,8 @@ def tfds_dataset(
     tfds_name, train_split, validation_split, manual = TFDS_DATASETS[name]
     if manual and manual_dir is None:
         raise ValueError(
-            f"Expected --data-dir/manual_dir: {name} needs the ILSVRC2012 archives downloaded by "
-            "hand (tensorflow-datasets cannot download ImageNet). Received: manual_dir=None"
+            f"Expected `manual_dir`: {name} needs the ILSVRC2012 archives downloaded by hand "
+            "(tensorflow-datasets cannot download ImageNet). Received: manual_dir=None"
         )
     load = dict(
         split=train_split if training else validation_split,

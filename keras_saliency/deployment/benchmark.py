@@ -298,15 +298,14 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
     import platform
 
     from keras_saliency.deployment.export import predicted_classes, sample_images
-    from keras_saliency.errors import CommandError
     from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
     try:
         sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
-        names = check_backends([b.strip() for b in backends.split(",") if b.strip()])
-    except ValueError as error:
-        raise CommandError(str(error), kind="parameter") from error
+    except ValueError:
+        raise ValueError(f"Expected comma-separated whole numbers. Received: `batch_sizes={batch_sizes}`") from None
+    names = check_backends([b.strip() for b in backends.split(",") if b.strip()])
     if model:
         saliency_model, _, _ = load_saliency_model(model)
         described = model
@@ -322,10 +321,7 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
         described = f"untrained {encoder} masker, decoder {decoder_filters}, mask stride {mask_stride}"
     images = class_ids = None
     if calibration_data:
-        try:
-            images = sample_images(calibration_data, saliency_model.image_size, 100).astype("float32")
-        except ValueError as error:  # no readable image
-            raise CommandError(str(error)) from error
+        images = sample_images(calibration_data, saliency_model.image_size, 100).astype("float32")
         class_ids = predicted_classes(saliency_model, images)
     size = saliency_model.image_size
     log(f"Benchmarking {described} at {size}x{size}, batches {sizes}: {names}")

@@ -13,22 +13,9 @@ import numpy as np
 from keras_saliency.deployment import converters, onnx_precision, tensorrt_engine, verification
 from keras_saliency.deployment.runtimes import load_runtime
 from keras_saliency.deployment.serving import as_masker, check_input_dtype, reference_outputs
+from keras_saliency.errors import EngineNotBuilt  # noqa: F401 (raised here; its home is errors)
 
 FORMATS = ("saved_model", "tflite", "onnx")
-
-
-class EngineNotBuilt(RuntimeError):
-    """`--trt` was asked but TensorRT (or a GPU) is missing; the ONNX model was written.
-
-    Args:
-        message: what is missing, in one line.
-
-    Example:
-
-    ```python
-    raise EngineNotBuilt("tensorrt is not installed")
-    ```
-    """
 
 
 @dataclasses.dataclass

@@ -15,7 +15,7 @@ import json
 import os
 
 from keras_saliency.deployment.runtimes import EXPORT_EXTRA
-from keras_saliency.errors import CommandError, first_line
+from keras_saliency.errors import EngineNotBuilt, ParityError, first_line
 
 EXPORT_MODULES = {"onnx": ("tf2onnx", "onnx", "onnxruntime"), "tflite": ("ai_edge_litert",), "saved_model": ()}
 ENGINE_SUFFIXES = (".engine", ".plan")
@@ -33,7 +33,7 @@ def export_paths(model, export_format="onnx", quantize="float32", trt=False, out
         output: the output path, or None for the default.
 
     Raises:
-        CommandError: ("refused") an output that does not fit the format.
+        ValueError: an output that does not fit the format.
 
     Example:
 
@@ -50,30 +50,30 @@ def export_paths(model, export_format="onnx", quantize="float32", trt=False, out
     onnx_output = engine_output = None
     if lower.endswith(ENGINE_SUFFIXES):
         if not trt or export_format != "onnx":
-            raise CommandError(f"Expected --trt (and --format onnx) with a TensorRT engine output. Received: "
-                               f"--output {output}", kind="refused")
+            raise ValueError(f"Expected `trt=True` (and `export_format=onnx`) with a TensorRT engine output. "
+                             f"Received: `output={output}`")
         onnx_output, engine_output = os.path.splitext(output)[0] + ".onnx", output
     elif export_format == "onnx":
         if not lower.endswith(".onnx"):
-            raise CommandError(f"Expected an --output ending in .onnx (or .engine / .plan with --trt). Received: "
-                               f"{output}", kind="refused")
+            raise ValueError(f"Expected an `output` ending in .onnx (or .engine / .plan with `trt=True`). "
+                             f"Received: {output}")
         onnx_output = output
         engine_output = output[: -len(".onnx")] + ".engine" if trt else None
     elif export_format == "tflite" and not lower.endswith(".tflite"):
-        raise CommandError(f"Expected an --output ending in .tflite. Received: {output}", kind="refused")
+        raise ValueError(f"Expected an `output` ending in .tflite. Received: {output}")
     return output, onnx_output, engine_output
 
 
 def _require_calibration(quantize, calibration_data):
     if quantize == "int8" and not calibration_data:
-        raise CommandError("int8 needs --calibration-data (a folder of real images)", kind="parameter",
-                           field="quantize")
+        raise ValueError("Expected `calibration_data` (a folder of real images) with `quantize=int8`. "
+                         "Received: none")
 
 
 def check_export(model, export_format="onnx", quantize="float32", trt=False, output=None, overwrite=False,
                  calibration_data=None):
-    """`export_paths`, and a refusal (`CommandError`) of a missing export extra or of files it
-    would overwrite without `overwrite`; loads no TensorFlow.
+    """`export_paths`, and a refusal of a missing export extra (`ImportError`) or of files it
+    would overwrite without `overwrite` (`FileExistsError`); loads no TensorFlow.
 
     Args:
         model: the model's file or pretrained name.
@@ -96,13 +96,13 @@ def check_export(model, export_format="onnx", quantize="float32", trt=False, out
     _require_calibration(quantize, calibration_data)
     missing = missing_modules(EXPORT_MODULES[export_format])
     if missing:
-        raise CommandError(f"{export_format} export needs {', '.join(missing)}: {EXPORT_EXTRA}", kind="refused")
+        raise ImportError(f"{export_format} export needs {', '.join(missing)}: {EXPORT_EXTRA}")
     if overwrite:
         return output, onnx_output, engine_output
     if export_format == "saved_model":
         if os.path.isfile(output) or (os.path.isdir(output) and os.listdir(output)):
-            raise CommandError(f"{output} exists and is not an empty folder: give --overwrite to write the "
-                               "SavedModel into it, or another --output", kind="refused")
+            raise FileExistsError(f"{output} exists and is not an empty folder: give `overwrite=True` to write "
+                                  "the SavedModel into it, or another `output`")
         return output, onnx_output, engine_output
     written = [output] if export_format == "tflite" else [onnx_output]
     if export_format == "onnx":
@@ -111,8 +111,8 @@ def check_export(model, export_format="onnx", quantize="float32", trt=False, out
         written += [engine_output] if trt else []
     existing = [path for path in written if os.path.lexists(path)]
     if existing:
-        raise CommandError(f"{', '.join(existing)} already exists: give --overwrite to replace it, or another "
-                           "--output", kind="refused")
+        raise FileExistsError(f"{', '.join(existing)} already exists: give `overwrite=True` to replace it, or "
+                              "another `output`")
     return output, onnx_output, engine_output
 
 
@@ -135,18 +135,15 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 
     size = model.image_size
     if calibration_data:
-        try:
-            images = sample_images(calibration_data, size, calibration_images + verification_images, seed)
-        except ValueError as error:
-            raise CommandError(str(error)) from error
+        images = sample_images(calibration_data, size, calibration_images + verification_images, seed)
         if len(images) <= verification_images:
-            raise CommandError(f"Expected more than {verification_images} images in {calibration_data} "
-                               f"(calibration + verification). Received: {len(images)}")
+            raise ValueError(f"Expected more than {verification_images} images in `calibration_data` "
+                             f"(calibration + verification). Received: {len(images)} in {calibration_data}")
         source = (f"{len(images) - verification_images} calibration + {verification_images} held-out "
                   f"verification images from {calibration_data}")
         return images[:-verification_images], images[-verification_images:], source
     _require_calibration(quantize, calibration_data)
-    source = f"{verification_images} synthetic images (give --calibration-data for real-image figures)"
+    source = f"{verification_images} synthetic images (give `calibration_data` for real-image figures)"
     return None, synthetic_images(size, verification_images, seed), source
 
 
@@ -179,9 +176,9 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         the report (a dict; `report["passed"]`: the parity goals were met).
 
     Raises:
-        CommandError: a refused request; a TensorRT engine that could not be built (exit status
-            2, the ONNX model is written); an export that missed its parity goals (exit status 3,
-            unless `allow_failed_verification`).
+        ValueError, FileExistsError, ImportError: a refused request (nothing is written).
+        EngineNotBuilt: a TensorRT engine that could not be built (the ONNX model is written).
+        ParityError: an export that missed its parity goals (unless `allow_failed_verification`).
 
     Example:
 
@@ -189,18 +186,13 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     report = export_file("cifar10", "tflite", "int8", calibration_data="photos/")
     ```
     """
-    from keras_saliency.deployment.export import (
-        EngineNotBuilt, ExportRequest, export_masker, predicted_classes, report_table,
-    )
+    from keras_saliency.deployment.export import ExportRequest, export_masker, predicted_classes, report_table
     from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
                                                       calibration_data)
-    try:
-        request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
-    except ValueError as error:
-        raise CommandError(str(error), kind="parameter") from error
+    request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
     saliency_model, class_names, info = load_saliency_model(model)
     calibration, verification, source = _images(
         saliency_model, quantize, calibration_data, calibration_images, verification_images, seed)
@@ -223,11 +215,9 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         missing = str(error)
         with open(target.rstrip("/") + ".report.json") as f:
             report = json.load(f)
-    except ValueError as error:
-        raise CommandError(str(error)) from error
     except ImportError as error:  # an export dependency that does not load
         line = first_line(error)
-        raise CommandError(line if "[export]" in line else f"{line}: {EXPORT_EXTRA}", kind="refused") from None
+        raise ImportError(line if "[export]" in line else f"{line}: {EXPORT_EXTRA}") from None
     if trt and not missing:
         report = _rename_engine(report, target[: -len(".onnx")] + ".engine", engine_output)
     log(report_table(report))
@@ -235,10 +225,10 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     log(f"Wrote {written} in {parent} and {os.path.basename(target.rstrip('/'))}.report.json "
         f"(figures and the resolved request); verified on {source}")
     if missing:
-        raise CommandError(f"TensorRT engine NOT built: {missing}. The ONNX model is written.", exit_code=2)
+        raise EngineNotBuilt(f"TensorRT engine NOT built: {missing}. The ONNX model is written.")
     if not report["passed"]:
         if not allow_failed_verification:
-            raise CommandError(f"the export missed its parity goals (see the table and {target.rstrip('/')}"
-                               ".report.json); give --allow-failed-verification to accept it", exit_code=3)
-        log("Some parity goals were missed (see the table); accepted (--allow-failed-verification).")
+            raise ParityError(f"the export missed its parity goals (see the table and {target.rstrip('/')}"
+                              ".report.json); give `allow_failed_verification=True` to accept it")
+        log("Some parity goals were missed (see the table); accepted (`allow_failed_verification=True`).")
     return report

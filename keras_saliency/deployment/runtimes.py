@@ -54,13 +54,27 @@ class SavedModelRuntime(Runtime):
         return {key: value.numpy() for key, value in out.items()}
 
 
-def load_runtime(path, batch_size=32, **options):
+EXPORT_EXTRA = "install the export extra: " + install_hint("export")
+
+
+SAVEDMODEL_RISK = ("a SavedModel runs whatever graph it holds, file and network operations included "
+                   "(.tflite and .onnx files are data only)")
+
+
+def load_runtime(path, batch_size=32, trust_savedmodel=True, **options):
     """The runtime for an exported model at `path` (see the module docstring).
 
     Args:
         path: a SavedModel folder or a `.tflite`, `.onnx`, `.engine` or `.plan` file.
         batch_size: images per call of the runtime (default 32).
+        trust_savedmodel: run a SavedModel folder's graph (default True, for the SavedModels
+            your own code made; False refuses one, as the commands do unless told otherwise).
         **options: options of the file's runtime (e.g. `num_threads` for LiteRT).
+
+    Raises:
+        ValueError: a path of no known format, a refused SavedModel, a file its runtime
+            cannot open (one line).
+        ImportError: the runtime is not installed (the line says how to install it).
 
     Example:
 
@@ -69,47 +83,23 @@ def load_runtime(path, batch_size=32, **options):
     outputs = runtime(images, class_ids)  # {"mask", "exists"}
     ```
     """
+    from keras_saliency.errors import first_line
+
     if os.path.isdir(path):
-        return SavedModelRuntime(path, batch_size)
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix not in RUNTIMES:
-        raise ValueError(
-            "Expected a SavedModel folder or a file ending in "
-            f"{sorted(RUNTIMES)}. Received: {path!r}"
-        )
-    return RUNTIMES[suffix](path, batch_size, **options)
-
-
-EXPORT_EXTRA = "install the export extra: " + install_hint("export")
-
-
-SAVEDMODEL_RISK = ("a SavedModel runs whatever graph it holds, file and network operations included "
-                   "(.tflite and .onnx files are data only)")
-
-
-def open_runtime(path, trust_savedmodel=False):
-    """`load_runtime` for a command: a missing runtime or a bad file as a one-line
-    `CommandError` ("refused"). A SavedModel folder is refused unless `trust_savedmodel`.
-
-    Args:
-        path: a SavedModel folder or an exported model file.
-        trust_savedmodel: run a SavedModel folder's graph (only for SavedModels you made).
-
-    Example:
-
-    ```python
-    runner = open_runtime("saliency-exports/cifar10.onnx")
-    ```
-    """
-    from keras_saliency.errors import CommandError, first_line
-
-    if os.path.isdir(path) and not trust_savedmodel:
-        raise CommandError(f"{path} is a SavedModel folder and {SAVEDMODEL_RISK}: give --trust-savedmodel "
-                           "to run one you made, or export to .tflite / .onnx", kind="refused")
+        if not trust_savedmodel:
+            raise ValueError(f"{path} is a SavedModel folder and {SAVEDMODEL_RISK}: give `trust_savedmodel=True` "
+                             "to run one you made, or export to .tflite / .onnx")
+        runtime_class, options = SavedModelRuntime, {}
+    else:
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix not in RUNTIMES:
+            raise ValueError(f"Expected a SavedModel folder or a file ending in {sorted(RUNTIMES)}. "
+                             f"Received: {path!r}")
+        runtime_class = RUNTIMES[suffix]
     try:
-        return load_runtime(path)
+        return runtime_class(path, batch_size, **options)
     except ImportError as error:
-        raise CommandError(f"{first_line(error)}: {EXPORT_EXTRA}", kind="refused") from None
+        line = first_line(error)
+        raise ImportError(line if "[export]" in line else f"{line}: {EXPORT_EXTRA}") from None
     except Exception as error:  # the runtimes reject a bad file with their own error types
-        raise CommandError(f"could not load the exported model {path}: {first_line(error)}",
-                           kind="refused") from None
+        raise ValueError(f"could not load the exported model {path}: {first_line(error)}") from None

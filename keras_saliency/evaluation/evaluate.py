@@ -13,8 +13,6 @@ results = evaluate_folder("photos/", model="imagenet-darknet-tiny", boxes="photo
 import json
 import os
 
-from keras_saliency.errors import CommandError
-
 
 def _method_names(methods):
     from keras_saliency.evaluation.runner import DEFAULT_METHODS
@@ -23,8 +21,7 @@ def _method_names(methods):
     names = [m.strip() for m in methods.split(",") if m.strip()] if methods else list(DEFAULT_METHODS)
     unknown = [m for m in names if m not in METHODS]
     if unknown:
-        raise CommandError(f"expected names in {sorted(METHODS)}; received {unknown}", kind="parameter",
-                           field="methods")
+        raise ValueError(f"Expected `methods` in {sorted(METHODS)}. Received: {unknown}")
     return names
 
 
@@ -36,8 +33,8 @@ def _method_options(options):
     for key, value in parse_assignments(options, "option").items():
         method, dot, option = key.partition(".")
         if not dot or method not in METHODS:
-            raise CommandError(f"expected METHOD.OPTION=VALUE; received {key!r}", kind="parameter",
-                               field="option")
+            raise ValueError(f"Expected METHOD.OPTION=VALUE, METHOD one of {sorted(METHODS)}. "
+                             f"Received: `option={key}`")
         method_options.setdefault(method, {})[option] = value
     return method_options
 
@@ -90,6 +87,7 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
     results, _ = evaluate_folder("photos/", model="imagenet-darknet-tiny", methods="masker,gradcam")
     ```
     """
+    from keras_saliency.errors import first_line
     from keras_saliency.options import parse_assignments
     from keras_saliency.evaluation import evaluate_methods, imagenet_boxes, load_evaluation_images
     from keras_saliency.pretrained import load_saliency_model
@@ -104,19 +102,17 @@ def evaluate_folder(folder, model="cifar10", boxes=None, methods=None, limit=300
         count = imagenet_boxes.convert(boxes, converted)
         log(f"Converted {count} ImageNet boxes from {boxes} to {converted}")
         boxes = converted
-    try:
-        data = load_evaluation_images(
-            folder, saliency_model.image_size, boxes_csv=boxes, class_names=class_names,
-            split=None if split == "all" else (0.1, 0, "validation"), limit=limit or None, seed=seed,
-            labels_csv=labels, subset_csv=subset,
-        )
-    except ValueError as error:
-        raise CommandError(str(error)) from error
+    data = load_evaluation_images(
+        folder, saliency_model.image_size, boxes_csv=boxes, class_names=class_names,
+        split=None if split == "all" else (0.1, 0, "validation"), limit=limit or None, seed=seed,
+        labels_csv=labels, subset_csv=subset,
+    )
     for name in (n for n in names if n.startswith("lrp_")):  # an unsupported layer: one line, before the run
         try:
             build_method(name, saliency_model, **method_options.get(name, {}))
         except (ValueError, TypeError) as error:
-            raise CommandError(f"{name}: {error}", kind="parameter", field="methods") from None
+            raise ValueError(f"Expected `methods` that explain this classifier. Received: {name}: "
+                             f"{first_line(error)}") from None
     log(f"Evaluating {len(names)} methods on {len(data)} images from {folder} "
         f"({'with' if data.boxes is not None else 'without'} boxes, "
         f"{'given' if data.class_ids is not None else 'predicted'} classes)")

@@ -356,17 +356,13 @@ def serve(model="imagenet-darknet-tiny", runtime=None, top_k=5, host="127.0.0.1"
     serve("imagenet-darknet-tiny", port=7861)
     ```
     """
-    from keras_saliency.deployment.runtimes import open_runtime
-    from keras_saliency.errors import CommandError, first_line
+    from keras_saliency.deployment.runtimes import load_runtime
     from keras_saliency.pretrained import load_saliency_model
 
     saliency_model, class_names, info = load_saliency_model(model)
-    runner = open_runtime(runtime, trust_savedmodel) if runtime else None
-    try:
-        explainer = LiveExplainer(saliency_model, info.get("display_names") or class_names, runtime=runner,
-                                  top_k=top_k)
-    except ValueError as error:  # class names that do not fit the model
-        raise CommandError(first_line(error)) from error
+    runner = load_runtime(runtime, trust_savedmodel=trust_savedmodel) if runtime else None
+    explainer = LiveExplainer(saliency_model, info.get("display_names") or class_names, runtime=runner,
+                              top_k=top_k)  # ValueError: class names that do not fit the model
     source = f"{os.path.basename(runtime.rstrip('/'))} (exported from {model})" if runtime else model
     app = build_app(explainer, title=f"keras-saliency: live masks of {source}")
     url = launch(app, host, port, share, block=False)

@@ -242,13 +242,16 @@ class _KerasExplainer:
         signature = [tf.TensorSpec([None, size, size, 3], tf.float32), tf.TensorSpec([None], tf.int32)]
 
         @tf.function(input_signature=signature)
-        def explain(images, class_ids):  # class id -1: the predicted class
+        def classify(images, class_ids):  # class id -1: the predicted class
             logits = model.classifier_logits(images)
             predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
             class_ids = tf.where(class_ids < 0, predicted, class_ids)
-            outputs = model.masks_and_exists((images, class_ids))
-            probabilities = tf.gather(tf.nn.softmax(logits), class_ids, batch_dims=1)
-            return class_ids, probabilities, outputs["mask"][..., 0], tf.reshape(outputs["exists"], [-1])
+            return class_ids, tf.gather(tf.nn.softmax(logits), class_ids, batch_dims=1)
+
+        def explain(images, class_ids):
+            class_ids, probabilities = classify(images, class_ids)
+            outputs = model.explain(images, class_ids.numpy(), batch_size=len(images))
+            return class_ids, probabilities, outputs["mask"][..., 0], outputs["exists"]
 
         self.function = explain
 
@@ -648,26 +651,21 @@ def run_bulk(glob, output="saliency-bulk", model="cifar10", runtime=None, class_
     """
     from keras_saliency.options import missing_modules
     from keras_saliency.deployment.runtimes import EXPORT_EXTRA
-    from keras_saliency.errors import CommandError, first_line
     from keras_saliency.explain.files import class_id_from
 
     if glob.startswith("-"):
-        raise CommandError(f"Expected GLOB before the pipeline options. Received: {glob!r} first", kind="usage")
-    try:  # a shipped model's metadata, or the .keras file loaded once (copied here from gs:// and the like)
-        summary = summarize_model(model)
-    except ValueError as error:
-        raise CommandError(first_line(error), kind="refused") from None
+        raise ValueError(f"Expected GLOB before the pipeline options. Received: {glob!r} first")
+    summary = summarize_model(model)  # a shipped model's metadata, or the .keras file loaded once
     class_id = class_id_from(class_name, [summary.class_names, summary.display_names], summary.num_classes)
     if runtime:
         if class_id is None:
-            raise CommandError("an exported masker has no classifier: give --class", kind="parameter",
-                               field="class")
+            raise ValueError("an exported masker has no classifier: give `class_name`")
         missing = missing_modules(RUNTIME_MODULES.get(os.path.splitext(runtime)[1].lower(), ()))
         if missing:
-            raise CommandError(f"{runtime} needs {', '.join(missing)}: {EXPORT_EXTRA}", kind="refused")
+            raise ImportError(f"{runtime} needs {', '.join(missing)}: {EXPORT_EXTRA}")
         if "://" not in runtime and not os.path.isfile(runtime):
-            raise CommandError(f"Expected an exported masker file (.tflite or .onnx). Received: {runtime!r}, "
-                               "which is not a file", kind="refused")
+            raise FileNotFoundError(f"Expected `runtime` to be an exported masker file (.tflite or .onnx). "
+                                    f"Received: {runtime!r}, which is not a file")
     options = [f"--runner={runner}"] + list(extra_options)
     threads = None  # the runtime's default: every core
     if runner == "DirectRunner":
@@ -675,12 +673,7 @@ def run_bulk(glob, output="saliency-bulk", model="cifar10", runtime=None, class_
         options += [f"--direct_num_workers={direct_num_workers}", f"--direct_running_mode={mode}"]
         if direct_num_workers != 1:
             threads = 1  # several local workers share the cores: one runtime thread each
-    try:
-        return explain_bulk(
-            glob, output, model=model, runtime=runtime, class_id=class_id,
-            formats=[f.strip() for f in formats.split(",") if f.strip()], rows=rows, batch_size=batch_size,
-            pipeline_options=options, summary=summary, num_threads=threads)
-    except ValueError as error:
-        raise CommandError(first_line(error)) from error
-    except ImportError as error:  # a runner's own extra, e.g. apache-beam[gcp] for Dataflow
-        raise CommandError(first_line(error), kind="refused") from None
+    return explain_bulk(  # ImportError: a runner's own extra, e.g. apache-beam[gcp] for Dataflow
+        glob, output, model=model, runtime=runtime, class_id=class_id,
+        formats=[f.strip() for f in formats.split(",") if f.strip()], rows=rows, batch_size=batch_size,
+        pipeline_options=options, summary=summary, num_threads=threads)

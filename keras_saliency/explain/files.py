@@ -147,8 +147,8 @@ def explain_files(
 
 
 def class_id_from(value, class_names, num_classes):
-    """A `--class` value (an id, or a name in one of the lists of `class_names`: folder names,
-    readable names) as a class id; None stays None.
+    """A `class_name` value (an id, or a name in one of the lists of `class_names`: folder
+    names, readable names) as a class id; None stays None.
 
     Args:
         value: the option's value (a string), or None.
@@ -156,14 +156,13 @@ def class_id_from(value, class_names, num_classes):
         num_classes: the model's number of classes.
 
     Raises:
-        CommandError: ("parameter", field "class") an unknown name or an id out of range.
+        ValueError: an unknown name or an id out of range (the last list's message).
 
     Example:
 
     >>> class_id_from("cat", [["airplane", "cat"], None], 2)
     1
     """
-    from keras_saliency.errors import CommandError
     from keras_saliency.runtime.classes import resolve_class
 
     if value is None or value == "auto":  # "auto": the predicted class, as None
@@ -175,7 +174,7 @@ def class_id_from(value, class_names, num_classes):
             return resolve_class(value, names, num_classes)
         except ValueError as error:
             errors.append(error)
-    raise CommandError(str(errors[-1]), kind="parameter", field="class")
+    raise errors[-1]
 
 
 def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None, top_k=1,
@@ -198,7 +197,8 @@ def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None,
         `(rows, files)`: the CSV rows written and the image files found.
 
     Raises:
-        CommandError: no image, an unusable model file or class.
+        ValueError: an unusable model file or class, no readable image.
+        FileNotFoundError: no image file in `inputs`.
 
     Example:
 
@@ -207,7 +207,6 @@ def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None,
     ```
     """
     from keras_saliency import samples
-    from keras_saliency.errors import CommandError
     from keras_saliency.pretrained import load_saliency_model
 
     log = log or (lambda line: None)
@@ -218,15 +217,12 @@ def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None,
     display = info.get("display_names") or class_names
     files = find_images(inputs)
     if not files:
-        raise CommandError(f"Expected image files in {list(inputs)}. Received: none")
+        raise FileNotFoundError(f"Expected image files in `inputs`. Received: none in {list(inputs)}")
     class_id = class_id_from(class_name, [class_names, display], saliency_model.num_classes)
-    try:
-        rows = explain_files(
-            saliency_model, files, output, class_id=class_id, class_names=display,
-            save_masks=save_masks, batch_size=batch_size, top_k=top_k,
-            run_config={"model": model, "class": class_name, "confidence": confidence, "top_k": top_k,
-                        "inputs": list(inputs)},
-        )
-    except ValueError as error:  # no readable image
-        raise CommandError(str(error)) from error
+    rows = explain_files(
+        saliency_model, files, output, class_id=class_id, class_names=display,
+        save_masks=save_masks, batch_size=batch_size, top_k=top_k,
+        run_config={"model": model, "class": class_name, "confidence": confidence, "top_k": top_k,
+                    "inputs": list(inputs)},
+    )
     return rows, files

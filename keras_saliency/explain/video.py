@@ -179,20 +179,19 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
     import json
     import os
 
-    from keras_saliency.deployment.runtimes import open_runtime
-    from keras_saliency.errors import CommandError
+    from keras_saliency.deployment.runtimes import load_runtime
     from keras_saliency.explain.files import class_id_from
     from keras_saliency.pretrained import load_saliency_model
 
     if (source is None) == (camera is None):
-        raise CommandError("Expected a video file or --camera N (one of them).", kind="usage")
+        raise ValueError("Expected a video file or `camera` (one of them). Received: "
+                         + ("both" if source is not None else "neither"))
     if runtime and model is None:  # the export's own report: its size and class names
         from keras_saliency.runtime.classes import load_metadata
 
         if class_name is None:
-            raise CommandError("an exported model has no classifier: give --class", kind="parameter",
-                               field="class")
-        saliency_model = open_runtime(runtime, trust_savedmodel)
+            raise ValueError("an exported model has no classifier: give `class_name`")
+        saliency_model = load_runtime(runtime, trust_savedmodel=trust_savedmodel)
         info = load_metadata(runtime)
         class_names, size = info.get("class_names"), saliency_model.image_size
         class_id = class_id_from(class_name, [class_names], info.get("num_classes"))
@@ -202,15 +201,11 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
         size = saliency_model.image_size
     if runtime and model is not None:
         if class_id is None:
-            raise CommandError("an exported model has no classifier: give --class", kind="parameter",
-                               field="class")
-        saliency_model = open_runtime(runtime, trust_savedmodel)
+            raise ValueError("an exported model has no classifier: give `class_name`")
+        saliency_model = load_runtime(runtime, trust_savedmodel=trust_savedmodel)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    try:
-        result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,
-                               batch_size, max_frames, class_names=info.get("display_names") or class_names)
-    except (ValueError, ImportError) as error:
-        raise CommandError(str(error)) from error
+    result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,
+                           batch_size, max_frames, class_names=info.get("display_names") or class_names)
     with open(os.path.splitext(output)[0] + "_config.json", "w") as f:
         json.dump({**result, "source": source, "camera": camera, "model": model, "runtime": runtime,
                    "class": class_name, "batch_size": batch_size}, f, indent=2)

@@ -14,6 +14,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from keras_saliency.models import inputs as input_checks
 from keras_saliency.models import objective
 from keras_saliency.models.alternatives import apply_mask, mixed_alternatives, PIXEL_HALF_RANGE
 from keras_saliency.models.config import as_config
@@ -110,210 +111,6 @@ def _preset_design(classifier, preset, encoder, tap_layers, class_layer, config,
     }
 
 
-def split_inputs(inputs):
-    """`(images, class_ids)`, `[images, class_ids]`, `{"image", "class_id"}` or images alone
-    (class ids then come from the classifier's prediction: returned as None).
-
-    Args:
-        inputs: the model's inputs in any of the forms above.
-
-    Example:
-
-    >>> split_inputs({"image": "x", "class_id": 3})
-    ('x', 3)
-    """
-    if isinstance(inputs, dict):
-        if "image" not in inputs:
-            raise ValueError(
-                f"Expected a dict with keys 'image' and 'class_id'. Received keys: {sorted(inputs)}"
-            )
-        return inputs["image"], inputs.get("class_id")
-    if isinstance(inputs, (list, tuple)):
-        if len(inputs) == 1:
-            return inputs[0], None
-        if len(inputs) != 2:
-            raise ValueError(
-                f"Expected (images, class_ids). Received a sequence of {len(inputs)} elements"
-            )
-        return inputs[0], inputs[1]
-    return inputs, None
-
-
-# Input validation. `predict` and an eager `call` raise `ValueError("Expected ... Received ...")`
-# before any computation; a traced `call` (inside `predict`, `tf.function`, a SavedModel) runs
-# the same checks as in-graph assertions (`tf.errors.InvalidArgumentError` with the message).
-# Class ids must be integers (floats, even whole ones like 3.0, are refused: cast them), of shape
-# (N,) or (N, 1) (squeezed), one per image, in [0, num_classes); the range is checked in the ids'
-# own dtype, so an int64 id such as 2**32 + 3 never wraps around into range.
-
-_MAX_SHOWN = 10  # offending values shown in a message
-
-
-def _shape_text(shape):
-    """`(2, 32, 32, 3)`, `(5,)`, `(None, 32)`: a shape as Python prints a tuple."""
-    return str(tuple(None if d is None else int(d) for d in shape))
-
-
-def _dtype_name(dtype):
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return getattr(dtype, "name", str(dtype))
-
-
-def _expected_images(image_size, shape):
-    return (
-        f"Expected images of shape (N, {image_size}, {image_size}, 3) (N >= 1 RGB images at the "
-        f"model input size). Received: images of shape {_shape_text(shape)}"
-    )
-
-
-def _check_static(images_shape, images_dtype, ids_shape, ids_dtype, image_size):
-    """Checks of what is known before running: dtypes, ranks and the known dimensions.
-    Shapes are tuples (None where unknown), `ids_shape` None when there are no class ids."""
-    if _dtype_kind(images_dtype) not in ("f", "i", "u"):
-        raise ValueError(
-            "Expected images of a numeric dtype (float or integer pixels in [0, 255]). "
-            f"Received: images of dtype {_dtype_name(images_dtype)}"
-        )
-    if images_shape is not None:
-        if len(images_shape) != 4 or any(
-            d is not None and d != want
-            for d, want in zip(images_shape[1:], (image_size, image_size, 3))
-        ):
-            raise ValueError(_expected_images(image_size, images_shape))
-        if images_shape[0] == 0:
-            raise ValueError(_expected_images(image_size, images_shape))
-    if ids_dtype is None:
-        return
-    if _dtype_kind(ids_dtype) not in ("i", "u"):
-        raise ValueError(
-            "Expected integer class_ids (int32 or int64; floats, even whole ones, are refused: "
-            f"cast them with .astype('int32')). Received: class_ids of dtype {_dtype_name(ids_dtype)}"
-        )
-    if ids_shape is not None:
-        if len(ids_shape) not in (1, 2) or (len(ids_shape) == 2 and ids_shape[1] not in (None, 1)):
-            raise ValueError(
-                "Expected class_ids of shape (N,) or (N, 1): one class id per image. "
-                f"Received: class_ids of shape {_shape_text(ids_shape)}"
-            )
-        if images_shape is not None and None not in (images_shape[0], ids_shape[0]) and (
-            images_shape[0] != ids_shape[0]
-        ):
-            raise ValueError(
-                f"Expected one class id per image ({images_shape[0]} images). "
-                f"Received: {ids_shape[0]} class_ids"
-            )
-
-
-def _dtype_kind(dtype):
-    """"f" (floats, bfloat16 included), "i", "u", or another NumPy kind ("b", "O", "U", "c"...)."""
-    name = _dtype_name(dtype)
-    if name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
-        return "f"
-    try:
-        return np.dtype(dtype).kind
-    except TypeError:
-        return None
-
-
-def _out_of_range_message(bad, num_classes):
-    shown = [int(v) for v in bad[:_MAX_SHOWN]]
-    more = f" and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
-    return f"Expected class_ids in [0, {num_classes}). Received: class_ids={shown}{more}"
-
-
-def _non_finite_message(count, shape):
-    return (
-        f"Expected finite pixel values. Received: {count} NaN or infinite values in images of "
-        f"shape {_shape_text(shape)}"
-    )
-
-
-def _check_pixel_range(minimum, maximum, shape):
-    """Pixels outside [0, 255] are refused; pixels that all lie in [0, 1] are said (once per call)
-    to be most likely scaled already: both give wrong masks and "exists" without a word."""
-    if minimum < -0.5 or maximum > 255.5:
-        raise ValueError(
-            f"Expected pixels in [0, 255] (RGB, as read from an image file). Received: values in "
-            f"[{minimum:.4g}, {maximum:.4g}] in images of shape {_shape_text(shape)}: give the images "
-            "before any preprocessing (the model applies the classifier's own)"
-        )
-    if 0 < maximum <= 1.0:
-        logging.getLogger("keras_saliency").warning(
-            "Every pixel lies in [0, %g]: keras-saliency models take [0, 255] pixels; multiply [0, 1] "
-            "images by 255, or the masks and \"exists\" are wrong.", maximum)
-
-
-def _is_array_like(value):
-    """NumPy arrays, eager tensors, numbers and nested lists of them (what `predict` can check
-    on the host); not datasets, generators or symbolic tensors."""
-    if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_array_like(v) for v in value)
-    return hasattr(value, "numpy") and hasattr(value, "shape") and hasattr(value, "dtype")
-
-
-def check_inputs(images, class_ids, image_size, num_classes, chunk=256):
-    """Host-side validation of `(images, class_ids)` given as NumPy arrays (or eager tensors,
-    or nested lists). Returns `(images, class_ids)`: the images unchanged (as an array) and the
-    class ids as int32 of shape (N,), or None. Raises `ValueError("Expected ... Received ...")`.
-
-    Args:
-        images: images of shape (N, image_size, image_size, 3).
-        class_ids: integer class ids of shape (N,) or (N, 1), or `None`.
-        image_size: the model's input side in pixels.
-        num_classes: number of classes (ids must lie in [0, num_classes)).
-        chunk: images checked for non-finite values at a time. Defaults to 256.
-
-    Example:
-
-    ```python
-    images, class_ids = check_inputs(images, [3, 5], image_size=32, num_classes=10)
-    ```
-    """
-    try:
-        images = np.asarray(images)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"Expected images as an array of shape (N, {image_size}, {image_size}, 3). "
-            f"Received: {type(images).__name__} that is not an array ({error})"
-        ) from None
-    ids = None
-    if class_ids is not None:
-        try:
-            ids = np.asarray(class_ids)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                "Expected class_ids as an integer array of shape (N,). "
-                f"Received: {type(class_ids).__name__} that is not an array ({error})"
-            ) from None
-    _check_static(
-        images.shape, images.dtype, None if ids is None else ids.shape,
-        None if ids is None else ids.dtype, image_size,
-    )
-    if images.dtype.kind in "fiu" and images.size:
-        count, low, high = 0, np.inf, -np.inf
-        for start in range(0, len(images), chunk):  # no full-size temporary for big arrays
-            part = images[start : start + chunk]
-            if images.dtype.kind == "f":
-                count += int(np.count_nonzero(~np.isfinite(part)))
-            if not count:
-                low, high = min(low, float(part.min())), max(high, float(part.max()))
-        if count:
-            raise ValueError(_non_finite_message(count, images.shape))
-        _check_pixel_range(low, high, images.shape)
-    if ids is None:
-        return images, None
-    ids = ids.reshape(-1)
-    # compare in the ids' own dtype (or Python ints): no wrap-around of int64/uint64 ids
-    bad = ids[(ids >= num_classes) | ((ids < 0) if ids.dtype.kind == "i" else False)]
-    if bad.size:
-        raise ValueError(_out_of_range_message(bad, num_classes))
-    return images, ids.astype(np.int32)
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SaliencyModel(keras.Model):
     """Masker + frozen classifier with the masking objective as its `train_step`.
@@ -327,9 +124,6 @@ class SaliencyModel(keras.Model):
             (`layers.PREPROCESSING_MODES`).
         classifier_output: "logits", "probabilities" (log is taken) or "auto" (softmax last
             layer means probabilities).
-        return_exists: `call`/`predict` return `{"mask", "exists"}` (exists as a
-            probability) instead of masks only. Kept for the files that saved it; use
-            `explain` for masks and "exists" without changing the model.
         upsample: return masks at image resolution (default) or at the masker's resolution.
         seed: seed of the fake labels, alternatives and noise drawn during training.
         class_names: None or one name per class of the classifier, saved in the model's
@@ -359,7 +153,6 @@ class SaliencyModel(keras.Model):
         config=None,
         classifier_preprocessing="none",
         classifier_output="auto",
-        return_exists=False,
         upsample=True,
         seed=None,
         class_names=None,
@@ -391,7 +184,6 @@ class SaliencyModel(keras.Model):
                 f"Expected a masker for the classifier's {self.num_classes} classes. "
                 f"Received: a masker with num_classes={masker.num_classes}"
             )
-        self._return_exists = bool(return_exists)
         self.upsample = bool(upsample)
         self.class_names = self._checked_class_names(class_names)
         self.seed = seed
@@ -639,32 +431,6 @@ class SaliencyModel(keras.Model):
         return list(self.trackers.values())
 
     @property
-    def return_exists(self):
-        """`call` and `predict` return `{"mask", "exists"}` (True) or the mask alone (False): fixed
-        when the model is made; `with_outputs` gives a model with the other choice."""
-        return self._return_exists
-
-    def with_outputs(self, exists=True):
-        """The same masker and classifier (their weights shared, nothing copied) as a model whose
-        `call` and `predict` return `{"mask", "exists"}` (`exists=True`) or the mask alone.
-
-        Args:
-            exists: return "exists" with the mask.
-
-        Example:
-
-        ```python
-        outputs = model.with_outputs(exists=True).predict((images, class_ids))
-        outputs["exists"]
-        ```
-        """
-        return type(self)(
-            self.masker, self.classifier, config=self.config, classifier_preprocessing=self.classifier_preprocessing,
-            classifier_output=self.classifier_output, return_exists=exists, upsample=self.upsample, seed=self.seed,
-            class_names=self.class_names, clone_classifier=False, name=self.name,
-        )
-
-    @property
     def image_size(self):
         return self.masker.image_size
 
@@ -700,163 +466,29 @@ class SaliencyModel(keras.Model):
             outputs = ops.log(ops.clip(outputs, 1e-12, 1.0))
         return outputs
 
-    def _check_class_ids(self, class_ids, num_images=None):
-        """Host-side check of class ids (NumPy or eager): integer dtype, shape (N,) or (N, 1),
-        `num_images` of them when given, in [0, num_classes). Returns them as int32 (N,)."""
-        ids = np.asarray(class_ids)
-        shape = (num_images, self.image_size, self.image_size, 3)
-        _check_static(shape, "float32", ids.shape, ids.dtype, self.image_size)
-        ids = ids.reshape(-1)
-        bad = ids[(ids >= self.num_classes) | ((ids < 0) if ids.dtype.kind == "i" else False)]
-        if bad.size:
-            raise ValueError(_out_of_range_message(bad, self.num_classes))
-        return ids.astype(np.int32)
-
     def check_inputs(self, images, class_ids=None):
-        """Host-side validation (see `check_inputs`) at this model's image size and classes."""
-        return check_inputs(images, class_ids, self.image_size, self.num_classes)
+        """Host-side validation (`keras_saliency.models.inputs.check_inputs`) at this model's
+        image size and classes: `(images float32, class_ids int32 or None)` or a `ValueError`.
 
-    def _validate(self, images, class_ids):
-        """`(images float32 (N, S, S, 3), class_ids int32 (N,) or None, valid)` from the call's
-        inputs, or an error before any computation: `ValueError` when eager, in-graph assertions
-        (they raise `tf.errors.InvalidArgumentError` with the same message) when traced. Under
-        XLA, where assertions are no-ops, `valid` is a boolean tensor (else None): the outputs
-        of invalid inputs are then NaN, never plausible masks."""
-        import tensorflow as tf
+        Args:
+            images: (N, S, S, 3) RGB pixels in [0, 255].
+            class_ids: (N,) or (N, 1) integer class ids, or None.
 
-        size = self.image_size
-        try:
-            images = tf.convert_to_tensor(images)
-            if class_ids is not None:
-                class_ids = tf.convert_to_tensor(class_ids)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"Expected images (N, {size}, {size}, 3) and integer class_ids (N,) as arrays or "
-                f"tensors. Received: inputs that are not ({error})"
-            ) from None
+        Example:
 
-        def static(tensor):
-            return None if tensor.shape.rank is None else tuple(tensor.shape.as_list())
-
-        _check_static(
-            static(images), images.dtype.name,
-            None if class_ids is None else static(class_ids),
-            None if class_ids is None else class_ids.dtype.name, size,
-        )
-        eager = tf.executing_eagerly() and hasattr(images, "numpy") and (
-            class_ids is None or hasattr(class_ids, "numpy")
-        )
-        if eager:  # every shape is known here: only the values remain
-            if images.dtype.is_floating:
-                count = int(tf.math.count_nonzero(~tf.math.is_finite(images)))
-                if count:
-                    raise ValueError(_non_finite_message(count, tuple(images.shape)))
-            if (images.dtype.is_floating or images.dtype.is_integer) and images.shape.num_elements():
-                _check_pixel_range(float(tf.reduce_min(images)), float(tf.reduce_max(images)), tuple(images.shape))
-            if class_ids is not None:
-                class_ids = tf.constant(self._check_class_ids(class_ids.numpy(), images.shape[0]))
-            return tf.cast(images, "float32"), class_ids, None
-        return self._graph_checks(images, class_ids)
-
-    def _graph_checks(self, images, class_ids):
-        import tensorflow as tf
-        from tensorflow.python.ops import control_flow_util
-
-        size, num_classes = self.image_size, self.num_classes
-        xla = control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
-        conditions = []
-
-        def check(condition, template, values):
-            """An assertion of `condition`; `values()` gives what the message shows."""
-            conditions.append(condition)
-            if xla:  # neither Assert (a no-op) nor StringFormat (not an XLA op) works there
-                return tf.no_op()
-            return tf.debugging.Assert(
-                condition, [tf.strings.format(template, values(), summarize=_MAX_SHOWN)]
-            )
-
-        image_shape = tf.shape(images)
-        expected_images = (
-            f"Expected images of shape (N, {size}, {size}, 3) (N >= 1 RGB images at the "
-            "model input size). Received: images of shape {}"
-        )
-        padded = tf.concat([image_shape, [0, 0, 0, 0]], 0)  # indexable whatever the rank
-        checks = [
-            check(
-                tf.logical_and(
-                    tf.equal(tf.size(image_shape), 4),
-                    tf.reduce_all(tf.equal(padded[1:4], [size, size, 3])) & (padded[0] > 0),
-                ),
-                expected_images,
-                lambda: (image_shape,),
-            )
-        ]
-        batch = padded[0]
-        if images.dtype.is_floating:
-            # Flattened first: the count never depends on the (possibly wrong) rank.
-            non_finite = tf.reduce_sum(tf.cast(~tf.math.is_finite(tf.reshape(images, [-1])), tf.int64))
-            checks.append(
-                check(
-                    tf.equal(non_finite, 0),
-                    "Expected finite pixel values. Received: {} NaN or infinite values in images "
-                    "of shape {}",
-                    lambda: (non_finite, image_shape),
-                )
-            )
-        if class_ids is not None:
-            ids_shape = tf.shape(class_ids)
-            rank = tf.size(ids_shape)
-            checks.append(
-                check(
-                    tf.logical_or(
-                        tf.equal(rank, 1),
-                        tf.logical_and(tf.equal(rank, 2), tf.equal(tf.concat([ids_shape, [1, 1]], 0)[1], 1)),
-                    ),
-                    "Expected class_ids of shape (N,) or (N, 1): one class id per image. "
-                    "Received: class_ids of shape {}",
-                    lambda: (ids_shape,),
-                )
-            )
-            flat = tf.reshape(class_ids, [-1])
-            checks.append(
-                check(
-                    tf.equal(tf.size(flat), batch),
-                    "Expected one class id per image ({} images). Received: {} class_ids",
-                    lambda: (batch, tf.size(flat)),
-                )
-            )
-            # compared in the ids' own dtype: an int64 2**32 + 3 must not wrap into range
-            dtype = class_ids.dtype
-            in_range = tf.ones_like(flat, dtype="bool")
-            if num_classes <= dtype.max:
-                in_range = tf.logical_and(in_range, flat < tf.constant(num_classes, dtype))
-            if not dtype.is_unsigned:
-                in_range = tf.logical_and(in_range, flat >= tf.constant(0, dtype))
-            checks.append(
-                check(
-                    tf.reduce_all(in_range),
-                    f"Expected class_ids in [0, {num_classes}). Received: class_ids={{}}",
-                    lambda: (tf.boolean_mask(flat, tf.logical_not(in_range)),),
-                )
-            )
-        with tf.control_dependencies(checks):
-            images = tf.ensure_shape(tf.identity(images), (None, size, size, 3))
-            if class_ids is not None:
-                class_ids = tf.reshape(tf.identity(class_ids), [-1])
-                if xla:  # gathered within range; the outputs are NaN anyway
-                    class_ids = tf.where(in_range, class_ids, tf.zeros_like(class_ids))
-                class_ids = tf.cast(class_ids, "int32")
-        valid = tf.reduce_all(tf.stack(conditions)) if xla else None
-        return tf.cast(images, "float32"), class_ids, valid
+        ```python
+        images, class_ids = model.check_inputs(images, [3, 5])
+        ```
+        """
+        return input_checks.check_inputs(images, class_ids, self.image_size, self.num_classes)
 
     def call(self, inputs, training=False):
-        outputs = self.masks_and_exists(inputs, training=training)
-        return outputs if self.return_exists else outputs["mask"]
+        return self._masks_and_exists(inputs, training=training)["mask"]
 
-    def masks_and_exists(self, inputs, training=False):
-        """`{"mask", "exists"}` for `inputs` as `call` takes them, whatever `return_exists`:
-        the traceable form of `explain` (use it inside a `tf.function`)."""
-        images, class_ids, valid = self._validate(*split_inputs(inputs))
+    def _masks_and_exists(self, inputs, training=False):
+        """`{"mask", "exists"}` for `inputs` as `call` takes them: `explain`'s traced step."""
+        images, class_ids = input_checks.split_inputs(inputs)
+        images, class_ids, valid = input_checks.validate(images, class_ids, self.image_size, self.num_classes)
         if class_ids is None:
             class_ids = ops.argmax(self.classifier_logits(images), axis=-1)
         class_ids = ops.cast(class_ids, "int32")
@@ -898,7 +530,8 @@ class SaliencyModel(keras.Model):
         return self._functions.masker
 
     def explain(self, images, class_ids=None, batch_size=None):
-        """Masks and "exists" probabilities, without changing the model.
+        """Masks and "exists" probabilities: the one way to ask for "exists" (`predict` and
+        `call` give the masks alone).
 
         Args:
             images: (N, S, S, 3) RGB pixels in [0, 255] (NumPy array or eager tensor).
@@ -931,11 +564,11 @@ class SaliencyModel(keras.Model):
             image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
             if with_ids:
                 function = tf.function(
-                    lambda x, ids: self.masks_and_exists((x, ids)),
+                    lambda x, ids: self._masks_and_exists((x, ids)),
                     input_signature=[image_spec, tf.TensorSpec([None], tf.int32)],
                 )
             else:
-                function = tf.function(lambda x: self.masks_and_exists(x), input_signature=[image_spec])
+                function = tf.function(lambda x: self._masks_and_exists(x), input_signature=[image_spec])
             self._functions.explain[with_ids] = function
         masks, exists = [], []
         for start in range(0, len(images), batch_size):
@@ -979,16 +612,16 @@ class SaliencyModel(keras.Model):
         if isinstance(x, tuple) and len(x) > 2:
             raise ValueError(f"Expected images, or (images, class_ids). Received: a tuple of {len(x)} items")
         if isinstance(x, dict) or (isinstance(x, (list, tuple)) and len(x) in (1, 2)):
-            images, class_ids = split_inputs(x)
+            images, class_ids = input_checks.split_inputs(x)
         else:
             images, class_ids = x, None
-        if _is_array_like(images) and (class_ids is None or _is_array_like(class_ids)):
+        if input_checks.is_array_like(images) and (class_ids is None or input_checks.is_array_like(class_ids)):
             images, class_ids = self.check_inputs(images, class_ids)
             if steps is None and not callbacks:
                 # Arrays go through `explain`'s traced function: the same masks without Keras'
                 # per-call set-up of a data adapter and an epoch loop (most of a 128-image call).
                 out = self.explain(images, class_ids, batch_size)
-                return out if self.return_exists else out["mask"]
+                return out["mask"]
             x = images if class_ids is None else (images, class_ids)
         return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
@@ -1115,7 +748,6 @@ class SaliencyModel(keras.Model):
             "config": self.config.get_config(),
             "classifier_preprocessing": self.classifier_preprocessing,
             "classifier_output": self.classifier_output,
-            "return_exists": self.return_exists,
             "upsample": self.upsample,
             "seed": self.seed,
             "class_names": self.class_names,
@@ -1129,6 +761,10 @@ class SaliencyModel(keras.Model):
         from keras_saliency.models.masker import Masker
 
         config = dict(config)
+        if config.pop("return_exists", False):  # the files of version 0.1.0 that saved it True
+            logging.getLogger("keras_saliency").warning(
+                "This file's model returned {'mask', 'exists'} from predict; it now returns the masks: "
+                "use model.explain(images, class_ids) for masks and 'exists'")
         config["classifier"] = keras.saving.deserialize_keras_object(config["classifier"])
         masker_config = dict(config["masker"].get("config", {}))
         shared = masker_config.get("encoder")

@@ -66,21 +66,21 @@ def resolve_class(value, class_names=None, num_classes=None):
     count = num_classes or len(names) or None
     if value.isdigit():
         if count and int(value) >= count:
-            raise ValueError(f"Expected a class id in [0, {count}). Received: --class {value}")
+            raise ValueError(f"Expected a class id in [0, {count}). Received: `class_name={value}`")
         return int(value)
     for same in (lambda n: n == value, lambda n: n.lower() == value.lower(),
                  lambda n: n.split(",")[0].strip().lower() == value.lower()):
         matches = [i for i, n in enumerate(names) if same(n)]
         if len(matches) > 1:
-            raise ValueError(f"Expected a name of one class. Received: --class {value}, which names classes "
+            raise ValueError(f"Expected a name of one class. Received: `class_name={value}`, which names classes "
                              f"{', '.join(map(str, matches))} (give the id)")
         if matches:
             return matches[0]
     if not names:
         raise ValueError(f"Expected a class id (this model has no class names: no MODEL.report.json next "
-                         f"to it). Received: --class {value}")
+                         f"to it). Received: `class_name={value}`")
     raise ValueError(f"Expected a class id or one of the model's {len(names)} class names "
-                     f"({_suggestions(value, names)}). Received: --class {value}")
+                     f"({_suggestions(value, names)}). Received: `class_name={value}`")
 
 
 def _suggestions(value, names, count=3):

@@ -16,6 +16,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from keras_saliency.flags import as_flags
 from keras_saliency.runtime.classes import AUTO, load_metadata, resolve_class
 from keras_saliency.runtime.images import (
     VIDEO_EXTENSIONS,
@@ -235,7 +236,7 @@ def run(runtime, args):
         metadata = load_metadata(args.model)
         args.class_id = resolve_class(args.class_id, metadata.get("class_names"), metadata.get("num_classes"))
     except ValueError as error:
-        raise SystemExit(f"Error: {error}") from None
+        raise SystemExit(f"Error: {as_flags(str(error))}") from None
     if args.class_id == AUTO and not args.num_classes:
         args.num_classes = metadata.get("num_classes")
         if not args.num_classes:
@@ -253,7 +254,7 @@ def run(runtime, args):
             raise SystemExit(f"Expected image files, folders of images or a video. Received: {args.inputs}")
         timer = explain_images(runtime, files, size, args)
     except (RuntimeError, ValueError) as error:  # a damaged model file that loads but fails to run
-        raise SystemExit(f"Error: {error}") from None
+        raise SystemExit(f"Error: {as_flags(str(error))}") from None
     print(f"{timer.images} images -> {args.output}: {timer.rate():.1f} masks/s in the model (batch {args.batch_size})")
 
 

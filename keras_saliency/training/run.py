@@ -13,34 +13,11 @@ import tempfile
 import time
 import typing
 
-from keras_saliency.errors import CommandError, first_line
+from keras_saliency.errors import first_line
 
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
 SCHEDULES = ("auto", "single", "two-phase")
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
-
-
-class TrainError(CommandError):
-    """A run refused or stopped for a reason the user can fix, in one line.
-
-    Args:
-        message: the line.
-        kind: "usage" (a missing option), "parameter" (a bad value of `field`), "refused" (an
-            input that cannot be used: a file, a download) or "failed" (anything else).
-        field: the `TrainSpec` field at fault, if any.
-
-    Example:
-
-    ```python
-    try:
-        train_masker(spec)
-    except TrainError as error:
-        print(error)
-    ```
-    """
-
-    def __init__(self, message, kind="failed", field=None):
-        super().__init__(message, kind=kind, field=field)
 
 
 @dataclasses.dataclass
@@ -262,7 +239,7 @@ def mask_warning(masks, low=0.01, high=0.95):
         return None
     state = "empty" if mean < low else "lit everywhere"
     return (f"Warning: the masks of the {len(masks)} preview images are {state} (mean {mean:.3f}), "
-            "so they explain nothing yet: train longer (--epochs), check the classifier's accuracy "
+            "so they explain nothing yet: train longer (`epochs`), check the classifier's accuracy "
             "on these images, or see overlays.png")
 
 
@@ -276,18 +253,19 @@ def check_inputs(dataset, data_dir, classifier=None):
     Example:
 
     ```python
-    check_inputs("folder", "photos", "classifier.keras")  # raises TrainError when one is missing
+    check_inputs("folder", "photos", "classifier.keras")  # raises an error when one is missing
     ```
     """
     if dataset == "folder":
         if not data_dir:
-            raise TrainError("--dataset folder needs --data-dir (a folder of class subfolders).", "usage", "data_dir")
+            raise ValueError("Expected `data_dir` (a folder of class subfolders) for the folder dataset. "
+                             "Received: none")
         if not os.path.isdir(data_dir):
-            raise TrainError(f"Expected a folder of class subfolders. Received: {data_dir!r} is not a folder",
-                             "parameter", "data_dir")
+            raise NotADirectoryError(f"Expected `data_dir` to be a folder of class subfolders. Received: "
+                                     f"{data_dir!r}, which is not a folder")
     if isinstance(classifier, str) and classifier.lower().endswith(".keras") and not os.path.isfile(classifier):
-        raise TrainError(f"Expected a .keras classifier file. Received: {classifier!r}, which does not exist",
-                         "parameter", "classifier")
+        raise FileNotFoundError(f"Expected `classifier` to be a .keras classifier file. Received: {classifier!r}, "
+                                "which does not exist")
 
 
 def load_splits(dataset, data_dir, image_size, batch_size, validation_split, seed, steps_per_epoch,
@@ -339,11 +317,11 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
             )
         except DatasetUnavailable as error:
             if dataset == "imagenet2012":
-                raise TrainError(f"could not prepare {TITLES[dataset]}: {error.reason}; give --data-dir with "
-                                 "the ILSVRC2012 archives (see docs/IMAGENET.md)", "refused", "data_dir") from None
-            raise TrainError(
-                f"could not download {TITLES[dataset]}: {error.reason}; use --dataset folder --data-dir DIR, "
-                "or --data-dir with a prepared tensorflow-datasets folder", "refused", "data_dir") from None
+                raise FileNotFoundError(f"could not prepare {TITLES[dataset]}: {error.reason}; give `data_dir` "
+                                        "with the ILSVRC2012 archives (see docs/IMAGENET.md)") from None
+            raise FileNotFoundError(
+                f"could not download {TITLES[dataset]}: {error.reason}; use `dataset=folder` with `data_dir`, "
+                "or `data_dir` with a prepared tensorflow-datasets folder") from None
         train_steps, validation_steps = int(train.cardinality()), int(validation.cardinality())
         if not steps_per_epoch:  # tf.data knows these lengths: no repeat needed
             train_steps = validation_steps = None
@@ -361,13 +339,13 @@ def load_splits(dataset, data_dir, image_size, batch_size, validation_split, see
 
 
 def _load_keras_file(path, what="model"):
-    """A .keras file (size limits, Keras' safe mode) -> the model, or a one-line TrainError."""
+    """A .keras file (size limits, Keras' safe mode) -> the model, or a one-line ValueError."""
     from keras_saliency.models.files import load_model_file
 
     try:
         return load_model_file(path)
     except Exception as error:  # Keras rejects a bad file with ValueError, TypeError, KeyError...
-        raise TrainError(f"could not load the {what} {path}: {first_line(error)}", "refused") from None
+        raise ValueError(f"could not load the {what} {path}: {first_line(error)}") from None
 
 
 def duration(seconds):
@@ -489,17 +467,16 @@ def _classifier(spec, image_size, output, splits, weights, log):
         return model, preprocessing, None
     if name_or_path:
         if not os.path.exists(name_or_path):
-            raise TrainError(
-                f"expected a backbone name in {sorted(BACKBONES)} or a .keras file; received "
-                f"{name_or_path!r}, which does not exist", "parameter", "classifier",
-            )
+            raise FileNotFoundError(
+                f"Expected `classifier` to be a backbone name in {sorted(BACKBONES)} or a .keras file. Received: "
+                f"{name_or_path!r}, which does not exist")
         return _load_keras_file(name_or_path, "classifier"), None, None
     path = os.path.join(output, "classifier.keras")
     if os.path.exists(path):
         log(f"Using the classifier trained by an earlier run: {path}")
         return _load_keras_file(path, "classifier"), "none", CIFAR_TAPS
     epochs = spec.classifier_epochs
-    log(f"No --classifier given: training the small CIFAR-style classifier first ({epochs} epochs), saved to {path}.")
+    log(f"No `classifier` given: training the small CIFAR-style classifier first ({epochs} epochs), saved to {path}.")
     model = cifar_classifier(len(splits.class_names), image_size)
     batches = splits.train_steps or int(splits.train.cardinality())
     compile_classifier(model, 3e-3, steps=epochs * batches)
@@ -548,8 +525,10 @@ def train_masker(spec, log=print):
         A `TrainResult`: the model, the run folder, the histories and the class names.
 
     Raises:
-        TrainError: a one-line reason the run was refused (a missing data folder, a bad
-            classifier file, unknown tap layers, a failed download...).
+        ValueError: a one-line reason the run was refused (a bad classifier file, unknown
+            tap layers, an empty data folder...).
+        FileNotFoundError: a missing data folder or classifier file, a dataset that could not
+            be downloaded.
         OSError: a write that failed (a full or read-only disk), in one line.
 
     Example:
@@ -610,13 +589,8 @@ def _train(spec, output, log):
     crop_scale = spec.crop_scale
     if crop_scale is None:
         crop_scale = masker_preset(spec.preset)["schedule"]["crop_scale"] if spec.uses_preset() else 0.0
-    try:
-        splits = load_splits(spec.dataset, spec.data_dir, image_size, spec.batch_size, spec.validation_split,
-                             spec.seed, spec.steps_per_epoch, crop_scale=crop_scale)
-    except TrainError:
-        raise
-    except ValueError as error:  # a user error (empty folder, missing manual dir): one line
-        raise TrainError(str(error)) from error
+    splits = load_splits(spec.dataset, spec.data_dir, image_size, spec.batch_size, spec.validation_split,
+                         spec.seed, spec.steps_per_epoch, crop_scale=crop_scale)
     os.makedirs(output, exist_ok=True)  # only once the data has loaded
     histories = []
     with output_lock(output):  # a second run on the same folder is refused
@@ -733,7 +707,7 @@ def objective_config(spec):
     try:
         return from_fields(fields)
     except TypeError as error:  # an unknown field
-        raise TrainError(f"unknown objective option: {first_line(error)}", "parameter", "objective_options") from None
+        raise ValueError(f"Expected `objective_options` that the objective has. Received: {first_line(error)}") from None
 
 
 def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
@@ -768,13 +742,11 @@ def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
                 f"{image_size // model.masker.mask_stride} masks, {model.config.objective} objective")
         with strategy.scope():
             training.compile_saliency_model(model, spec.learning_rate)
-    except TrainError:
+    except (ValueError, OSError):  # a bad tap layer, encoder or classifier: one line (the caller's)
         raise
-    except ValueError as error:  # a bad tap layer, encoder or classifier: one line
-        raise TrainError(first_line(error)) from error
     except Exception as error:  # Keras' get_file: a plain Exception when a download fails
         if "URL fetch failure" in str(error):
-            raise TrainError(f"could not download the Keras Applications weights: {first_line(error)}; "
-                             "use --weights none, or run once with internet access", "refused") from None
+            raise FileNotFoundError(f"could not download the Keras Applications weights: {first_line(error)}; "
+                                    "use `weights=none`, or run once with internet access") from None
         raise
     return model

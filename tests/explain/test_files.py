@@ -3,11 +3,12 @@
 
 def test_class_id_from_follows_the_runtime_rule():
     """One class-name rule for the library and the TF-free runtime: ids, exact names, any case,
-    the first name of a list, folder names before readable names; a one-line CommandError."""
+    the first name of a list, folder names before readable names; a one-line ValueError that names
+    the parameter (the command line prints it as --class)."""
     import pytest
 
-    from keras_saliency.errors import CommandError
     from keras_saliency.explain.files import class_id_from
+    from keras_saliency.flags import as_flags
 
     folders, readable = ["n01", "n02"], ["goldfish, Carassius auratus", "tabby cat"]
     assert class_id_from(None, [folders, readable], 2) is None
@@ -16,10 +17,11 @@ def test_class_id_from_follows_the_runtime_rule():
     assert class_id_from("n02", [folders, readable], 2) == 1
     assert class_id_from("Goldfish", [folders, readable], 2) == 0
     assert class_id_from("Tabby Cat", [None, readable], 2) == 1
-    with pytest.raises(CommandError, match=r"Expected a class id in \[0, 2\)\. Received: --class 7"):
+    with pytest.raises(ValueError, match=r"Expected a class id in \[0, 2\)\. Received: `class_name=7`"):
         class_id_from("7", [folders, readable], 2)
-    with pytest.raises(CommandError, match="Received: --class unicorn"):
+    with pytest.raises(ValueError, match="Received: `class_name=unicorn`") as caught:
         class_id_from("unicorn", [folders, readable], 2)
+    assert as_flags(str(caught.value)).endswith("Received: --class unicorn")
 
 
 def test_explain_keeps_no_decoded_original_of_a_batch(tmp_path):

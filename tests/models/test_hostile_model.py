@@ -163,12 +163,11 @@ def test_dataset_batches_are_checked_in_the_graph(model):
         model.predict(nan, verbose=0)
 
 
-def test_return_exists_is_checked_too(model):
-    with_exists = model.with_outputs(exists=True)
-    out = with_exists.predict((IMAGES[:2], LABELS[:2]), verbose=0)
+def test_explain_is_checked_too(model):
+    out = model.explain(IMAGES[:2], LABELS[:2])
     assert out["mask"].shape == (2, SIZE, SIZE, 1) and out["exists"].shape == (2,)
     with pytest.raises(ValueError, match=CLASS_ERROR):
-        with_exists.predict((IMAGES[:2], np.array([-1, 0])), verbose=0)
+        model.explain(IMAGES[:2], np.array([-1, 0]))
 
 
 def test_xla_never_returns_plausible_masks_for_bad_inputs(model):

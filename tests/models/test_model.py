@@ -168,15 +168,11 @@ def test_predict_input_forms_and_errors(data):
     np.testing.assert_allclose(by_tuple, by_dict, atol=1e-6)
     predicted = np.argmax(model.classifier(images[:4]), axis=-1)
     np.testing.assert_allclose(model(images[:4]), model((images[:4], predicted)), atol=1e-6)
-    with_exists = model.with_outputs(exists=True)
-    out = with_exists((images[:4], labels[:4]))
+    out = model.explain(images[:4], labels[:4])  # the one way to ask for "exists"
     assert set(out) == {"mask", "exists"} and 0 <= float(np.min(out["exists"])) <= 1
-    out = with_exists.predict((images[:4], labels[:4]), verbose=0)
-    assert set(out) == {"mask", "exists"} and out["exists"].shape == (4,)
-    np.testing.assert_allclose(out["mask"], by_tuple, atol=1e-6)  # the same weights
-    assert model.predict((images[:4], labels[:4]), verbose=0).shape == (4, 32, 32, 1)  # unchanged
-    with pytest.raises(AttributeError):
-        model.return_exists = True  # fixed when the model is made
+    assert out["exists"].shape == (4,)
+    np.testing.assert_allclose(out["mask"], by_tuple, atol=1e-6)
+    assert not hasattr(model, "with_outputs") and not hasattr(model, "return_exists")
     with pytest.raises(ValueError, match=r"Expected class_ids in \[0, 4\)"):
         model((images[:2], np.array([1, 7])))
 
@@ -249,7 +245,7 @@ def test_from_classifier_compile_auto_and_explain(tmp_path, data):
     model.fit(images[:16], labels[:16], batch_size=8, epochs=1, verbose=0)
 
     out = model.explain(images[:5], labels[:5], batch_size=2)  # never changes the model
-    assert set(out) == {"mask", "exists"} and not model.return_exists
+    assert set(out) == {"mask", "exists"}
     assert out["mask"].shape == (5, 32, 32, 1) and out["exists"].shape == (5,)
     assert 0 <= out["exists"].min() and out["exists"].max() <= 1
     np.testing.assert_allclose(out["mask"], model.predict((images[:5], labels[:5]), verbose=0), atol=1e-5)

@@ -50,7 +50,9 @@ def test_ruff_finds_nothing():
 
 def test_the_command_line_stays_thin():
     """Flags and one library call per command: each command module of `keras_saliency/cli/` stays
-    short, and no command's body (after its flags) grows past a dozen lines."""
+    short (at most 250 lines of at most 120 characters: ruff's E501 holds the width there, so the
+    count cannot be met by long lines), and no command's body (after its flags) grows past a dozen
+    lines."""
     import ast
 
     folder = os.path.join(REPO, "keras_saliency", "cli")
@@ -59,7 +61,8 @@ def test_the_command_line_stays_thin():
             continue
         with open(os.path.join(folder, name)) as f:
             text = f.read()
-        assert len(text.splitlines()) <= 120, name
+        assert len(text.splitlines()) <= 250, name
+        assert max(len(line) for line in text.splitlines()) <= 120, name
         for node in ast.parse(text).body:
             if isinstance(node, ast.FunctionDef) and node.decorator_list:
                 body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body  # after the docstring

@@ -9,11 +9,20 @@ from keras_saliency.cli.console import checks, command, echo
 def _check_export(options):
     from keras_saliency.deployment.export_files import check_export
 
-    check_export(options["model_name"], options["export_format"], options["quantize"], options["trt"],
-                 options["output"], options["overwrite"], options["calibration_data"])
+    check_export(
+        options["model_name"],
+        options["export_format"],
+        options["quantize"],
+        options["trt"],
+        options["output"],
+        options["overwrite"],
+        options["calibration_data"],
+    )
 
 
-@main.command("export", help=f"""Export the masker MODEL (a shipped model, listed below, or a masker's
+@main.command(
+    "export",
+    help=f"""Export the masker MODEL (a shipped model, listed below, or a masker's
 .keras file) and verify the export against the Keras model: max / mean difference, rank
 correlation, top-20% IoU, printed and saved as OUTPUT.report.json. ONNX, TFLite and --trt need
 the export extra: pip install 'keras-saliency[export]'. Exit status: 0 when the export passes
@@ -21,21 +30,78 @@ its parity goals, 2 when it is refused or TensorRT is missing, 3 when the verifi
 (unless --allow-failed-verification).
 
 \b
-Shipped models: {MODEL_NAMES}""")
+Shipped models: {MODEL_NAMES}""",
+)
 @click.argument("model_name", metavar="MODEL")
-@click.option("--format", "export_format", type=click.Choice(["saved_model", "tflite", "onnx"]), default="onnx", show_default=True)
-@click.option("--quantize", type=click.Choice(["float32", "float16", "dynamic", "int8"]), default="float32", show_default=True, help="tflite: all four; onnx / --trt: float32, float16, int8 (int8: Q/DQ ONNX, calibrated).")
-@click.option("--trt", is_flag=True, help="Also build a TensorRT engine from the ONNX model (needs tensorrt and a GPU; exits 2 without them, after writing the ONNX model). --output may name the engine (.engine or .plan): the ONNX model goes next to it.")
-@click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Folder of real images: int8 calibration, and held-out images for the verification.")
+@click.option(
+    "--format", "export_format", type=click.Choice(["saved_model", "tflite", "onnx"]), default="onnx", show_default=True
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["float32", "float16", "dynamic", "int8"]),
+    default="float32",
+    show_default=True,
+    help="tflite: all four; onnx / --trt: float32, float16, int8 (int8: Q/DQ ONNX, calibrated).",
+)
+@click.option(
+    "--trt",
+    is_flag=True,
+    help=(
+        "Also build a TensorRT engine from the ONNX model (needs tensorrt and a GPU; exits 2 without them, after "
+        "writing the ONNX model). --output may name the engine (.engine or .plan): the ONNX model goes next to it."
+    ),
+)
+@click.option(
+    "--calibration-data",
+    type=click.Path(exists=True, file_okay=False),
+    help="Folder of real images: int8 calibration, and held-out images for the verification.",
+)
 @click.option("--calibration-images", default=200, show_default=True, type=click.IntRange(min=1))
 @click.option("--verification-images", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--input-dtype", type=click.Choice(["float32", "uint8"]), default="float32", show_default=True, help="The `image` input's type.")
-@click.option("--int8-float", type=click.Choice(["parity", "speed"]), default="parity", show_default=True, help="int8 TFLite of a gated masker, the layers kept in float: parity (the gate, the decoder and the encoder up to its first feature map) or speed (the gate and the mask head only: on the ImageNet masker 2.3x faster, its masks less like the float ones, so the verification fails and needs --allow-failed-verification).")
-@click.option("--max-batch-size", default=32, show_default=True, type=click.IntRange(min=1), help="TensorRT: largest batch of the engine's profile.")
+@click.option(
+    "--input-dtype",
+    type=click.Choice(["float32", "uint8"]),
+    default="float32",
+    show_default=True,
+    help="The `image` input's type.",
+)
+@click.option(
+    "--int8-float",
+    type=click.Choice(["parity", "speed"]),
+    default="parity",
+    show_default=True,
+    help=(
+        "int8 TFLite of a gated masker, the layers kept in float: parity (the gate, the decoder and the encoder up to "
+        "its first feature map) or speed (the gate and the mask head only: on the ImageNet masker 2.3x faster, its "
+        "masks less like the float ones, so the verification fails and needs --allow-failed-verification)."
+    ),
+)
+@click.option(
+    "--max-batch-size",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="TensorRT: largest batch of the engine's profile.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--overwrite", is_flag=True, help="Replace existing output files (or write a SavedModel into a folder that is not empty).")
-@click.option("--allow-failed-verification", is_flag=True, help="Exit 0 even when the export misses its parity goals (default: exit status 3).")
-@click.option("--output", type=click.Path(), help="A folder (saved_model), a .tflite or .onnx file, or with --trt an .engine / .plan file. Default: saliency-exports/MODEL.onnx (-saved_model, .tflite, .engine).")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace existing output files (or write a SavedModel into a folder that is not empty).",
+)
+@click.option(
+    "--allow-failed-verification",
+    is_flag=True,
+    help="Exit 0 even when the export misses its parity goals (default: exit status 3).",
+)
+@click.option(
+    "--output",
+    type=click.Path(),
+    help=(
+        "A folder (saved_model), a .tflite or .onnx file, or with --trt an .engine / .plan file. Default: "
+        "saliency-exports/MODEL.onnx (-saved_model, .tflite, .engine)."
+    ),
+)
 @command(before=checks(_check_export))
 def export_command(model_name, export_format, **options):
     from keras_saliency.deployment.export_files import export_file
@@ -44,15 +110,57 @@ def export_command(model_name, export_format, **options):
 
 
 @main.command()
-@click.option("--model", "model_name", help=f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (default: an untrained masker on --encoder; speed does not depend on the weights).")
-@click.option("--encoder", default="mobilenet_v2", show_default=True, type=click.Choice(["mobilenet_v2", "resnet50", "efficientnet_b0"]), help="Without --model: a Keras Applications classifier (weights=None) whose own layers are the encoder.")
+@click.option(
+    "--model",
+    "model_name",
+    help=(
+        f"A shipped model ({MODEL_NAMES}) or a masker's .keras file (default: an untrained masker on --encoder; speed "
+        "does not depend on the weights)."
+    ),
+)
+@click.option(
+    "--encoder",
+    default="mobilenet_v2",
+    show_default=True,
+    type=click.Choice(["mobilenet_v2", "resnet50", "efficientnet_b0"]),
+    help="Without --model: a Keras Applications classifier (weights=None) whose own layers are the encoder.",
+)
 @click.option("--image-size", default=224, show_default=True, type=click.IntRange(min=8))
-@click.option("--decoder-filters", default="32,16,8", show_default=True, help="Without --model: the decoder's widths (the real-time preset; the paper-size decoder is 256,128,64).")
-@click.option("--mask-stride", default=8, show_default=True, type=click.IntRange(min=1), help="Without --model: image side / mask side.")
+@click.option(
+    "--decoder-filters",
+    default="32,16,8",
+    show_default=True,
+    help="Without --model: the decoder's widths (the real-time preset; the paper-size decoder is 256,128,64).",
+)
+@click.option(
+    "--mask-stride",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Without --model: image side / mask side.",
+)
 @click.option("--batch-sizes", default="1,32", show_default=True)
-@click.option("--backends", default=",".join(["keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"]), show_default=True, help="Comma-separated: keras, keras_xla, saved_model, tflite_float32, tflite_float16, tflite_dynamic, tflite_int8, onnx.")
-@click.option("--seconds", default=3.0, show_default=True, type=click.FloatRange(0, min_open=True), help="Timing per backend, batch size and model part.")
-@click.option("--calibration-data", type=click.Path(exists=True, file_okay=False), help="Real images for the int8 calibration and the timed batches (default: random pixels).")
+@click.option(
+    "--backends",
+    default=",".join(["keras", "saved_model", "tflite_float32", "tflite_float16", "tflite_int8", "onnx"]),
+    show_default=True,
+    help=(
+        "Comma-separated: keras, keras_xla, saved_model, tflite_float32, tflite_float16, tflite_dynamic, tflite_int8, "
+        "onnx."
+    ),
+)
+@click.option(
+    "--seconds",
+    default=3.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Timing per backend, batch size and model part.",
+)
+@click.option(
+    "--calibration-data",
+    type=click.Path(exists=True, file_okay=False),
+    help="Real images for the int8 calibration and the timed batches (default: random pixels).",
+)
 @click.option("--no-gradcam", is_flag=True, help="Skip the Grad-CAM reference.")
 @click.option("--output", default="saliency-benchmark", show_default=True, type=click.Path(file_okay=False))
 @command(before=checks())

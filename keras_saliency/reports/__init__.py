@@ -4,20 +4,25 @@
 Example:
 
 ```python
-from keras_saliency.reports import pictures, tables
+from keras_saliency.reports import save_panels, write_csv
 
-pictures.save_panels("masks.png", images, masks)
-tables.write_csv("results.csv", rows, [("method", "method", "{}")])
+save_panels("masks.png", images, masks)
+write_csv("results.csv", rows, [("method", "method", "{}")])
 ```
 """
 
-import importlib
+from keras_saliency.reports.pictures import (
+    heatmap,
+    overlay,
+    panels,
+    plot_panels,
+    preserved_and_destroyed,
+    save_method_grid,
+    save_panels,
+)
+from keras_saliency.reports.tables import markdown_table, present_columns, write_csv
 
-_SUBMODULES = ("pictures", "tables")
-__all__ = list(_SUBMODULES)
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = [
+    "heatmap", "markdown_table", "overlay", "panels", "plot_panels", "present_columns", "preserved_and_destroyed",
+    "save_method_grid", "save_panels", "write_csv",
+]

@@ -77,3 +77,26 @@ def test_importing_the_library_prints_no_tensorflow_start_up_lines():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
     noisy = [line for line in result.stderr.splitlines() if "oneDNN" in line or line.startswith(("I0000", "E0000"))]
     assert not noisy, result.stderr
+
+
+PACKAGE_BUDGET_MB = 60  # docs/ARCHITECTURE.md, "Installs": the wheel's size budget
+MODEL_FILE_BUDGET_MB = 30
+
+
+def test_the_package_stays_within_its_size_budget():
+    """The files the wheel ships (the shipped models are most of it) stay within the stated
+    budget; each shipped model has its JSON (commands, figures)."""
+    root = os.path.join(REPO, "keras_saliency")
+    sizes = {}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if name != "__pycache__"]
+        for name in files:
+            path = os.path.join(folder, name)
+            sizes[os.path.relpath(path, root)] = os.path.getsize(path)
+    total = sum(sizes.values()) / 1e6
+    assert total <= PACKAGE_BUDGET_MB, f"{total:.1f} MB > {PACKAGE_BUDGET_MB} MB"
+    models = [name for name in sizes if name.endswith(".keras")]
+    assert models
+    for name in models:
+        assert sizes[name] / 1e6 <= MODEL_FILE_BUDGET_MB, name
+        assert name[: -len(".keras")] + ".json" in sizes, name

@@ -2,7 +2,7 @@
 format of models saved before the encoder shared them) so that the encoder IS the classifier's
 layers: the classifier's weights are then stored once. The masks are unchanged (checked).
 
-    python scripts/share_encoder.py keras_saliency/pretrained/imagenet-darknet-tiny.keras
+    python scripts/resave_shared_encoder.py keras_saliency/pretrained/imagenet-darknet-tiny.keras
 """
 
 import numpy as np

@@ -146,7 +146,7 @@ def test_train_cifar10_offline_fails_fast_in_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: could not download CIFAR-10: ")
-    assert "use --dataset folder --data-dir DIR, or --data-dir with a prepared tensorflow-datasets folder" in lines[0]
+    assert "use --dataset folder with --data-dir, or --data-dir with a prepared tensorflow-datasets folder" in lines[0]
     assert seconds < 30, f"{seconds:.0f} s"
     assert not os.path.exists(tmp_path / "saliency-runs")  # no run folder left behind
 

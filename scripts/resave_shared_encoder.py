@@ -1,7 +1,7 @@
 """Re-saves shipped (or any) SaliencyModel files so that the classifier's weights are stored once
 (`tools.share_encoder`); the masks are compared before and after on the sample photos.
 
-    python scripts/share_encoder.py keras_saliency/pretrained/imagenet-darknet-tiny.keras
+    python scripts/resave_shared_encoder.py keras_saliency/pretrained/imagenet-darknet-tiny.keras
 """
 
 import os as _os

@@ -11,24 +11,41 @@ Example:
 
 import re
 
-# The one table of parameter names whose flag is not the name with "-" for "_".
+# The one table: each parameter a library message may name, and the flag that sets it. A name
+# not in it (a module, a field) is printed as it is.
 PARAMETER_FLAGS = {
-    "class_name": "--class",
+    "allow_failed_verification": "--allow-failed-verification",
+    "batch_sizes": "--batch-sizes",
+    "calibration_data": "--calibration-data",
+    "camera": "--camera",
     "class_id": "--class",
-    "model_name": "--model",
-    "options": "--option",
-    "extra_maskers": "--extra-masker",
-    "objective_options": "--objective-option",
-    "overrides": "--set",
+    "class_name": "--class",
+    "classifier": "--classifier",
+    "data_dir": "--data-dir",
+    "dataset": "--dataset",
+    "epochs": "--epochs",
     "export_format": "--format",
+    "extra_masker": "--extra-masker",
     "manual_dir": "--data-dir",
+    "methods": "--methods",
+    "model": "--model",
+    "model_name": "--model",
+    "objective_options": "--objective-option",
+    "option": "--option",
+    "output": "--output",
+    "overwrite": "--overwrite",
+    "quantize": "--quantize",
+    "runtime": "--runtime",
+    "trt": "--trt",
+    "trust_savedmodel": "--trust-savedmodel",
+    "weights": "--weights",
 }
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)(=[^`]*)?`")
 
 
 def as_flags(message):
-    """A library message with its parameter names (written `name` or `name=value`) as the flags
-    that set them.
+    """A library message with its parameter names (written `name` or `name=value`, a name of
+    `PARAMETER_FLAGS`) as the flags that set them.
 
     Args:
         message: the library's one-line message.
@@ -40,7 +57,9 @@ def as_flags(message):
     """
     def flag(match):
         name, value = match.group(1), match.group(2)
-        option = PARAMETER_FLAGS.get(name, "--" + name.replace("_", "-"))
+        option = PARAMETER_FLAGS.get(name)
+        if option is None:
+            return match.group(0)
         if value is None:
             return option
         value = value[1:]

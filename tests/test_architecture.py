@@ -238,3 +238,15 @@ def test_the_flag_scan_sees_messages_and_not_docstrings(tmp_path):
     finally:
         PACKAGE = saved
     assert found == [("library.py", 6)]
+
+
+def test_every_flag_of_the_table_is_a_flag_of_a_command():
+    import click
+
+    from keras_saliency.cli import main
+    from keras_saliency.flags import PARAMETER_FLAGS, as_flags
+
+    flags = {option for command in main.commands.values() for parameter in command.params
+             if isinstance(parameter, click.Option) for option in parameter.opts}
+    assert sorted(set(PARAMETER_FLAGS.values()) - flags) == []
+    assert as_flags("give `overwrite=True`, `class_name=cat` or `tensorrt`") == "give --overwrite, --class cat or `tensorrt`"

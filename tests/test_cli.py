@@ -20,6 +20,7 @@ def _log_epochs(output):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_train_on_a_folder_then_continue(tmp_path, image_folder):
     output = str(tmp_path / "run")
     args = [
@@ -61,6 +62,7 @@ class _Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_where_it_stopped(tmp_path):
     from keras_saliency.data import array_dataset
 
@@ -86,6 +88,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert os.path.exists(os.path.join(output, training.MODEL_FILE))
 
 
+@pytest.mark.slow
 def test_train_cifar10_through_tfds(tmp_path):
     import tensorflow_datasets as tfds
 
@@ -101,6 +104,7 @@ def test_train_cifar10_through_tfds(tmp_path):
     assert os.path.exists(os.path.join(output, "model.keras"))
 
 
+@pytest.mark.slow
 def test_train_with_a_given_classifier_and_taps(tmp_path, image_folder):
     path = str(tmp_path / "clf.keras")
     tiny_classifier(width=8).save(path)
@@ -125,9 +129,10 @@ def test_train_errors_are_clear(tmp_path):
     result = CliRunner().invoke(
         main, ["train", "--dataset", "folder", "--data-dir", str(empty), "--output", str(tmp_path / "o")]
     )
-    assert result.exit_code == 1 and "Expected class subfolders" in result.output
+    assert result.exit_code == 2 and "Expected class subfolders" in result.output  # a ValueError
 
 
+@pytest.mark.slow
 def test_demo_quick(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--quick", "--output", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -135,6 +140,7 @@ def test_demo_quick(tmp_path):
     assert json.load(open(tmp_path / "results.json"))["test_images"] == 64
 
 
+@pytest.mark.slow
 def test_killed_continued_run_keeps_its_epoch_range(tmp_path):
     from keras_saliency.data import array_dataset
 

@@ -58,6 +58,7 @@ def test_explain_errors(tmp_path, model_file, square_folder):
     assert result.exit_code != 0 and "shipped model name" in result.output
 
 
+@pytest.mark.slow
 def test_evaluate_folder_with_boxes(tmp_path, model_file, square_folder):
     output = tmp_path / "eval"
     result = CliRunner().invoke(

@@ -130,6 +130,7 @@ def test_setup_declares_importlib_resources():
     import importlib_resources  # noqa: F401  (installed with the package)
 
 
+@pytest.mark.slow
 def test_train_cifar10_offline_fails_fast_in_one_line(tmp_path):
     """The real tensorflow-datasets path (no mocks) up to the download, in a real process."""
     if not os.path.exists(SCRIPT):
@@ -170,6 +171,7 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, monkeypatch):
     assert result.exit_code != 0 and not os.path.exists(tmp_path / "saliency-runs")
 
 
+@pytest.mark.slow
 def test_train_default_output_and_estimate(tmp_path, image_folder, monkeypatch):
     classifier = str(tmp_path / "clf.keras")
     tiny_classifier(width=8).save(classifier)
@@ -342,6 +344,7 @@ def test_export_without_the_export_extra_says_how_to_install_it(tmp_path, monkey
     assert not os.listdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_export_default_output_and_failed_verification(tmp_path, monkeypatch):
     pytest.importorskip("ai_edge_litert")
     from keras_saliency.deployment import verification

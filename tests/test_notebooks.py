@@ -31,6 +31,7 @@ def test_there_are_three_notebooks_with_a_colab_badge_and_no_outputs():
                 assert not cell.outputs and cell.execution_count is None, path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs_in_fast_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_SALIENCY_FAST", "1")

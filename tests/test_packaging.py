@@ -69,6 +69,7 @@ def test_the_command_line_stays_thin():
                 assert body[-1].end_lineno - body[0].lineno + 1 <= 12, f"{name}: {node.name}"
 
 
+@pytest.mark.slow
 def test_importing_the_library_prints_no_tensorflow_start_up_lines():
     code = "import keras_saliency, keras; print('ok')"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

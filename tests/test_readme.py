@@ -35,6 +35,7 @@ def test_the_readme_has_python_blocks():
     assert len(BLOCKS) >= 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start, code, skip", BLOCKS, ids=[f"line{b[0]}" for b in BLOCKS])
 def test_python_block_runs(start, code, skip, tmp_path, monkeypatch):
     if skip:

@@ -217,7 +217,7 @@ def explain_inputs(inputs=(), model="cifar10", class_name=None, confidence=None,
     display = info.get("display_names") or class_names
     files = find_images(inputs)
     if not files:
-        raise FileNotFoundError(f"Expected image files in `inputs`. Received: none in {list(inputs)}")
+        raise FileNotFoundError(f"Expected image files among the inputs. Received: none in {list(inputs)}")
     class_id = class_id_from(class_name, [class_names, display], saliency_model.num_classes)
     rows = explain_files(
         saliency_model, files, output, class_id=class_id, class_names=display,

@@ -52,8 +52,8 @@ class Runtime:
         outputs = {key: np.concatenate([o[key] for o in outputs]) for key in outputs[0]}
         for key, value in outputs.items():
             bad = int(np.count_nonzero(~np.isfinite(value))) if value.dtype.kind == "f" else 0
-            if bad:  # a damaged file (flipped weight bytes) still loads and runs
-                raise ValueError(
+            if bad:  # a damaged file (flipped weight bytes) still loads and runs: the run failed
+                raise RuntimeError(
                     f"Expected finite outputs from {self.path}. Received: {bad} non-finite values of {key!r}: "
                     "the file is damaged or not a keras-saliency export; export it again"
                 )

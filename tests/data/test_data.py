@@ -95,6 +95,7 @@ def test_imagenet_needs_a_manual_dir():
         data.tfds_dataset("imagenet2012", image_size=224)
 
 
+@pytest.mark.slow
 def test_real_cifar10_folder_scan():
     root = shared_data("cifar10", "train")
     scan = data.scan_image_folder(root, progress=False)

@@ -260,6 +260,7 @@ def test_cli_export_trt_without_tensorrt(tmp_path, monkeypatch):
     assert report["engine"] == {"built": False, "missing": "the `tensorrt` Python package is not installed"}
 
 
+@pytest.mark.slow
 def test_cli_export_tflite_int8_and_errors(tmp_path):
     from PIL import Image
 
@@ -281,6 +282,7 @@ def test_cli_export_tflite_int8_and_errors(tmp_path):
     assert result.exit_code != 0 and "format='onnx'" in result.output
 
 
+@pytest.mark.slow
 def test_benchmark_rows_and_files(tmp_path):
     result = CliRunner().invoke(main, ["benchmark", "--model", "cifar10", "--backends", "keras,tflite_float32",
                                        "--batch-sizes", "1,4", "--seconds", "0.2", "--output", str(tmp_path)])
@@ -318,6 +320,7 @@ def test_float_tensor_names_tell_auto_named_layers_apart():
     assert set(first) | set(second) <= set(loose)
 
 
+@pytest.mark.slow
 def test_int8_export_prints_no_converter_lines(tmp_path):
     """The TFLite converter's and LiteRT's own progress lines (C++, on the process's stderr) do not
     reach the user of `export`; its own lines do."""

@@ -109,6 +109,7 @@ def test_load_folder_with_boxes(tmp_path):
         load_evaluation_images(str(tmp_path), 32, class_names=["cat", "dog"])
 
 
+@pytest.mark.slow
 def test_evaluate_methods_end_to_end(tmp_path, caplog):
     import logging
 

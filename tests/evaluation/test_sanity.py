@@ -77,6 +77,7 @@ def test_groups_and_reinitialise_leave_the_original():
     np.testing.assert_array_equal(again.get_layer("logits").get_weights()[0], steps[0][2].get_layer("logits").get_weights()[0])
 
 
+@pytest.mark.slow
 def test_model_randomisation_end_to_end(tmp_path):
     model = _tiny_model()
     images = np.random.default_rng(0).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
@@ -124,6 +125,7 @@ def test_data_randomisation_models_train(tmp_path):
     assert (tmp_path / "classifier.keras").exists() and model.num_classes == 4
 
 
+@pytest.mark.slow
 def test_cli_evaluate_with_sanity_and_road(tmp_path, model_file, square_folder):
     import csv
 

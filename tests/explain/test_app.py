@@ -122,6 +122,7 @@ def _images_counted(status):
 
 @pytest.mark.skipif(not os.path.exists(browser.CHROMIUM), reason=f"no {browser.CHROMIUM}: install Debian's "
                     "chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)")
+@pytest.mark.slow
 def test_serve_in_a_headless_browser(tmp_path):
     from PIL import Image
     from selenium.webdriver.common.by import By

@@ -1,5 +1,7 @@
 """explain/files.py: the library calls behind `keras-saliency explain`."""
 
+import pytest
+
 
 def test_class_id_from_follows_the_runtime_rule():
     """One class-name rule for the library and the TF-free runtime: ids, exact names, any case,
@@ -24,6 +26,7 @@ def test_class_id_from_follows_the_runtime_rule():
     assert as_flags(str(caught.value)).endswith("Received: --class unicorn")
 
 
+@pytest.mark.slow
 def test_explain_keeps_no_decoded_original_of_a_batch(tmp_path):
     """Large photos are decoded one at a time: a batch of four 20 Mpx photos holds at most about
     one decoded original (60 MB) in NumPy memory, not four (240 MB)."""

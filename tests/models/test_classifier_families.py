@@ -60,6 +60,7 @@ SLOW = {"DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "ConvNeXtTiny"}
 @pytest.mark.parametrize(
     "family", [pytest.param(f, marks=pytest.mark.slow) if f in SLOW else f for f in sorted(FAMILIES)]
 )
+@pytest.mark.slow
 def test_the_default_masker_of_each_keras_applications_family(family, tmp_path, caplog):
     size, gated, mode = FAMILIES[family]
     classifier = getattr(keras.applications, family)(
@@ -72,6 +73,7 @@ def test_the_default_masker_of_each_keras_applications_family(family, tmp_path, 
     assert trainable <= classifier.count_params() / 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["darknet-tiny-imagenet.keras", "efficientnet-lite0-imagenet.keras"])
 def test_the_default_masker_of_the_real_imagenet_classifiers(name, tmp_path, caplog):
     path = os.path.join(os.path.dirname(SHARED_DATA), "models", name)
@@ -137,6 +139,7 @@ def test_the_default_masker_of_each_family_exports_to_int8(family, tmp_path):
     assert np.isfinite(outputs["mask"]).all() and np.isfinite(outputs["exists"]).all()
 
 
+@pytest.mark.slow
 def test_the_default_masker_of_a_keras_hub_image_classifier(tmp_path, caplog):
     """A KerasHub `ImageClassifier` (a ResNet backbone built from its config: no download): the
     class layer found after KerasHub's pooler, the gated design, one step, a `.keras` round trip."""

@@ -79,6 +79,7 @@ def test_nested_layer_paths():
         nested_layer(ensemble, "a/nope")
 
 
+@pytest.mark.slow
 def test_masker_taps_one_member_saves_it_once_and_round_trips(tmp_path):
     a, b = tiny_classifier(3, name="a"), tiny_classifier(3, width=8, name="b")
     ensemble = ensemble_classifier([a, b], flip=True)

@@ -90,6 +90,7 @@ def test_layers_round_trip_config(layer):
     assert type(restored) is type(layer)
 
 
+@pytest.mark.slow
 def test_saliency_model_keras_round_trip(tmp_path, data):
     images, labels, _ = data
     model = small_model(config=SaliencyConfig(objective="paper", area_weight=4.0))
@@ -107,6 +108,7 @@ def test_saliency_model_keras_round_trip(tmp_path, data):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_classifier_never_changes_bit_for_bit(data):
     images, labels, _ = data
     user_classifier = tiny_classifier(width=8)
@@ -147,6 +149,7 @@ def test_selector_phase_trains_only_the_selector(data):
     assert len(model.trainable_variables) > 3
 
 
+@pytest.mark.slow
 def test_set_objective_switches_on_the_ranking_term_between_fits(data):
     images, labels, _ = data
     model = small_model(config=SaliencyConfig.simplified())
@@ -185,6 +188,7 @@ def test_softmax_classifier_is_detected():
     assert model.classifier_output == "probabilities"
 
 
+@pytest.mark.slow
 def test_mixed_precision_training_is_finite(data):
     images, labels, _ = data
     keras.mixed_precision.set_global_policy("mixed_float16")
@@ -229,6 +233,7 @@ def test_class_names_travel_inside_the_keras_file(tmp_path):
         load_saliency_model(str(tmp_path / "missing.keras"))
 
 
+@pytest.mark.slow
 def test_from_classifier_compile_auto_and_explain(tmp_path, data):
     images, labels, _ = data
     keras.utils.set_random_seed(0)

@@ -43,6 +43,7 @@ def test_unit_pixels_are_said_and_255_pixels_are_not(model, caplog):
     model.explain(images.astype("uint8"), [0, 1])  # integer pixels in range pass
 
 
+@pytest.mark.slow
 def test_three_inputs_are_named_and_nested_batches_train(model):
     import tensorflow as tf
 

@@ -76,6 +76,7 @@ def _model(decoder, stride, head="sigmoid"):
                                 decoder_filters=(8,), head=head, config=SaliencyConfig.simplified(), seed=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("decoder,stride", [("fpn", 2), ("fpn", 4), ("none", 8)])
 def test_decoders_train_and_round_trip(tmp_path, decoder, stride):
     images, labels = patch_images(16, seed=0)[:2]
@@ -101,6 +102,7 @@ def test_no_decoder_needs_the_deepest_stride():
         _model("deconv", 2)
 
 
+@pytest.mark.slow
 def test_fpn_masker_exports_to_int8_litert(tmp_path):
     pytest.importorskip("ai_edge_litert")
     from keras_saliency.deployment import converters, verification

@@ -15,6 +15,7 @@ def test_shipped_models_are_listed():
 @pytest.mark.parametrize("name,size,classes", [("cifar10", 32, 10), ("tiny-imagenet-100", 64, 100),
                                                ("imagenet-darknet-tiny", 224, 1000), ("cifar10-ensemble", 32, 10),
                                                ("imagenet-efficientnet-lite0", 224, 1000)])
+@pytest.mark.slow
 def test_load_and_predict(name, size, classes):
     model = pretrained.load(name)
     info = pretrained.info(name)
@@ -38,6 +39,7 @@ def test_class_names_survive_a_saved_copy(tmp_path):
     assert keras.saving.load_model(tmp_path / "copy.keras").class_names == pretrained.display_names("cifar10")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,floor", [("cifar10", 0.85), ("cifar10-ensemble", 0.90)])
 def test_cifar10_accuracy_claim_holds_on_real_images(name, floor):
     """The shipped classifier's accuracy on its validation split, re-measured (needs the data):

@@ -21,14 +21,14 @@ def test_resolve_class_by_id_and_by_name():
     assert resolve_class("Cat", NAMES) == 1 and resolve_class("cat", NAMES) == 1
     assert resolve_class("Goldfish", NAMES) == 2
     assert resolve_class("7", None, num_classes=10) == 7
-    with pytest.raises(ValueError, match=r"Expected a class id in \[0, 3\)\. Received: --class 3"):
+    with pytest.raises(ValueError, match=r"Expected a class id in \[0, 3\)\. Received: `class_name=3`"):
         resolve_class("3", NAMES)
     with pytest.raises(ValueError, match="one of the model's 3 class names"):
         resolve_class("dog", NAMES)
     with pytest.raises(ValueError, match="no class names"):
         resolve_class("dog")
     cranes = ["crane, bird", "cat", "crane, machine"]  # ImageNet has two classes called crane
-    with pytest.raises(ValueError, match="Received: --class crane, which names classes 0, 2 \\(give the id\\)"):
+    with pytest.raises(ValueError, match="Received: `class_name=crane`, which names classes 0, 2 \\(give the id\\)"):
         resolve_class("crane", cranes)
     assert resolve_class("crane, machine", cranes) == 2
 
@@ -58,6 +58,7 @@ def test_load_runtime_names_the_suffixes():
     assert ".webp" in IMAGE_EXTENSIONS
 
 
+@pytest.mark.slow
 def test_importing_the_package_still_registers_the_custom_objects():
     """With Keras installed, `import keras_saliency` alone lets Keras load a saved masker (the
     runtime-only install skips that: tests/test_runners.py)."""

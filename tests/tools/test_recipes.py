@@ -11,6 +11,7 @@ from tools import recipes
 from keras_saliency.testing import SQUARE_CLASS_NAMES, square_images
 
 
+@pytest.mark.slow
 def test_recipe_stages_train_and_package(tmp_path):
     data_root = tmp_path / "data"
     images, labels, _ = square_images(60, seed=0)
@@ -58,6 +59,7 @@ def test_recipe_stages_train_and_package(tmp_path):
     assert completed_epochs(masker_dir) == 2
 
 
+@pytest.mark.slow
 def test_final_epochs_train_with_their_overrides(tmp_path, monkeypatch):
     import keras
 

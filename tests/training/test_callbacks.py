@@ -36,6 +36,7 @@ def _model():
     return training.compile_saliency_model(model)
 
 
+@pytest.mark.slow
 def test_fit_writes_masks_to_tensorboard_and_pngs(tmp_path):
     import tensorflow as tf
 
@@ -70,6 +71,7 @@ def test_mask_images_refuses_bad_arguments():
         MaskImages(images)
 
 
+@pytest.mark.slow
 def test_train_tensorboard_option(tmp_path, image_folder):
     classifier = str(tmp_path / "classifier.keras")
     tiny_classifier(width=8).save(classifier)

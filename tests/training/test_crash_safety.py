@@ -99,6 +99,7 @@ def assert_finishes_on_rerun(output, previous_epochs):
     [KeyboardInterrupt("killed while saving"), OSError(errno.EIO, "Input/output error")],
     ids=["interrupt", "io-error"],
 )
+@pytest.mark.slow
 def test_failed_final_save_keeps_previous_model_and_backup(finished_run, tmp_path, monkeypatch, failure):
     output = copy_run(finished_run, tmp_path)
     model_path = os.path.join(output, training.MODEL_FILE)
@@ -113,6 +114,7 @@ def test_failed_final_save_keeps_previous_model_and_backup(finished_run, tmp_pat
     assert_finishes_on_rerun(output, previous_epochs=1)
 
 
+@pytest.mark.slow
 def test_disk_full_during_final_save_is_one_line(finished_run, tmp_path, monkeypatch):
     output = copy_run(finished_run, tmp_path)
     model_path = os.path.join(output, training.MODEL_FILE)
@@ -130,6 +132,7 @@ def test_disk_full_during_final_save_is_one_line(finished_run, tmp_path, monkeyp
     assert_finishes_on_rerun(output, previous_epochs=1)
 
 
+@pytest.mark.slow
 def test_disk_full_during_a_backup_keeps_the_previous_backup(tmp_path, monkeypatch):
     output = str(tmp_path / "run")
     save_weights = keras.Model.save_weights
@@ -157,6 +160,7 @@ def test_disk_full_during_a_backup_keeps_the_previous_backup(tmp_path, monkeypat
     assert training.completed_epochs(output) == 3
 
 
+@pytest.mark.slow
 def test_disk_full_in_the_training_log_is_one_line(tmp_path, monkeypatch):
     output = str(tmp_path / "run")
 
@@ -188,6 +192,7 @@ def test_read_only_output_is_refused_before_training(tmp_path, monkeypatch):
     assert model.optimizer.iterations.numpy() == 0  # nothing was trained
 
 
+@pytest.mark.slow
 def test_corrupt_backup_names_the_folder_to_delete(tmp_path):
     output = str(tmp_path / "run")
 
@@ -296,6 +301,7 @@ training.fit_saliency_model(keras.saving.load_model(path), data, epochs=1, outpu
 """
 
 
+@pytest.mark.slow
 def test_kill_9_during_the_final_save(finished_run, tmp_path):
     """A real process, SIGKILLed while it writes the final model of a continued run."""
     output = copy_run(finished_run, tmp_path)
@@ -385,6 +391,7 @@ def test_run_log_widens_its_header_when_a_continued_run_logs_a_new_column(tmp_pa
     assert training.completed_epochs(str(tmp_path)) == 5
 
 
+@pytest.mark.slow
 def test_a_phase_with_the_ranking_term_continues_the_same_log(tmp_path):
     output = str(tmp_path / "run")
     model = fresh()
@@ -419,11 +426,13 @@ def _seeded_losses(seed):
     return [history.history[name] for name in ("loss", "area", "preserver", "destroyer")]
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses(op_determinism):
     first = _seeded_losses(0)
     assert _seeded_losses(0) == first  # bit for bit
 
 
+@pytest.mark.slow
 def test_continuing_a_run_on_a_full_disk_ends_in_one_line(tmp_path, image_folder):
     """A real full disk (a small tmpfs, where this machine lets the test mount one): continuing
     a finished run cannot write its resume backup. One line, exit status 1, no traceback from

@@ -3,9 +3,12 @@ masker's box must hit the patch (IoU >= 0.5) on at least 80% of held-out images 
 100%, 94%, 100%, 98.7% for seeds 0-3 with 30 masker epochs; 100% for seed 0 with the
 default 20)."""
 
+import pytest
+
 from keras_saliency.training.demo import DemoConfig, run_demo
 
 
+@pytest.mark.slow
 def test_masker_finds_the_patch(tmp_path):
     results, _, (_, _, _, masks) = run_demo(str(tmp_path), DemoConfig(seed=0))
     print(results)

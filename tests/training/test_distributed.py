@@ -5,6 +5,7 @@ ImageNet). Runs in a subprocess: logical devices must be set before TensorFlow s
 
 import subprocess
 import sys
+import pytest
 
 SCRIPT = """
 import sys
@@ -12,6 +13,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import tensorflow_datasets as tfds
+import pytest
+
 from keras_saliency.cli import main
 with tfds.testing.mock_data(num_examples=16):
     main(["train", "--dataset", "imagenet2012", "--data-dir", sys.argv[1], "--classifier", "resnet50",
@@ -20,6 +23,7 @@ with tfds.testing.mock_data(num_examples=16):
 """
 
 
+@pytest.mark.slow
 def test_mirrored_dry_run_two_replicas(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(tmp_path / "manual"), str(tmp_path / "run")],

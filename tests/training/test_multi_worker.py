@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 EPOCHS, STEPS_PER_EPOCH = 2, 3
 TIMEOUT_S = 240  # per run of the two workers (about 30-60 s on 2 idle CPU cores)
@@ -25,6 +26,8 @@ import tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(1)
 tf.config.threading.set_inter_op_parallelism_threads(1)
 import keras
+import pytest
+
 from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training import fit as training
 from keras_saliency.training.distribute import make_strategy
@@ -112,6 +115,7 @@ def _same_weights(first, second):
     return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
+@pytest.mark.slow
 def test_two_workers_train_in_step_and_resume_after_a_kill(tmp_path):
     folders = [tmp_path / "chief", tmp_path / "worker"]
     codes, outputs = _run_workers(folders, stop_at=1)  # killed when epoch 1 begins

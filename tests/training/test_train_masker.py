@@ -35,6 +35,7 @@ def classifier_file(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_train_masker_and_the_cli_make_the_same_run_folder(tmp_path, image_folder, classifier_file):
     spec = TrainSpec(dataset="folder", data_dir=image_folder, classifier=classifier_file,
                      tap_layers=",".join(TINY_TAPS), epochs=1, batch_size=8, steps_per_epoch=2,
@@ -124,6 +125,7 @@ train_masker(TrainSpec(dataset="folder", data_dir=sys.argv[1], classifier=sys.ar
 """
 
 
+@pytest.mark.slow
 def test_a_killed_train_masker_run_resumes_through_the_resume_rule(tmp_path, image_folder, classifier_file):
     import subprocess
     import sys

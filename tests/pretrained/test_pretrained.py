@@ -1,5 +1,6 @@
 """The shipped models load offline and explain their own classes."""
 
+import json
 import numpy as np
 import pytest
 
@@ -181,3 +182,29 @@ def test_shipped_masker_settings_match_their_recipe(name):
     for field in ("objective", "masker_overrides", "head", "decoder", "decoder_filters", "mask_stride",
                   "class_gate", "gate_options", "class_layer", "masker_epochs", "masker_batch_size"):
         assert shipped[field] == recipe[field], field
+
+
+def test_the_shipped_darknet_masker_is_the_default_preset_and_its_budget():
+    """`keras-saliency train --classifier darknet-tiny-imagenet.keras` with the default preset and
+    its schedule is the recipe of `imagenet-darknet-tiny`: the same design, objective and budget."""
+    import dataclasses
+
+    from keras_saliency.models.presets import masker_preset, objective_config
+
+    info = pretrained.info("imagenet-darknet-tiny")
+    recipe, preset = info["recipe"], masker_preset()
+    assert recipe["preset"] == preset["name"]
+    for field in ("decoder", "decoder_filters", "head", "class_gate", "gate_options", "mask_stride"):
+        assert recipe["masker"][field] == preset[field], field
+    def plain(fields):  # JSON's view: ints as floats, tuples as lists
+        return json.loads(json.dumps({key: float(value) if isinstance(value, int) and not isinstance(value, bool)
+                                      else value for key, value in fields.items()}))
+
+    default = dataclasses.asdict(objective_config(preset["objective"]))
+    assert plain(recipe["objective_config"]) == plain(default)
+    for field in ("epochs", "steps_per_epoch", "batch_size", "crop_scale"):
+        assert recipe[field] == preset["schedule"][field], field
+    command = next(c for c in info["commands"] if c.startswith("keras-saliency train"))
+    assert "--preset" not in command and "--objective" not in command
+    effl0 = next(c for c in pretrained.info("imagenet-efficientnet-lite0")["commands"] if c.startswith("keras-saliency train"))
+    assert "--objective-option area_weight=10" in effl0  # its own choice, stated in its command

@@ -25,7 +25,8 @@ _ATTRIBUTES = {
     "TrainSpec": "keras_saliency.training",
     "train_masker": "keras_saliency.training",
 }
-_SUBMODULES = ("data", "deployment", "evaluation", "explain", "methods", "models", "pretrained", "runtime", "training")
+_SUBMODULES = ("data", "deployment", "evaluation", "explain", "methods", "models", "pretrained", "reports", "runtime",
+               "training")
 
 
 def __getattr__(name):

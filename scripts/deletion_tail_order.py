@@ -33,7 +33,8 @@ def main():
 
     import numpy as np
 
-    from keras_saliency.evaluation import load_evaluation_images, metrics, tables
+    from keras_saliency.evaluation import load_evaluation_images, metrics
+    from keras_saliency.reports import tables
     from keras_saliency.pretrained import load_saliency_model
     from keras_saliency.methods import ClassifierFunction, build_method
     from keras_saliency.models.alternatives import gaussian_blur

@@ -48,7 +48,8 @@ def main():
     import matplotlib.pyplot as plt
 
     from keras_saliency import pretrained
-    from keras_saliency.evaluation import load_evaluation_images, tables
+    from keras_saliency.evaluation import load_evaluation_images
+    from keras_saliency.reports import tables
     from keras_saliency.evaluation.artefacts import CROP_AREAS, SCALE_COLUMNS, scale_dependence
 
     root = os.path.abspath(args.data_root)

@@ -165,6 +165,8 @@ def click_error(error):
     raise click_error(ValueError("Expected a class name. Received: `class_name=zebra`"))
     ```
     """
+    if isinstance(error, ImportError) and (getattr(error, "name", None) or "").startswith("keras_saliency"):
+        return None  # the package's own import failed: a bug, shown with its traceback
     for kind, status in EXIT_STATUS:
         if isinstance(error, kind):
             line = os_error_line(error) if isinstance(error, OSError) and error.strerror else first_line(error)

@@ -66,6 +66,15 @@ Shipped models: {MODEL_NAMES}""",
     help="The `image` input's type.",
 )
 @click.option(
+    "--classify/--no-classify",
+    default=None,
+    help=(
+        "One graph that classifies and explains: outputs the classifier's logits and the class explained as well "
+        "(class id -1: its top-1 class), the trunk run once. Default: when the masker's class gate reproduces its "
+        "classifier's logits (checked on the verification images)."
+    ),
+)
+@click.option(
     "--int8-float",
     type=click.Choice(["parity", "speed"]),
     default="parity",

@@ -3,6 +3,7 @@ the Keras masker, with its report and resolved configuration saved next to it.""
 
 import dataclasses
 import json
+import typing
 import os
 import shutil
 import tempfile
@@ -12,8 +13,10 @@ import numpy as np
 
 from keras_saliency.deployment import converters, onnx_precision, tensorrt_engine, verification
 from keras_saliency.deployment.runtimes import load_runtime
-from keras_saliency.deployment.serving import as_masker, check_input_dtype, reference_outputs
-from keras_saliency.errors import EngineNotBuilt  # noqa: F401 (raised here; its home is errors)
+from keras_saliency.deployment.serving import (
+    PREDICTED, as_masker, can_classify, check_input_dtype, class_logits, reference_outputs,
+)
+from keras_saliency.errors import EngineNotBuilt
 
 FORMATS = ("saved_model", "tflite", "onnx")
 
@@ -30,6 +33,10 @@ class ExportRequest:
         max_batch_size: the engine's largest batch (default 32).
         int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers
             kept in float (`converters.int8_float_layers`).
+        classify: one graph that classifies and explains (outputs `logits` and `explained_class` too;
+            a class id of -1 explains the top-1 class; the trunk runs once): True, False, or None
+            (default) for "when it can", a masker whose class gate reproduces its classifier's
+            logits (checked on the verification images).
 
     Example:
 
@@ -44,28 +51,30 @@ class ExportRequest:
     trt: bool = False
     max_batch_size: int = 32
     int8_float: str = "parity"
+    classify: typing.Optional[bool] = None
 
     def __post_init__(self):
         if self.format not in FORMATS:
-            raise ValueError(f"Expected format in {FORMATS}. Received: format={self.format!r}")
+            raise ValueError(f"Expected `format` in {FORMATS}. Received: `format={self.format}`")
         if self.quantize not in converters.QUANTIZATIONS:
-            raise ValueError(
-                f"Expected quantize in {converters.QUANTIZATIONS}. Received: quantize={self.quantize!r}"
-            )
+            raise ValueError(f"Expected `quantize` in {converters.QUANTIZATIONS}. Received: `quantize={self.quantize}`")
         check_input_dtype(self.input_dtype)
         if self.int8_float not in converters.INT8_FLOAT:
-            raise ValueError(f"Expected int8_float in {converters.INT8_FLOAT}. Received: int8_float={self.int8_float!r}")
+            raise ValueError(f"Expected `int8_float` in {converters.INT8_FLOAT}. Received: `int8_float={self.int8_float}`")
         if self.int8_float != "parity" and (self.format, self.quantize) != ("tflite", "int8"):
-            raise ValueError("Expected int8_float='speed' only with format='tflite' and quantize='int8'. "
-                             f"Received: format={self.format!r}, quantize={self.quantize!r}")
+            raise ValueError("Expected `int8_float=speed` only with `format=tflite` and `quantize=int8`. "
+                             f"Received: `format={self.format}`, `quantize={self.quantize}`")
         if self.trt and self.format != "onnx":
-            raise ValueError(f"Expected format='onnx' with trt=True (engines are built from ONNX). Received: {self.format!r}")
+            raise ValueError("Expected `format=onnx` with `trt=True` (engines are built from ONNX). "
+                             f"Received: `format={self.format}`")
         if self.trt and self.quantize == "dynamic":
-            raise ValueError("Expected quantize in float32|float16|int8 for a TensorRT engine. Received: 'dynamic'")
+            raise ValueError("Expected `quantize` in float32|float16|int8 for a TensorRT engine. "
+                             "Received: `quantize=dynamic`")
         if self.format in ("saved_model",) and self.quantize != "float32":
-            raise ValueError(f"Expected quantize='float32' for a SavedModel (quantize through tflite). Received: {self.quantize!r}")
+            raise ValueError("Expected `quantize=float32` for a SavedModel (quantize through tflite). "
+                             f"Received: `quantize={self.quantize}`")
         if self.format == "onnx" and not self.trt and self.quantize not in ("float32", "float16", "int8"):
-            raise ValueError(f"Expected quantize in float32|float16|int8 for ONNX. Received: {self.quantize!r}")
+            raise ValueError(f"Expected `quantize` in float32|float16|int8 for ONNX. Received: `quantize={self.quantize}`")
 
 
 def sample_images(folder, image_size, count, seed=0):
@@ -156,6 +165,51 @@ def predicted_classes(model, images, batch_size=64):
     return np.concatenate(ids).astype(np.int32)
 
 
+def classifies(model, masker, images, wanted=None, quantize="float32"):
+    """Whether an export of `model` classifies as well (`ExportRequest.classify`): `wanted`
+    True or False, or None for "when it can": a float32 or float16 export of a `SaliencyModel`
+    whose masker's class gate reproduces the classifier's logits on `images` (log-softmax
+    within 1e-3; not so for an ensemble, whose logits are not one class layer's). An int8 trunk
+    moves the classifier's top-1 class on a few photos in a hundred (the Darknet ImageNet
+    masker: 95 of 100 kept), so int8 and dynamic exports classify only when asked.
+
+    Args:
+        model: the `SaliencyModel` or `Masker`.
+        masker: its `Masker`.
+        images: a few real images `(N, S, S, 3)` in [0, 255].
+        wanted: True, False or None.
+        quantize: the export's quantization (default "float32").
+
+    Example:
+
+    ```python
+    classifies(model, model.masker, images)  # True for the shipped ImageNet maskers
+    ```
+    """
+    from keras_saliency.models.model import SaliencyModel
+
+    if wanted is False:
+        return False
+    if not can_classify(masker):
+        if wanted:
+            raise ValueError("Expected a masker with a class gate for `classify=True` (it holds the classifier's "
+                             f"class layer). Received: class_gate={masker.class_gate!r}")
+        return False
+    if wanted or not isinstance(model, SaliencyModel) or quantize not in ("float32", "float16"):
+        return bool(wanted)
+    images = np.asarray(images[:16], np.float32)
+    features = masker.encoder(images, training=False)
+    features = features[-1] if isinstance(features, (list, tuple)) else features
+    own = np.asarray(class_logits(masker.get_layer("class_gate"), features), np.float64)
+    theirs = np.asarray(model.classifier_logits(images), np.float64)
+
+    def log_softmax(x):
+        x = x - x.max(-1, keepdims=True)
+        return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+    return bool(np.abs(log_softmax(own) - log_softmax(theirs)).max() <= 1e-3)
+
+
 def _verify(path, masker_reference, images, class_ids, quantize, **runtime_options):
     with converters.converter_lines_dropped():  # LiteRT's "Created ... delegate" note
         runtime = load_runtime(path, **runtime_options)
@@ -204,7 +258,19 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
         raise ValueError(f"Expected an output path ending in .onnx. Received: {output!r}")
     if verification_images is None or len(verification_images) == 0:
         raise ValueError("Expected verification images (a few real images). Received: none")
-    reference = reference_outputs(masker, verification_images, verification_class_ids)
+    classify = classifies(model, masker, verification_images, request.classify, request.quantize)
+    if classify:  # asked for the top-1 class, compared with the Keras classifier's
+        from keras_saliency.models.model import SaliencyModel
+
+        if isinstance(model, SaliencyModel):
+            verification_class_ids = predicted_classes(model, verification_images)
+        else:  # a masker alone: the top-1 class of its class layer
+            zeros = np.zeros(len(verification_images), np.int32)
+            logits = reference_outputs(masker, verification_images, zeros, classify=True)["logits"]
+            verification_class_ids = logits.argmax(-1).astype(np.int32)
+        reference = reference_outputs(masker, verification_images, verification_class_ids, classify=True)
+    else:
+        reference = reference_outputs(masker, verification_images, verification_class_ids)
     # Everything is written into a hidden folder beside the output, then moved into place (an
     # atomic rename per file): a kill or a full disk leaves the previous files as they were.
     final_dir = os.path.dirname(output.rstrip("/"))
@@ -213,7 +279,7 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
     try:
         staged = os.path.join(staging, os.path.basename(output.rstrip("/")))
         report = _export_into(masker, staged, request, reference, calibration_images, calibration_class_ids,
-                              verification_images, verification_class_ids, class_names)
+                              verification_images, verification_class_ids, class_names, classify)
         report = _publish(report, staging, final_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -223,27 +289,35 @@ def export_masker(model, output, request=None, calibration_images=None, calibrat
 
 
 def _export_into(masker, output, request, reference, calibration_images, calibration_class_ids,
-                 verification_images, verification_class_ids, class_names):
+                 verification_images, verification_class_ids, class_names, classify=False):
     """`export_masker`'s files, written at `output` (inside the staging folder)."""
-    def verify(path, quantize):
-        return _verify(path, reference, verification_images, verification_class_ids, quantize)
+    part = "classify" if classify else "masker"
+    asked = np.full(len(verification_images), PREDICTED, np.int32) if classify else verification_class_ids
 
-    report = {"request": dataclasses.asdict(request), "output": output, "files": [],
+    def verify(path, quantize):
+        return _verify(path, reference, verification_images, asked, quantize)
+
+    report = {"request": dataclasses.asdict(request), "output": output, "files": [], "classify": classify,
+              "outputs": ["mask", "exists"] + (["logits", "explained_class"] if classify else []),
               "image_size": masker.image_size, "mask_stride": masker.mask_stride,
               "num_classes": masker.num_classes, "class_names": class_names,
               "verification_images": int(len(verification_images)),
               "calibration_images": 0 if calibration_images is None else int(len(calibration_images))}
     start = time.perf_counter()
     if request.format == "saved_model":
-        converters.export_saved_model(masker, output, request.input_dtype)
+        converters.export_saved_model(masker, output, request.input_dtype, part=part)
         report["files"].append(verify(output, "float32"))
     elif request.format == "tflite":
-        converters.export_tflite(masker, output, request.quantize, calibration_images,
-                                 calibration_class_ids, request.input_dtype, int8_float=request.int8_float)
+        float_layers = None
+        if classify and request.quantize == "int8":  # the logits stay float: the top-1 class is kept
+            float_layers = converters.int8_float_layers(masker, preset=request.int8_float) + ["class_logits"]
+        converters.export_tflite(masker, output, request.quantize, calibration_images, calibration_class_ids,
+                                 request.input_dtype, float_layers=float_layers, part=part,
+                                 int8_float=request.int8_float)
         report["files"].append(verify(output, request.quantize))
     else:
         base = output[: -len(".onnx")]
-        converters.export_onnx(masker, output, request.input_dtype)
+        converters.export_onnx(masker, output, request.input_dtype, part=part)
         report["files"].append(verify(output, "float32"))
         source = output
         if request.quantize == "float16":
@@ -252,7 +326,8 @@ def _export_into(masker, output, request, reference, calibration_images, calibra
         elif request.quantize == "int8":
             source = onnx_precision.int8_qdq_onnx(
                 output, base + ".int8.onnx", calibration_images, calibration_class_ids,
-                converters.int8_float_layers(masker, whole_decoder=True), request.input_dtype)
+                converters.int8_float_layers(masker, whole_decoder=True) + (["class_logits"] if classify else []),
+                request.input_dtype)
             report["files"].append(verify(source, "int8"))
         if request.trt:
             missing = tensorrt_engine.tensorrt_status()

@@ -150,7 +150,7 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 def export_file(model, export_format="onnx", quantize="float32", trt=False, calibration_data=None,
                 calibration_images=200, verification_images=100, input_dtype="float32", max_batch_size=32,
                 seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None,
-                int8_float="parity"):
+                int8_float="parity", classify=None):
     """Exports a masker and verifies the export against the Keras model (max / mean difference,
     rank correlation, top-20% IoU), saved as `OUTPUT.report.json`.
 
@@ -171,6 +171,9 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         log: a function called with each line of the report, or None.
         int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers kept in
             float (`converters.int8_float_layers`).
+        classify: one graph that classifies and explains (outputs `logits` and `explained_class`;
+            a class id of -1 explains the top-1 class): True, False, or None (default) for "when
+            it can" (`export.classifies`).
 
     Returns:
         the report (a dict; `report["passed"]`: the parity goals were met).
@@ -192,7 +195,7 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     log = log or (lambda line: None)
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
                                                       calibration_data)
-    request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float)
+    request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float, classify)
     saliency_model, class_names, info = load_saliency_model(model)
     calibration, verification, source = _images(
         saliency_model, quantize, calibration_data, calibration_images, verification_images, seed)

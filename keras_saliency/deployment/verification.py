@@ -3,7 +3,10 @@
 Figures per export: max and mean absolute difference of the masks, mean per-image Spearman
 rank correlation, mean IoU of the top-20% mask regions, max difference of the "exists"
 probability. Goals: float32 exports max abs diff <= 1e-4; quantized exports (float16,
-dynamic, int8) IoU >= 0.9 and rank correlation >= 0.95.
+dynamic, int8) IoU >= 0.9 and rank correlation >= 0.95. A classifying export (outputs
+`logits` and `explained_class`, asked for the top-1 class) also gives its top-1 agreement with the
+Keras classifier and the largest logit difference; goals: agreement >= 0.99 (float32, float16),
+>= 0.97 (dynamic, int8).
 """
 
 import numpy as np
@@ -11,6 +14,8 @@ import numpy as np
 FLOAT_TOLERANCE = 1e-4
 MIN_IOU = 0.9
 MIN_RANK_CORRELATION = 0.95
+MIN_TOP1_AGREEMENT = 0.99  # a classifying export's top-1 class against the Keras classifier's
+MIN_TOP1_AGREEMENT_QUANTIZED = 0.97
 TOP_FRACTION = 0.2
 
 
@@ -81,7 +86,14 @@ def parity(reference, candidate):
     if ref.shape != out.shape:
         raise ValueError(f"Expected masks of shape {ref.shape}. Received: {out.shape}")
     diff = np.abs(ref - out)
-    return {
+    classes = {}
+    if "explained_class" in reference and "explained_class" in candidate:  # a classifying export
+        classes["top1_agreement"] = float(np.mean(np.asarray(reference["explained_class"]).reshape(-1)
+                                                  == np.asarray(candidate["explained_class"]).reshape(-1)))
+    if "logits" in reference and "logits" in candidate:
+        classes["logits_max_abs_diff"] = float(np.abs(np.asarray(reference["logits"], np.float64)
+                                                      - np.asarray(candidate["logits"], np.float64)).max())
+    return {**classes,
         "images": int(len(ref)),
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
@@ -105,9 +117,14 @@ def parity_goals(figures, quantize):
     >>> parity_goals({"max_abs_diff": 2e-5}, "float32")
     {'max_abs_diff <= 0.0001': True}
     """
+    classes = {}
+    if "top1_agreement" in figures:
+        floor = MIN_TOP1_AGREEMENT if quantize in ("float32", "float16") else MIN_TOP1_AGREEMENT_QUANTIZED
+        classes[f"top1_agreement >= {floor}"] = figures["top1_agreement"] >= floor
     if quantize == "float32":
-        return {f"max_abs_diff <= {FLOAT_TOLERANCE:g}": figures["max_abs_diff"] <= FLOAT_TOLERANCE}
+        return {f"max_abs_diff <= {FLOAT_TOLERANCE:g}": figures["max_abs_diff"] <= FLOAT_TOLERANCE, **classes}
     return {
         f"top20_iou >= {MIN_IOU}": figures["top20_iou"] >= MIN_IOU,
         f"rank_correlation >= {MIN_RANK_CORRELATION}": figures["rank_correlation"] >= MIN_RANK_CORRELATION,
+        **classes,
     }

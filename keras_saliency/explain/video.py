@@ -43,11 +43,21 @@ def masks_for_frames(model, frames, class_id, image_size):
     if hasattr(model, "masker"):  # a SaliencyModel: predicted class when class_id is None
         inputs = small if class_id is None else (small, _ids(class_id, len(small)))
         return np.asarray(model.predict_on_batch(inputs))[..., 0]  # traced: no eager overhead
+    return _runtime_masks(model, small, class_id, image_size)[0]
+
+
+def _runtime_masks(runtime, small, class_id, image_size):
+    """`(masks (N, S, S), classes (N,))` of an exported model for frames at its input size; a
+    class id of -1 asks an export that classifies for its top-1 class (`explained_class`)."""
+    import keras
+
     if class_id is None:
-        raise ValueError("Expected a class id for an exported model (it has no classifier). Received: None")
-    masks = model(small, _ids(class_id, len(small)))["mask"]
-    resized = keras.ops.image.resize(masks, (image_size, image_size))
-    return np.clip(keras.ops.convert_to_numpy(resized)[..., 0], 0.0, 1.0)
+        raise ValueError("Expected a class id for an exported model that does not classify. Received: None")
+    ids = _ids(class_id, len(small))
+    outputs = runtime(small, ids)
+    resized = keras.ops.image.resize(outputs["mask"], (image_size, image_size))
+    classes = np.asarray(outputs.get("explained_class", ids)).reshape(-1)
+    return np.clip(keras.ops.convert_to_numpy(resized)[..., 0], 0.0, 1.0), classes
 
 
 def _ids(class_id, count):
@@ -120,9 +130,18 @@ def explain_video(model, source, output, image_size, class_id=None, batch_size=8
                 done = True
             if not batch:
                 break
-            classes = _frame_classes(model, batch, class_id, image_size) if class_names else None
-            tick = time.perf_counter()
-            masks = masks_for_frames(model, batch, class_id if classes is None else classes, image_size)
+            if hasattr(model, "masker"):
+                classes = _frame_classes(model, batch, class_id, image_size) if class_names else None
+                tick = time.perf_counter()
+                masks = masks_for_frames(model, batch, class_id if classes is None else classes, image_size)
+            else:  # an exported model: the class it explained comes out with the mask
+                import keras
+
+                small = keras.ops.convert_to_numpy(
+                    keras.ops.image.resize(np.asarray(batch, np.float32), (image_size, image_size)))
+                tick = time.perf_counter()
+                masks, classes = _runtime_masks(model, small, class_id, image_size)
+                classes = classes if class_names else None
             model_seconds += time.perf_counter() - tick
             for i, (frame, mask) in enumerate(zip(batch, masks)):
                 mask = cv2.resize(mask, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -180,6 +199,7 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
     import os
 
     from keras_saliency.deployment.runtimes import load_runtime
+    from keras_saliency.deployment.serving import PREDICTED
     from keras_saliency.explain.files import class_id_from
     from keras_saliency.pretrained import load_saliency_model
 
@@ -189,20 +209,24 @@ def explain_video_file(source=None, camera=None, model=None, runtime=None, class
     if runtime and model is None:  # the export's own report: its size and class names
         from keras_saliency.runtime.classes import load_metadata
 
-        if class_name is None:
-            raise ValueError("an exported model has no classifier: give `class_name`")
-        saliency_model = load_runtime(runtime, trust_savedmodel=trust_savedmodel)
         info = load_metadata(runtime)
+        if class_name is None and not info.get("classify"):
+            raise ValueError("an exported model that does not classify needs a class: give `class_name`")
+        saliency_model = load_runtime(runtime, trust_savedmodel=trust_savedmodel)
         class_names, size = info.get("class_names"), saliency_model.image_size
         class_id = class_id_from(class_name, [class_names], info.get("num_classes"))
+        class_id = PREDICTED if class_id is None else class_id
     else:
         saliency_model, class_names, info = load_saliency_model(model or "imagenet-darknet-tiny")
         class_id = class_id_from(class_name, [class_names, info.get("display_names")], saliency_model.num_classes)
         size = saliency_model.image_size
     if runtime and model is not None:
-        if class_id is None:
-            raise ValueError("an exported model has no classifier: give `class_name`")
+        from keras_saliency.runtime.classes import load_metadata
+
+        if class_id is None and not load_metadata(runtime).get("classify"):
+            raise ValueError("an exported model that does not classify needs a class: give `class_name`")
         saliency_model = load_runtime(runtime, trust_savedmodel=trust_savedmodel)
+        class_id = PREDICTED if class_id is None else class_id
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     result = explain_video(saliency_model, camera if source is None else source, output, size, class_id,
                            batch_size, max_frames, class_names=info.get("display_names") or class_names)

@@ -88,14 +88,19 @@ class Timer:
         return self.images / self.seconds if self.seconds else float("nan")
 
 
-def explainer(runtime, class_id, num_classes):
-    """`images -> outputs` with "class_id" added: the given class, or ("auto") the class with
-    the highest 'exists' probability (one run per class).
+PREDICTED = -1  # asks an export that classifies (`logits` output) for the classifier's top-1 class
+
+
+def explainer(runtime, class_id, num_classes, classifies=False):
+    """`images -> outputs` with "class_id" added: the given class, or ("auto") the classifier's
+    top-1 class in the same pass for an export that classifies (outputs `logits` and
+    `explained_class`), else the class with the highest 'exists' probability (one run per class).
 
     Args:
         runtime: a `keras_saliency.runtime` runner.
         class_id: a class id, or "auto".
-        num_classes: the number of classes tried with "auto".
+        num_classes: the number of classes tried with "auto" (an export that does not classify).
+        classifies: the export classifies as well (its report says `"classify": true`).
 
     Example:
 
@@ -108,17 +113,43 @@ def explainer(runtime, class_id, num_classes):
     def explain(images):
         if class_id != AUTO:
             class_ids = np.full(len(images), int(class_id), np.int32)
+        elif classifies:
+            class_ids = np.full(len(images), PREDICTED, np.int32)
         else:
             scores = [runtime(images, np.full(len(images), c, np.int32))["exists"] for c in range(num_classes)]
             class_ids = np.argmax(np.stack(scores, -1), -1).astype(np.int32)
-        return {**runtime(images, class_ids), "class_id": class_ids}
+        outputs = runtime(images, class_ids)
+        if "explained_class" in outputs:
+            class_ids = np.asarray(outputs["explained_class"], np.int32).reshape(-1)
+        return {**outputs, "class_id": class_ids}
 
     return explain
 
 
+def top_classes(logits, class_names=None, k=3):
+    """The `k` best classes of one image's logits as "name (probability)" strings.
+
+    Args:
+        logits: `(num_classes,)` the classifier's logits.
+        class_names: names by class id, or None (the ids).
+        k: how many (default 3).
+
+    Example:
+
+    >>> top_classes(np.array([0.0, 3.0, 1.0]), ["cat", "dog", "fox"], k=2)
+    ['dog (0.84)', 'fox (0.11)']
+    """
+    logits = np.asarray(logits, np.float64)
+    probabilities = np.exp(logits - logits.max())
+    probabilities /= probabilities.sum()
+    best = np.argsort(-probabilities)[:k]
+    return [f"{class_names[c] if class_names else c} ({probabilities[c]:.2f})" for c in best]
+
+
 def explain_images(runtime, files, size, args):
     """Writes `<name>_mask.png` (image | overlay) per readable file, `masks.npy` and `masks.csv`
-    into `args.output`; unreadable files are skipped and reported. Returns the timer.
+    into `args.output`; unreadable files are skipped and reported. An export that classifies
+    adds each image's top classes to the CSV and prints them. Returns the timer.
 
     Args:
         runtime: a `keras_saliency.runtime` runner.
@@ -135,7 +166,8 @@ def explain_images(runtime, files, size, args):
     os.makedirs(args.output, exist_ok=True)
     timer = Timer()
     rows, masks, skipped = [], [], []
-    explain = explainer(runtime, args.class_id, args.num_classes)
+    explain = explainer(runtime, args.class_id, args.num_classes, getattr(args, "classifies", False))
+    names = getattr(args, "class_names", None)
     for start in range(0, len(files), args.batch_size):
         batch, originals, images = [], [], []
         for path in files[start : start + args.batch_size]:
@@ -150,13 +182,18 @@ def explain_images(runtime, files, size, args):
         if not batch:
             continue
         outputs = timer.run(explain, np.stack(images))
-        for path, original, mask, exists, class_id in zip(
+        for i, (path, original, mask, exists, class_id) in enumerate(zip(
             batch, originals, outputs["mask"], outputs["exists"], outputs["class_id"]
-        ):
+        )):
             name = os.path.splitext(os.path.basename(path))[0]
             picture = np.concatenate([original, overlay(original, mask[..., 0])], axis=1)
             Image.fromarray(picture).save(os.path.join(args.output, f"{name}_mask.png"))
-            rows.append({"file": path, "class_id": int(class_id), "exists": float(exists), "mean_mask": float(mask.mean())})
+            row = {"file": path, "class_id": int(class_id), "exists": float(exists), "mean_mask": float(mask.mean())}
+            if "logits" in outputs:
+                best = top_classes(outputs["logits"][i], names)
+                row["top_classes"] = "; ".join(best)
+                print(f"{os.path.basename(path)}: {', '.join(best)}")
+            rows.append(row)
             masks.append(mask[..., 0])
     report_skipped(skipped)
     if not rows:
@@ -199,7 +236,7 @@ def explain_video(runtime, source, size, args):
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     writer = None
     timer, frames, start = Timer(), 0, time.perf_counter()
-    explain = explainer(runtime, args.class_id, args.num_classes)
+    explain = explainer(runtime, args.class_id, args.num_classes, getattr(args, "classifies", False))
     while not args.frames or frames < args.frames:
         ok, frame = capture.read()
         if not ok:
@@ -237,7 +274,8 @@ def run(runtime, args):
         args.class_id = resolve_class(args.class_id, metadata.get("class_names"), metadata.get("num_classes"))
     except ValueError as error:
         raise SystemExit(f"Error: {as_flags(str(error))}") from None
-    if args.class_id == AUTO and not args.num_classes:
+    args.classifies, args.class_names = bool(metadata.get("classify")), metadata.get("class_names")
+    if args.class_id == AUTO and not args.num_classes and not args.classifies:
         args.num_classes = metadata.get("num_classes")
         if not args.num_classes:
             raise SystemExit("Expected --num-classes for --class auto (no MODEL.report.json next to the model)")

@@ -11,7 +11,6 @@ from keras_saliency.models.layers import BottleneckBlock, ClassSelector, MaskHea
 from keras_saliency.models.masker import Masker
 from keras_saliency.models.model import SaliencyModel
 from keras_saliency.testing import TINY_TAPS, patch_images, tiny_classifier
-from keras_saliency.models.model import SaliencyModel
 from keras_saliency.training.fit import compile_saliency_model
 
 

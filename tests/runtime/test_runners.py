@@ -76,6 +76,23 @@ def test_litert_runner_on_a_folder(models, inputs, tmp_path):
     assert lines[0] == "file,class_id,exists,mean_mask" and len(lines) == 6
 
 
+def test_a_classifying_export_names_the_classes_in_one_pass_without_tensorflow(models, inputs, tmp_path):
+    """The float ONNX export of the shipped CIFAR-10 masker classifies too: `--class auto` explains
+    the classifier's top-1 class and the runner prints each image's top classes by name."""
+    import json
+
+    with open(models["masker.onnx"] + ".report.json") as f:
+        report = json.load(f)
+    assert report["classify"] and report["outputs"] == ["mask", "exists", "logits", "explained_class"]
+    out = run_runner(os.path.join(EXPORT_DIR, "onnx_runner.py"), models["masker.onnx"], inputs["folder"],
+                     "--class", "auto", "--output", str(tmp_path))
+    names = pretrained.class_names("cifar10")
+    printed = [line for line in out.splitlines() if line.startswith("img")]
+    assert len(printed) == 5 and all(line.split(": ")[1].split(" (")[0] in names for line in printed)
+    lines = (tmp_path / "masks.csv").read_text().splitlines()
+    assert lines[0] == "file,class_id,exists,mean_mask,top_classes" and len(lines) == 6
+
+
 def test_onnx_runner_on_a_video(models, inputs, tmp_path):
     output = str(tmp_path / "overlay.mp4")
     out = run_runner(os.path.join(EXPORT_DIR, "onnx_runner.py"), models["masker.onnx"], inputs["video"],

@@ -220,7 +220,9 @@ write("03_deploy.ipynb", [
 
 # Deploy the masker: SavedModel, int8 TFLite, ONNX, TensorRT
 
-What gets deployed is the masker: `image` + `class_id` in, `mask` + `exists` out. Every export is
+What gets deployed is the masker: `image` + `class_id` in, `mask` + `exists` out (and, for a float
+export of a masker that reads its classifier's class layer, the classifier's `logits` and the class
+it explained: the classifier and the masker in one graph). Every export is
 checked against the Keras model on real images (max difference, rank correlation, top-20% IoU). The
 int8 TFLite model runs with `ai-edge-litert` alone, without TensorFlow; TensorRT needs an NVIDIA GPU
 (on Colab: Runtime > Change runtime type > GPU, then `pip install tensorrt`).'''),
@@ -263,6 +265,16 @@ print("mean |LiteRT - Keras| on 4 images:", float(np.abs(out["mask"] - np.asarra
     export("exported/cifar10.onnx", ExportRequest("onnx", "float16", trt=True))
 except EngineNotBuilt as missing:
     print(f"ONNX written and verified; TensorRT engine not built: {missing}")'''),
+    md("## One graph that classifies and explains\n\nA float export whose masker's class gate reproduces "
+       "the classifier (the shipped ones) also returns the classifier's `logits` and the class it explained: "
+       "a class id of -1 asks for the classifier's top-1 class, so one pass over the trunk answers "
+       "\"what is it, and where\"."),
+    code('''from keras_saliency.deployment.runtimes import load_runtime
+
+runtime = load_runtime("exported/cifar10.onnx")              # the float32 ONNX model written above
+out = runtime(verification[0][:4], np.full(4, -1, np.int32))  # -1: the classifier's top-1 class
+names = keras_saliency.pretrained.class_names("cifar10")
+print([names[c] for c in out["explained_class"]], out["logits"].shape, out["mask"].shape)'''),
     md("## Masks per second\n\nEach runtime against the bare encoder in the same runtime and Grad-CAM on "
        "the same classifier, measured in one run (see `docs/PERFORMANCE.md` for the figures on a 2-core CPU)."),
     code('''rows = benchmark_masker(model, batch_sizes=(1, 32), backends=("keras", "tflite_int8", "onnx"),

@@ -46,6 +46,7 @@ class SavedModelRuntime(Runtime):
         image = self.function.structured_input_signature[1]["image"]
         self.dtype = image.dtype
         self.image_size = image.shape[1]
+        self.classifies = "logits" in self.function.structured_outputs
 
     def run_batch(self, images, class_ids):
         import tensorflow as tf

@@ -176,16 +176,26 @@ class LiveExplainer:
         image = self._check_image(image)
         size = self.model.image_size
         small = _resize(image, (size, size), Image.BILINEAR)[None].astype(np.float32)
-        probabilities = np.asarray(self._probabilities(small))[0]
-        ranked = np.argsort(-probabilities)[: self.top_k]
-        if class_id is None or int(class_id) == PREDICTED:
-            class_id = int(ranked[0])
-        elif not 0 <= int(class_id) < self.model.num_classes:
+        if class_id is not None and int(class_id) != PREDICTED and not 0 <= int(class_id) < self.model.num_classes:
             raise ValueError(f"Expected a class id in [0, {self.model.num_classes}). Received: {class_id}")
-        class_id = int(class_id)
-        start = time.perf_counter()
-        mask = masks_for_frames(self.runtime or self.model, small, class_id, size)[0]
-        seconds = time.perf_counter() - start
+        if getattr(self.runtime, "classifies", False):  # one pass: the export's classifier and masker
+            start = time.perf_counter()
+            out = self.runtime(small, np.array([PREDICTED if class_id is None else int(class_id)], np.int32))
+            seconds = time.perf_counter() - start
+            logits = np.asarray(out["logits"][0], np.float64)
+            probabilities = np.exp(logits - logits.max())
+            probabilities /= probabilities.sum()
+            class_id = int(np.asarray(out["explained_class"]).reshape(-1)[0])
+            mask = np.clip(_resize(np.asarray(out["mask"][0, ..., 0], np.float32), (size, size), Image.BILINEAR), 0, 1)
+        else:
+            probabilities = np.asarray(self._probabilities(small))[0]
+            if class_id is None or int(class_id) == PREDICTED:
+                class_id = int(np.argmax(probabilities))
+            class_id = int(class_id)
+            start = time.perf_counter()
+            mask = masks_for_frames(self.runtime or self.model, small, class_id, size)[0]
+            seconds = time.perf_counter() - start
+        ranked = np.argsort(-probabilities)[: self.top_k]
         self.recent.append(seconds)
         height, width = image.shape[:2]
         scale = min(1.0, self.display_side / max(height, width))
@@ -206,8 +216,9 @@ class LiveExplainer:
     def status(self, result):
         """One Markdown line: the explained class, its probability and the masks/s."""
         count = len(self.recent)
+        what = "classifier and masker in one pass" if getattr(self.runtime, "classifies", False) else "the masker alone"
         return (f"Explaining **{result.class_name}** (p = {result.probability:.2f}) · {self.masks_per_s:.1f} masks/s "
-                f"(the masker alone, mean over the last {count} image{'s' if count != 1 else ''})")
+                f"({what}, mean over the last {count} image{'s' if count != 1 else ''})")
 
 
 def build_app(explainer, title="keras-saliency: live saliency masks", description=None):

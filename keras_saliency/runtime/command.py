@@ -274,7 +274,7 @@ def run(runtime, args):
         args.class_id = resolve_class(args.class_id, metadata.get("class_names"), metadata.get("num_classes"))
     except ValueError as error:
         raise SystemExit(f"Error: {as_flags(str(error))}") from None
-    args.classifies, args.class_names = bool(metadata.get("classify")), metadata.get("class_names")
+    args.classifies, args.class_names = runtime.classifies, metadata.get("class_names")
     if args.class_id == AUTO and not args.num_classes and not args.classifies:
         args.num_classes = metadata.get("num_classes")
         if not args.num_classes:

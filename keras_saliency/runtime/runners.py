@@ -3,7 +3,9 @@ TensorRT (`.engine` / `.plan`). Needs numpy and the runtime's own package, never
 
 Every runtime is called as `runtime(images, class_ids)` (images (N, S, S, 3) RGB in [0, 255],
 class ids (N,)) and returns the model's named outputs (`{"mask", "exists"}`) as numpy arrays,
-`batch_size` images at a time; `runtime.image_size` is the model's input size S.
+`batch_size` images at a time; `runtime.image_size` is the model's input size S. An export that
+classifies too (`runtime.classifies`) also returns `logits` and `explained_class`, and takes a
+class id of -1 for the classifier's top-1 class.
 """
 
 import os
@@ -29,6 +31,7 @@ class Runtime:
 
     name = "runtime"
     image_size = None
+    classifies = False  # the export returns the classifier's logits and the class explained too
 
     def __init__(self, path, batch_size=32):
         self.path = path
@@ -93,6 +96,7 @@ class LiteRTRuntime(Runtime):
         image = self.runner.get_input_details()["image"]
         self.dtype = image["dtype"]
         self.image_size = int(image["shape_signature"][1])
+        self.classifies = "logits" in self.runner.get_output_details()
 
     def run_batch(self, images, class_ids):
         out = self.runner(image=images.astype(self.dtype), class_id=class_ids)
@@ -150,6 +154,7 @@ class OnnxRuntime(Runtime):
         self.dtype = {"tensor(uint8)": np.uint8}.get(image.type, np.float32)
         self.image_size = int(image.shape[1])
         self.output_names = [o.name for o in self.session.get_outputs()]
+        self.classifies = "logits" in self.output_names
 
     def run_batch(self, images, class_ids):
         feeds = {"image": images.astype(self.dtype), "class_id": class_ids}
@@ -179,6 +184,7 @@ class TensorRTRuntime(Runtime):
         super().__init__(path, batch_size)
         self.engine = EngineRunner(path)
         self.image_size = self.engine.image_size
+        self.classifies = "logits" in self.engine.outputs
 
     def run_batch(self, images, class_ids):
         return self.engine(images, class_ids)

@@ -130,3 +130,46 @@ def test_a_classifier_the_gate_does_not_reproduce_is_not_classified():
     assert classifies(gated, gated.masker, _images(4)) is True
     assert classifies(gated, gated.masker, _images(4), quantize="int8") is False  # int8: only when asked
     assert classifies(gated, gated.masker, _images(4), wanted=True, quantize="int8") is True
+
+
+def test_the_live_demo_classifies_and_explains_in_one_pass_of_a_classifying_export(exported):
+    from keras_saliency.deployment.runtimes import load_runtime
+    from keras_saliency.explain.app import LiveExplainer
+
+    model, images, path, _ = exported
+    runtime = load_runtime(path)
+    assert runtime.classifies
+    calls = []
+    original = runtime.run_batch
+
+    def counted(batch, class_ids):
+        calls.append(np.array(class_ids))
+        return original(batch, class_ids)
+
+    runtime.run_batch = counted
+    explainer = LiveExplainer(model, runtime=runtime, top_k=3)
+    calls.clear()
+    image = images[0].astype(np.uint8)
+    result = explainer(image)
+    assert len(calls) == 1 and calls[0].tolist() == [-1]
+    assert result.class_id == int(np.asarray(model.classifier_logits(image[None].astype("float32"))).argmax())
+    assert len(result.scores) == 3 and "one pass" in explainer.status(result)
+    chosen = (result.class_id + 1) % NUM_CLASSES
+    assert explainer(image, class_id=chosen).class_id == chosen and calls[-1].tolist() == [chosen]
+
+
+@pytest.mark.parametrize("export_format, name", [("saved_model", "saved"), ("tflite", "masker.tflite")])
+def test_every_format_classifies(export_format, name, tmp_path):
+    from keras_saliency.deployment.export import ExportRequest, export_masker, predicted_classes
+    from keras_saliency.deployment.runtimes import load_runtime
+
+    pytest.importorskip("ai_edge_litert")
+    model, images = _gated_model(), _images(8)
+    path = str(tmp_path / name)
+    report = export_masker(model, path, ExportRequest(format=export_format), verification_images=images,
+                           verification_class_ids=predicted_classes(model, images))
+    assert report["classify"] and report["passed"] and report["files"][0]["top1_agreement"] == 1.0
+    runtime = load_runtime(path)
+    out = runtime(images, np.full(len(images), -1, np.int32))
+    assert runtime.classifies and set(out) == {"mask", "exists", "logits", "explained_class"}
+    np.testing.assert_array_equal(out["explained_class"], np.asarray(model.classifier_logits(images)).argmax(-1))

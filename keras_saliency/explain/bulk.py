@@ -315,21 +315,28 @@ class _RuntimeExplainer:
 
         from keras_saliency.models.masker import upsample_masks
 
-        ids = np.full(len(images), class_id, np.int32)
+        ids = np.full(len(images), -1 if class_id is None else class_id, np.int32)  # -1: the top-1 class
         outputs = self.runtime(images, ids)
         masks = keras.ops.convert_to_numpy(upsample_masks(outputs["mask"], self.image_size))[..., 0]
-        return ids, None, masks, np.asarray(outputs["exists"], np.float32).reshape(-1)
+        probabilities = None
+        if "logits" in outputs:  # an export that classifies: the class explained and its probability
+            ids = np.asarray(outputs["explained_class"], np.int32).reshape(-1)
+            logits = np.asarray(outputs["logits"], np.float64)
+            exp = np.exp(logits - logits.max(-1, keepdims=True))
+            probabilities = (exp / exp.sum(-1, keepdims=True))[np.arange(len(ids)), ids].astype(np.float32)
+        return ids, probabilities, masks, np.asarray(outputs["exists"], np.float32).reshape(-1)
 
 
 class ExportedMaskerHandler(_MaskHandler):
     """Beam `ModelHandler` for a masker exported by `keras-saliency export`: LiteRT (`.tflite`)
-    or ONNX (`.onnx`), run with the package's runtimes (`deployment.runtimes`). An exported
-    masker holds no classifier: it explains one given class, and rows have no probability.
+    or ONNX (`.onnx`), run with the package's runtimes (`deployment.runtimes`). It explains one
+    given class (rows without a probability), or, for an export that classifies too, without a
+    class the classifier's top-1 class of each image, with its probability.
 
     Args:
         path: the exported file, on any Beam file system.
         image_size: the input size the masker was exported with.
-        class_id: the class to explain.
+        class_id: the class to explain, or None (an export that classifies: each image's top-1).
         batch_size: images per runtime call.
         num_threads: the runtime's CPU threads (default: the runtime's; every core for LiteRT).
         **kwargs: `ModelHandler` options.
@@ -342,8 +349,6 @@ class ExportedMaskerHandler(_MaskHandler):
     """
 
     def __init__(self, path, image_size, class_id, batch_size=32, num_threads=None, **kwargs):
-        if class_id is None:
-            raise ValueError("Expected a class_id for an exported masker (it has no classifier). Received: None")
         suffix = posixpath.splitext(os.fspath(path))[1].lower()
         if suffix not in (".tflite", ".onnx"):
             raise ValueError(f"Expected an exported masker ending in .tflite or .onnx. Received: {path!r}")
@@ -357,6 +362,8 @@ class ExportedMaskerHandler(_MaskHandler):
 
         with local_file(self.path) as local:  # the runtimes read the file while loading
             runtime = load_runtime(local, self.batch_size, num_threads=self.num_threads)
+        if self.class_id is None and not runtime.classifies:
+            raise ValueError(f"Expected a class id for {self.path}: it does not classify. Received: None")
         return _RuntimeExplainer(runtime, self.image_size)
 
 
@@ -658,8 +665,11 @@ def run_bulk(glob, output="saliency-bulk", model="cifar10", runtime=None, class_
     summary = summarize_model(model)  # a shipped model's metadata, or the .keras file loaded once
     class_id = class_id_from(class_name, [summary.class_names, summary.display_names], summary.num_classes)
     if runtime:
-        if class_id is None:
-            raise ValueError("an exported masker has no classifier: give `class_name`")
+        from keras_saliency.runtime.classes import load_metadata
+
+        classifies = "://" not in runtime and os.path.isfile(runtime) and load_metadata(runtime).get("classify")
+        if class_id is None and not classifies:
+            raise ValueError("an exported masker that does not classify needs a class: give `class_name`")
         missing = missing_modules(RUNTIME_MODULES.get(os.path.splitext(runtime)[1].lower(), ()))
         if missing:
             raise ImportError(f"{runtime} needs {', '.join(missing)}: {EXPORT_EXTRA}")

@@ -156,8 +156,6 @@ def test_explain_bulk_cli_refusals(tmp_path, model_file, monkeypatch):
 
 
 def test_handler_arguments():
-    with pytest.raises(ValueError, match="Expected a class_id for an exported masker"):
-        bulk.ExportedMaskerHandler("m.onnx", 32, None)
     with pytest.raises(ValueError, match=r"ending in \.tflite or \.onnx"):
         bulk.ExportedMaskerHandler("m.engine", 32, 0)
     with pytest.raises(ValueError, match="Expected batch_size >= 1"):
@@ -185,6 +183,32 @@ def test_explain_bulk_exported_masker(tmp_path, model_file, photo_folder, export
     masks, _, _ = _predict(model_file, [r["path"] for r in rows], [2] * len(rows))
     for row, mask in zip(rows, masks):
         assert row["probability"] == "" and row["class_name"] == "none"
+        np.testing.assert_allclose(np.load(output / (row["mask_stem"] + ".npy")), mask, atol=1e-4)
+
+
+def test_explain_bulk_with_an_export_that_classifies_needs_no_class(tmp_path, photo_folder):
+    """A classifying ONNX export explains each photo's top-1 class, with its probability, in one pass."""
+    from keras_saliency.deployment.export import ExportRequest, export_masker, predicted_classes, synthetic_images
+    from tests.deployment.test_classify_export import _gated_model
+
+    pytest.importorskip("tf2onnx")
+    model = _gated_model()  # its class gate reads the classifier's class layer
+    model_file = str(tmp_path / "gated.keras")
+    model.save(model_file)
+    images = synthetic_images(32, 8, seed=0).astype("float32")
+    exported = str(tmp_path / "masker.onnx")
+    report = export_masker(model, exported, ExportRequest(classify=True), verification_images=images,
+                           verification_class_ids=predicted_classes(model, images))
+    assert report["classify"]
+    output = tmp_path / "out"
+    result = bulk.explain_bulk(str(photo_folder / "*"), str(output), model=model_file, runtime=exported,
+                               class_id=None, formats=("npy",))
+    assert result["explained"] == GOOD_IMAGES
+    rows = sorted(_read_csv(output / "rows.csv"), key=lambda r: r["path"])
+    masks, probabilities, class_ids = _predict(model_file, [r["path"] for r in rows], None)
+    for row, mask, class_id, probability in zip(rows, masks, class_ids, probabilities):
+        assert int(row["class_id"]) == class_id
+        assert abs(float(row["probability"]) - probability[class_id]) < 1e-4
         np.testing.assert_allclose(np.load(output / (row["mask_stem"] + ".npy")), mask, atol=1e-4)
 
 

@@ -279,7 +279,7 @@ def test_cli_export_tflite_int8_and_errors(tmp_path):
     assert result.exit_code != 0 and "calibration-data" in result.output
     result = CliRunner().invoke(main, ["export", "cifar10", "--format", "saved_model", "--trt", "--output",
                                        str(tmp_path / "saved")])
-    assert result.exit_code != 0 and "format='onnx'" in result.output
+    assert result.exit_code != 0 and "Expected --format onnx with --trt" in result.output
 
 
 @pytest.mark.slow

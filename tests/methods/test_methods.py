@@ -68,6 +68,8 @@ def test_build_method_errors(detector_data):
         build_method("nope", classifier)
     with pytest.raises(ValueError, match="SaliencyModel"):
         build_method("masker", classifier)
+    with pytest.raises(ValueError, match=r"Expected options that gradcam takes\. Received: \['bogus'\]"):
+        build_method("gradcam", classifier, bogus=1)  # an unknown option: one line, not a TypeError
     with pytest.raises(ValueError, match="Expected one class id per image"):
         build_method("gradient", classifier)(np.zeros((2, 32, 32, 3)), [0])
     assert set(METHODS) >= {"masker", "gradient", "gradcam", "rise", "optimisation"}

@@ -30,6 +30,7 @@ PARAMETER_FLAGS = {
     "input_dtype": "--input-dtype",
     "int8_float": "--int8-float",
     "manual_dir": "--data-dir",
+    "masker_options": "--masker-option",
     "max_batch_size": "--max-batch-size",
     "methods": "--methods",
     "model": "--model",

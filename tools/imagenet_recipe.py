@@ -1,4 +1,8 @@
-"""A masker for an already trained ImageNet classifier: the shipped `imagenet-darknet-tiny`.
+"""The ImageNet design studies: maskers for an already trained ImageNet classifier, every design
+field a recipe field (decoder, head, gate, mask stride, objective, extra data). The shipped
+ImageNet maskers are not trained here: they are `keras-saliency train` with the default preset,
+the command in each one's JSON; this tool ran the studies that chose that preset
+(docs/IMAGENET.md).
 
 The classifier is given (here the real pretrained Darknet "tiny" ImageNet classifier of
 `../shared/models`, see its README); its own intermediate layers are the encoder (strides 4, 8,

@@ -3,7 +3,9 @@
 A recipe names a data folder, a fixed validation split, a classifier architecture and its
 training schedule, and the masker's settings. `train_classifier_stage` and
 `train_masker_stage` run one stage each, resumable, writing into an output folder; the
-script `scripts/train_pretrained.py` is the command-line entry point. Every resolved recipe is
+script `scripts/train_pretrained.py` is the command-line entry point. The masker stage is a
+masker preset plus a `TrainSpec` (`masker_spec`): `keras-saliency train` itself, whose command
+line `train_command` gives. Every resolved recipe is
 saved next to what it produced (`recipe.json`).
 """
 
@@ -58,46 +60,29 @@ class Recipe:
     classifier_warmup_epochs: int = 1
     shift: int = 4  # translation augmentation, pixels
     zoom: float = 0.0  # `random_zoom`: half the images a square crop of >= this area fraction (0: none)
-    # Masker.
+    # Masker: `keras-saliency train` with a masker preset (`keras_saliency.models.presets`), its
+    # design fields (`masker_options`) and objective fields (`objective_options`) changed on top:
+    # `masker_spec` is the run's `TrainSpec`, `train_command` the same run on the command line.
     masker_epochs: int = 3
     masker_batch_size: int = 64
     masker_learning_rate: float = 1e-3
-    mask_stride: int = 2
-    masker_overrides: dict = dataclasses.field(default_factory=dict)  # SaliencyConfig fields
-    # The last `masker_final_epochs` of the `masker_epochs` train with these SaliencyConfig fields
-    # changed too (e.g. the ranking term once the masks have formed).
-    masker_final_epochs: int = 0
-    masker_final_overrides: dict = dataclasses.field(default_factory=dict)
-    # The masker's architecture and objective, as in `tools.imagenet_recipe` (defaults: the paper's
-    # U-Net, abs-ratio head, no class gate, the code objective).
-    decoder: str = "unet"
-    decoder_filters: Optional[Tuple[int, ...]] = None  # None: the model's default for the taps
-    head: str = "abs_ratio"
-    class_gate: str = "none"  # "classifier_image": mask x the classifier's class evidence
-    class_layer: str = "logits"  # the classifier's last layer to the classes (a Dense or 1x1 conv)
-    gate_options: dict = dataclasses.field(default_factory=dict)  # ClassEvidenceGate arguments
-    objective: str = "code"  # "simplified": SaliencyConfig.simplified(**masker_overrides)
+    preset: str = "gated-fpn"
+    masker_options: dict = dataclasses.field(default_factory=dict)  # TrainSpec.masker_options
+    objective_options: dict = dataclasses.field(default_factory=dict)  # TrainSpec.objective_options
     # Optional `index,wnid,name` CSV (relative to the data root) with readable class names.
     class_names_file: Optional[str] = None
     seed: int = 0
-
-    def __post_init__(self):
-        if not 0 <= self.masker_final_epochs <= self.masker_epochs:
-            raise ValueError(
-                f"Expected masker_final_epochs between 0 and masker_epochs ({self.masker_epochs}). "
-                f"Received: masker_final_epochs={self.masker_final_epochs}"
-            )
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
-def _imagenet_masker():
-    """The ImageNet recipe's masker settings: a feature pyramid of 32 channels, a sigmoid head, the
-    classifier's class evidence (its CAM) as a gate, the simplified objective with area weight 3."""
-    return dict(decoder="fpn", decoder_filters=(32,), head="sigmoid", class_gate="classifier_image",
-                gate_options={"local": "cam", "scale": 6.0, "offset": -1.0, "rate": 10.0},
-                objective="simplified", masker_overrides={"area_weight": 3.0})
+def _imagenet_masker(area_weight=3.0, **masker_options):
+    """The ImageNet masker's design (the default preset, "gated-fpn") at CIFAR / Tiny ImageNet
+    sizes: masks at 16x16 (stride 2 at 32 px, 4 at 64 px), the simplified objective with area
+    weight 3 explaining the label."""
+    return dict(preset="gated-fpn", masker_options=masker_options,
+                objective_options={"area_weight": area_weight, "target": "label"})
 
 
 def _darknet_transfer():
@@ -128,7 +113,7 @@ RECIPES = {
         name="cifar10",
         data="cifar10/train",
         image_size=32,
-        **_imagenet_masker(),
+        **_imagenet_masker(mask_stride=2),
     ),
     # The earlier from-scratch Tiny ImageNet-100 recipe (45.9% top-1; kept for comparison).
     "tiny-imagenet-100-scratch": Recipe(
@@ -140,12 +125,14 @@ RECIPES = {
         max_filters=128,
         classifier_epochs=15,
         masker_epochs=8,
-        # With this weaker classifier (45% top-1) the code's area weight 8 makes the empty mask
-        # optimal: measured on 1,000 validation images, a full mask would gain ~5.1 in the
-        # destroyer + preserver terms and cost 7.2 in area; the masker collapsed within 100 steps.
-        masker_overrides={"area_weight": 3.0},
+        # The authors' design. With this weaker classifier (45% top-1) the code's area weight 8
+        # makes the empty mask optimal: measured on 1,000 validation images, a full mask would gain
+        # ~5.1 in the destroyer + preserver terms and cost 7.2 in area; the masker collapsed
+        # within 100 steps.
+        preset="paper",
+        masker_options={"mask_stride": 4},
+        objective_options={"area_weight": 3.0},
         shift=8,
-        mask_stride=4,
         class_names_file="tiny-imagenet-100/classes.csv",
     ),
     # Tiny ImageNet-100 with the pretrained Darknet ImageNet classifier's features, fine-tuned at
@@ -169,9 +156,7 @@ RECIPES = {
         classifier_warmup_epochs=0,
         shift=8,
         masker_epochs=3,
-        mask_stride=4,
-        class_layer="class_conv",
-        **_imagenet_masker(),
+        **_imagenet_masker(mask_stride=4, class_layer="class_conv"),
         class_names_file="tiny-imagenet-100/classes.csv",
     ),
     # CIFAR-10 with the same pretrained Darknet, its 32 px images resized to 128 px inside the
@@ -199,9 +184,7 @@ RECIPES = {
         classifier_warmup_epochs=0,
         shift=4,
         masker_epochs=3,
-        mask_stride=2,
-        class_layer="class_conv",
-        **_imagenet_masker(),
+        **_imagenet_masker(mask_stride=2, class_layer="class_conv"),
     ),
     # CIFAR-10 with the mean class probabilities of two trained classifiers, each also on the
     # mirrored image: the VGG of "cifar10" trained with zoom crops (38 epochs on a GPU,
@@ -217,7 +200,7 @@ RECIPES = {
         ensemble_flip=True,
         tap_layers=tuple(f"cifar10_classifier/scale_{i}_out" for i in range(4)),
         masker_epochs=2,
-        **{**_imagenet_masker(), "class_layer": "cifar10_classifier/logits", "masker_overrides": {"area_weight": 12.0}},
+        **_imagenet_masker(area_weight=12.0, mask_stride=2, class_layer="cifar10_classifier/logits"),
     ),
 }
 
@@ -384,72 +367,91 @@ def _transfer_classifier(recipe, class_names, name):
                                fold_batch_norms=recipe.fold_batch_norms, name=name)
 
 
-def build_recipe_masker(recipe, classifier):
-    """The recipe's masker around `classifier` (its own layers as the encoder); with a class gate,
-    the class selector starts as the classifier's class layer."""
-    from keras_saliency import SaliencyConfig, SaliencyModel
+def recipe_taps(recipe):
+    """The masker's encoder layers: the recipe's `tap_layers`, else the output of each scale of
+    its `cifar_classifier` / `fast_cifar_classifier`."""
     from keras_saliency.models import scale_taps
 
-    if recipe.objective == "simplified":
-        config = SaliencyConfig.simplified(**recipe.masker_overrides)
-    else:
-        config = SaliencyConfig(**{"objective": recipe.objective, **recipe.masker_overrides})
     if recipe.tap_layers:
-        taps = tuple(recipe.tap_layers)
-    else:
-        taps = scale_taps(len(recipe.fast_widths) + 1 if recipe.architecture == "fast" else len(recipe.convs_per_scale))
-    options = {"decoder_filters": tuple(recipe.decoder_filters)} if recipe.decoder_filters else {}
-    if recipe.class_gate != "none":
-        options.update(class_gate=recipe.class_gate, class_layer=recipe.class_layer,
-                       gate_options=dict(recipe.gate_options), selector_init="class_layer")
-    return SaliencyModel.from_classifier(
-        classifier, tap_layers=taps, config=config, mask_stride=recipe.mask_stride, decoder=recipe.decoder,
-        head=recipe.head, seed=recipe.seed, **options,
+        return tuple(recipe.tap_layers)
+    return scale_taps(len(recipe.fast_widths) + 1 if recipe.architecture == "fast" else len(recipe.convs_per_scale))
+
+
+def masker_spec(recipe, output, data_root=None, epochs=None):
+    """The recipe's masker run as a `TrainSpec`: `keras-saliency train` on the recipe's folder
+    (the same seeded validation split as its classifier's) against the stage-1 classifier
+    (`output/classifier.keras`), into `output/masker`. `epochs`: default `masker_epochs`."""
+    from keras_saliency.training import TrainSpec
+
+    return TrainSpec(
+        dataset="folder",
+        data_dir=os.path.join(data_root or default_data_root(), recipe.data),
+        classifier=os.path.join(output, CLASSIFIER_FILE),
+        tap_layers=",".join(recipe_taps(recipe)),
+        image_size=recipe.image_size,
+        validation_split=recipe.validation_fraction,
+        epochs=recipe.masker_epochs if epochs is None else epochs,
+        batch_size=recipe.masker_batch_size,
+        learning_rate=recipe.masker_learning_rate,
+        preset=recipe.preset,
+        crop_scale=0.0,
+        masker_options=dict(recipe.masker_options) or None,
+        objective_options=dict(recipe.objective_options) or None,
+        seed=recipe.split_seed,
+        output=os.path.join(output, MASKER_DIR),
     )
+
+
+def train_command(recipe, output="runs/{name}", data_root="../shared/data"):
+    """The `keras-saliency train` command line of the recipe's masker stage (`masker_spec`)."""
+    import shlex
+
+    output = output.format(name=recipe.name)
+    spec = masker_spec(recipe, output, data_root)
+    words = ["keras-saliency", "train", "--dataset", "folder", "--data-dir", spec.data_dir,
+             "--classifier", spec.classifier, "--tap-layers", spec.tap_layers, "--image-size", spec.image_size,
+             "--validation-split", spec.validation_split, "--epochs", spec.epochs, "--batch-size", spec.batch_size,
+             "--learning-rate", spec.learning_rate, "--preset", spec.preset, "--crop-scale", spec.crop_scale]
+    for flag, options in (("--masker-option", spec.masker_options), ("--objective-option", spec.objective_options)):
+        for key, value in (options or {}).items():
+            text = json.dumps(value, separators=(",", ":")) if isinstance(value, (dict, list, tuple)) else value
+            words += [flag, f"{key}={text}"]
+    words += ["--seed", spec.seed, "--output", spec.output]
+    return " ".join(shlex.quote(str(word)) for word in words)
 
 
 def train_masker_stage(recipe, output, data_root=None, splits=None):
-    """Trains (or resumes) the recipe's masker against the stage-1 classifier (in `output`).
-    Returns the `SaliencyModel`."""
+    """Trains (or resumes) the recipe's masker against the stage-1 classifier (in `output`),
+    up to `masker_epochs` epochs in all: `keras_saliency.training.train_masker(masker_spec(...))`,
+    what `train_command` runs. With `splits` (in-memory `(train, validation, class_names)`, e.g.
+    permuted labels) the same masker (`build_masker`) is fitted on those arrays instead. Returns
+    the `SaliencyModel`."""
     import keras
 
-    from keras_saliency.data import array_dataset
     from keras_saliency.training import (
-        MODEL_FILE,
-        compile_saliency_model,
-        fit_saliency_model,
-        resume_plan,
+        MODEL_FILE, build_masker, fit_saliency_model, resume_plan, train_masker,
     )
 
-    keras.utils.set_random_seed(recipe.seed)
-    (train_x, train_y), (val_x, val_y), class_names = splits or recipe_splits(recipe, data_root)
     masker_dir = os.path.join(output, MASKER_DIR)
-    classifier = keras.saving.load_model(os.path.join(output, CLASSIFIER_FILE))
-    train = array_dataset(
-        train_x, train_y, batch_size=recipe.masker_batch_size, training=True, seed=recipe.seed
-    )
+    plan = resume_plan(masker_dir, recipe.masker_epochs, up_to=True)
+    if plan.has_model and not plan.interrupted and plan.done:
+        logger.info("Masker trained up to %d epochs: %s", recipe.masker_epochs, masker_dir)
+        return keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
+    more = plan.final_epoch - plan.initial_epoch  # a finished run continues, an interrupted one resumes
+    spec = masker_spec(recipe, output, data_root, epochs=more if plan.has_model or plan.interrupted else None)
+    if splits is None:
+        return train_masker(spec, log=logger.info).model
+    from keras_saliency.data import array_dataset
+
+    keras.utils.set_random_seed(recipe.seed)
+    (train_x, train_y), (val_x, val_y), _ = splits
+    if plan.has_model and not plan.interrupted:
+        model = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE))
+    else:
+        model = build_masker(spec, keras.saving.load_model(spec.classifier), log=logger.info)
+    train = array_dataset(train_x, train_y, batch_size=recipe.masker_batch_size, training=True, seed=recipe.seed)
     validation = array_dataset(val_x[:2000], val_y[:2000], batch_size=256)
-    phases = [(recipe.masker_epochs - recipe.masker_final_epochs, {})]
-    if recipe.masker_final_epochs:
-        phases.append((recipe.masker_epochs, dict(recipe.masker_final_overrides)))
-    model, loaded = None, False
-    for epochs, overrides in phases:
-        plan = resume_plan(masker_dir, epochs, up_to=True)
-        if plan.has_model and not plan.interrupted:
-            # A finished masker: continued up to this phase's epochs (optimizer state included).
-            if not loaded:  # an earlier phase that was already done has loaded it
-                model, loaded = keras.saving.load_model(os.path.join(masker_dir, MODEL_FILE)), True
-            if plan.done:
-                logger.info("Masker trained up to %d epochs: %s", epochs, masker_dir)
-                continue
-            logger.info("Continuing the masker in %s up to %d epochs", masker_dir, epochs)
-        elif model is None:
-            model = build_recipe_masker(recipe, classifier)
-            compile_saliency_model(model, recipe.masker_learning_rate)
-        if overrides:
-            model.set_objective(**overrides)
-        fit_saliency_model(model, train, validation, epochs, masker_dir, up_to=True)
-        loaded = False
+    fit_saliency_model(model, train, validation, recipe.masker_epochs, masker_dir, up_to=True)
     return model
 
 
@@ -537,7 +539,7 @@ def package_model(recipe, output, destination=None, measured=None, data_root=Non
         "keras_version": keras.__version__,
         "commands": _member_commands(recipe) + [
             f"python scripts/train_pretrained.py {recipe.name} --stage classifier --output runs/{recipe.name}",
-            f"python scripts/train_pretrained.py {recipe.name} --stage masker --output runs/{recipe.name}",
+            train_command(recipe),
             f"python scripts/train_pretrained.py {recipe.name} --stage package --output runs/{recipe.name}",
         ],
     }

@@ -135,7 +135,16 @@ def demo(output, quick, seed):
     multiple=True,
     help=(
         "KEY=VALUE: a field of the objective (keras_saliency.models.config.SaliencyConfig), e.g. --objective-option "
-        "area_weight=10."
+        "area_weight=10; a continued run trains its new epochs with it."
+    ),
+)
+@click.option(
+    "--masker-option",
+    "masker_options",
+    multiple=True,
+    help=(
+        "KEY=VALUE: a design field of the masker on top of the preset's (keras_saliency.training.run.MASKER_OPTIONS), "
+        "e.g. --masker-option mask_stride=2."
     ),
 )
 @click.option("--seed", default=0, show_default=True, type=int)
@@ -163,4 +172,5 @@ def train(classifier_name, **options):
     from keras_saliency.training import TrainSpec, train_masker
 
     options["objective_options"] = assignments(options["objective_options"], "objective_options") or None
+    options["masker_options"] = assignments(options["masker_options"], "masker_options") or None
     train_masker(TrainSpec(classifier=classifier_name, **options), log=echo)

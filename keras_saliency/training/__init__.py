@@ -11,7 +11,7 @@ result = train_masker(TrainSpec(dataset="folder", data_dir="photos", epochs=5, o
 
 import importlib
 
-from keras_saliency.training.run import TrainResult, TrainSpec, train_masker
+from keras_saliency.training.run import TrainResult, TrainSpec, build_masker, train_masker
 
 # Loaded on first use (PEP 562): `keras_saliency.training.run` needs no TensorFlow, and the command
 # line checks its arguments with it before TensorFlow loads.
@@ -32,9 +32,9 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# The declared API: one run (`train_masker`), and the pieces a recipe of its own composes: the
+# The declared API: one run (`train_masker`), the masker it builds (`build_masker`), and the pieces a recipe of its own composes: the
 # resume rule, the fit of a run folder, atomic saves, a classifier's training.
 __all__ = [
-    "MODEL_FILE", "RunFiles", "TrainResult", "TrainSpec", "atomic_save_model", "compile_saliency_model",
+    "MODEL_FILE", "RunFiles", "TrainResult", "TrainSpec", "atomic_save_model", "build_masker", "compile_saliency_model",
     "fit_classifier", "fit_saliency_model", "resume_plan", "train_masker",
 ]

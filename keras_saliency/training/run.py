@@ -18,6 +18,11 @@ from keras_saliency.errors import first_line
 DATASETS = ("cifar10", "imagenet2012", "imagenette", "folder")
 SCHEDULES = ("auto", "single", "two-phase")
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+# The masker's design fields a run may set on top of its preset (`TrainSpec.masker_options`): the
+# preset's design fields (`models.presets.DESIGN_FIELDS`), the classifier's class layer and the
+# mask's confidence.
+MASKER_OPTIONS = ("decoder", "decoder_filters", "mask_stride", "head", "class_gate", "gate_options",
+                  "selector_init", "class_layer", "confidence")
 
 
 @dataclasses.dataclass
@@ -65,7 +70,10 @@ class TrainSpec:
         crop_scale: the smallest area fraction of the random crops that augment the training
             images (0: none; None: the preset's for a preset masker, else none).
         objective_options: `SaliencyConfig` fields that change the objective, e.g.
-            `{"area_weight": 10.0}` (on top of the preset's objective, or of `objective`).
+            `{"area_weight": 10.0}` (on top of the preset's objective, or of `objective`); a
+            continued run trains its new epochs with them.
+        masker_options: the masker's design fields on top of the preset's (`MASKER_OPTIONS`),
+            e.g. `{"mask_stride": 2}` (16x16 masks at 32 px) or `{"class_layer": "logits"}`.
         seed: seeds Python, NumPy, TensorFlow and Keras, with op determinism.
         output: the run folder (None: saliency-runs/DATASET-YYYYmmdd-HHMMSS, or a temporary
             folder for a dry run); an existing one is resumed or continued, never overwritten.
@@ -108,6 +116,7 @@ class TrainSpec:
     preset: typing.Optional[str] = None
     crop_scale: typing.Optional[float] = None
     objective_options: typing.Optional[dict] = None
+    masker_options: typing.Optional[dict] = None
 
     def resolved_image_size(self, classifier=None):
         if self.image_size:
@@ -542,6 +551,7 @@ def train_masker(spec, log=print):
     ```
     """
     spec = dataclasses.replace(spec)
+    masker_design(spec)  # an unknown design field is refused first, before any data loads
     check_inputs(spec.dataset, spec.data_dir, spec.classifier)
     given = spec.output
     output = given or default_output(spec)
@@ -605,6 +615,13 @@ def _train(spec, output, log):
                 f"for {spec.epochs} more epoch{'s' if spec.epochs != 1 else ''}.")
             if not model.compiled:
                 training.compile_saliency_model(model, spec.learning_rate)
+            if spec.objective_options:  # the objective of the epochs to come
+                try:
+                    model.set_objective(**spec.objective_options)
+                except TypeError as error:
+                    raise ValueError("Expected `objective_options` that the objective has. Received: "
+                                     f"{first_line(error)}") from None
+                log(f"Objective changed for these epochs: {spec.objective_options}")
         else:
             model = _build(spec, image_size, output, splits, strategy, log, preloaded)
         if dry_run:
@@ -710,38 +727,36 @@ def objective_config(spec):
         raise ValueError(f"Expected `objective_options` that the objective has. Received: {first_line(error)}") from None
 
 
+def masker_design(spec):
+    """The design fields `spec.masker_options` sets (`MASKER_OPTIONS`), ready for
+    `SaliencyModel.from_classifier`; an unknown field is a one-line ValueError.
+
+    Args:
+        spec: the `TrainSpec`.
+
+    Example:
+
+    >>> masker_design(TrainSpec(masker_options={"mask_stride": 2, "decoder_filters": [32]}))
+    {'mask_stride': 2, 'decoder_filters': (32,)}
+    """
+    design = dict(spec.masker_options or {})
+    unknown = sorted(set(design) - set(MASKER_OPTIONS))
+    if unknown:
+        raise ValueError(f"Expected `masker_options` keys in {MASKER_OPTIONS}. Received: {', '.join(unknown)}")
+    if isinstance(design.get("decoder_filters"), list):
+        design["decoder_filters"] = tuple(design["decoder_filters"])
+    return design
+
+
 def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
     """A new SaliencyModel for `spec` (its classifier trained first when none is given), compiled."""
-    from keras_saliency.training import fit as training
-    from keras_saliency.models.model import SaliencyModel
-
     weights = None if spec.weights == "none" else spec.weights
     try:
         if preloaded is not None:
             classifier, preprocessing, taps = preloaded, None, None
         else:
             classifier, preprocessing, taps = _classifier(spec, image_size, output, splits, weights, log)
-        if spec.tap_layers:
-            taps = spec.taps()
-        encoder = None if spec.encoder == "classifier" else spec.encoder
-        config = objective_config(spec)
-        with strategy.scope():
-            model = SaliencyModel.from_classifier(
-                classifier,
-                encoder=encoder,
-                tap_layers=taps,
-                classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "auto",
-                encoder_weights=weights,
-                config=config,
-                seed=spec.seed,
-                preset=spec.preset,
-            )
-        if model.preset:
-            log(f"Masker preset {model.preset!r}: {model.masker.decoder} decoder, class gate "
-                f"{model.masker.class_gate!r}, {image_size // model.masker.mask_stride}x"
-                f"{image_size // model.masker.mask_stride} masks, {model.config.objective} objective")
-        with strategy.scope():
-            training.compile_saliency_model(model, spec.learning_rate)
+        return build_masker(spec, classifier, taps=taps, preprocessing=preprocessing, strategy=strategy, log=log)
     except (ValueError, OSError):  # a bad tap layer, encoder or classifier: one line (the caller's)
         raise
     except Exception as error:  # Keras' get_file: a plain Exception when a download fails
@@ -749,4 +764,62 @@ def _build(spec, image_size, output, splits, strategy, log, preloaded=None):
             raise FileNotFoundError(f"could not download the Keras Applications weights: {first_line(error)}; "
                                     "use `weights=none`, or run once with internet access") from None
         raise
+
+
+def build_masker(spec, classifier, taps=None, preprocessing=None, strategy=None, log=print):
+    """The compiled `SaliencyModel` a run of `spec` trains against `classifier`: the masker
+    `keras-saliency train` builds (preset, tap layers, design and objective options), for data
+    of one's own (arrays, a permuted-label study) fed to `fit`.
+
+    Args:
+        spec: the `TrainSpec` (its data fields are not read).
+        classifier: the frozen Keras classifier.
+        taps: the classifier's tap layers when `spec.tap_layers` is not given (default None:
+            the preset's, read from the classifier).
+        preprocessing: the classifier's preprocessing when `spec.classifier_preprocessing` is
+            not given (default None: "auto", read from the classifier).
+        strategy: a `tf.distribute` strategy to build under (default None: the default one).
+        log: called with the line naming the preset's design (default `print`).
+
+    Returns:
+        the compiled `SaliencyModel`, its learning rate `spec.learning_rate`.
+
+    Example:
+
+    ```python
+    spec = TrainSpec(preset="gated-fpn", masker_options={"mask_stride": 2})
+    model = build_masker(spec, classifier)
+    model.fit(images, labels, epochs=1)
+    ```
+    """
+    import contextlib
+
+    from keras_saliency.training import fit as training
+    from keras_saliency.models.model import SaliencyModel
+
+    scope = strategy.scope if strategy is not None else contextlib.nullcontext
+    if spec.tap_layers:
+        taps = spec.taps()
+    encoder = None if spec.encoder == "classifier" else spec.encoder
+    config = objective_config(spec)
+    design = masker_design(spec)
+    with scope():
+        model = SaliencyModel.from_classifier(
+            classifier,
+            encoder=encoder,
+            tap_layers=taps,
+            classifier_preprocessing=spec.classifier_preprocessing or preprocessing or "auto",
+            encoder_weights=None if spec.weights == "none" else spec.weights,
+            config=config,
+            seed=spec.seed,
+            preset=spec.preset,
+            **design,
+        )
+    if model.preset:
+        image_size = int(classifier.input_shape[1])
+        log(f"Masker preset {model.preset!r}: {model.masker.decoder} decoder, class gate "
+            f"{model.masker.class_gate!r}, {image_size // model.masker.mask_stride}x"
+            f"{image_size // model.masker.mask_stride} masks, {model.config.objective} objective")
+    with scope():
+        training.compile_saliency_model(model, spec.learning_rate)
     return model

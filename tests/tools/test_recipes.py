@@ -1,7 +1,6 @@
 """The recipe stages that trained the shipped models, end to end on a tiny folder."""
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -38,7 +37,7 @@ def test_recipe_stages_train_and_package(tmp_path):
     path = recipes.package_model(recipe, str(output), destination=str(destination), data_root=str(data_root))
     meta = json.loads((destination / "squares.json").read_text())
     assert meta["classifier_accuracy"] == accuracy and meta["image_size"] == 32
-    assert meta["display_names"] == ["blue", "red"] and "--stage masker" in meta["commands"][1]
+    assert meta["display_names"] == ["blue", "red"] and meta["commands"][1].startswith("keras-saliency train")
     import keras
 
     loaded = keras.saving.load_model(path, safe_mode=True)
@@ -60,48 +59,41 @@ def test_recipe_stages_train_and_package(tmp_path):
 
 
 @pytest.mark.slow
-def test_final_epochs_train_with_their_overrides(tmp_path, monkeypatch):
-    import keras
+def test_the_masker_stage_is_its_keras_saliency_train_command(tmp_path):
+    """The recipe's masker stage on its folder is `keras-saliency train` run with the command line
+    that the shipped model's JSON records: the same masker design and objective as the stage."""
+    import shlex
 
+    import keras
+    from click.testing import CliRunner
+
+    from keras_saliency.cli import main
     from keras_saliency.testing import TINY_TAPS, tiny_classifier
+
+    data_root = tmp_path / "data"
+    images, labels, _ = square_images(24, seed=1)
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = data_root / "squares" / SQUARE_CLASS_NAMES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"{i}.png")
+    recipe = recipes.Recipe(name="squares", data="squares", image_size=32, tap_layers=TINY_TAPS, masker_epochs=1,
+                            masker_batch_size=8, masker_options={"mask_stride": 2},
+                            objective_options={"area_weight": 5.0, "target": "label"})
+    for run in ("stage", "command"):
+        (tmp_path / run).mkdir()
+        tiny_classifier(num_classes=2, width=8).save(tmp_path / run / recipes.CLASSIFIER_FILE)
+    staged = recipes.train_masker_stage(recipe, str(tmp_path / "stage"), data_root=str(data_root))
+    command = recipes.train_command(recipe, output=str(tmp_path / "command"), data_root=str(data_root))
+    assert command.startswith("keras-saliency train ") and "--masker-option mask_stride=2" in command
+    result = CliRunner().invoke(main, shlex.split(command)[1:])
+    assert result.exit_code == 0, result.output
+    commanded = keras.saving.load_model(tmp_path / "command" / recipes.MASKER_DIR / "model.keras")
+    for model in (staged, commanded):
+        assert model.masker.mask_stride == 2 and model.preset == "gated-fpn"
+        assert model.config.area_weight == 5.0 and model.config.target == "label"
+    assert staged.get_config()["masker"] == commanded.get_config()["masker"]
+    # A second call finds the stage finished and trains nothing more.
     from keras_saliency.training.fit import completed_epochs
 
-    images, labels, _ = square_images(24, seed=1)
-    recipe = recipes.Recipe(
-        name="squares", data="squares", image_size=32, tap_layers=TINY_TAPS, masker_epochs=2,
-        masker_batch_size=8, objective="simplified", masker_overrides={"area_weight": 5.0},
-        masker_final_epochs=1, masker_final_overrides={"graded_weight": 1.0},
-    )
-    output = tmp_path / "run"
-    output.mkdir()
-    tiny_classifier(num_classes=2, width=8).save(output / recipes.CLASSIFIER_FILE)
-    splits = ((images[:16], labels[:16]), (images[16:], labels[16:]), ["blue", "red"])
-    recipes.train_masker_stage(recipe, str(output), splits=splits)
-    masker_dir = output / recipes.MASKER_DIR
-    assert completed_epochs(str(masker_dir)) == 2
-    rows = (masker_dir / "training_log.csv").read_text().splitlines()
-    column = rows[0].split(",").index("graded")
-    graded = [row.split(",")[column] for row in rows[1:]]
-    assert graded[0] == "NA" and float(graded[1]) != 0.0  # logged only while the term is on
-    saved = keras.saving.load_model(masker_dir / "model.keras")
-    assert saved.config.graded_weight == 1.0 and saved.config.area_weight == 5.0
-    # Run again when both phases are done: the finished masker is loaded once, not once per phase.
-    loads, real_load = [], keras.saving.load_model
-
-    def counting_load(path, *args, **kwargs):
-        loads.append(str(path))
-        return real_load(path, *args, **kwargs)
-
-    monkeypatch.setattr(keras.saving, "load_model", counting_load)
-    again = recipes.train_masker_stage(recipe, str(output), splits=splits)
-    assert sum(path.endswith(os.path.join(recipes.MASKER_DIR, "model.keras")) for path in loads) == 1, loads
-    assert again.config.graded_weight == 1.0 and completed_epochs(str(masker_dir)) == 2
-
-
-def test_final_epochs_cannot_exceed_the_masker_epochs():
-    import dataclasses
-
-    recipe = recipes.get_recipe("cifar10-ensemble")
-    with pytest.raises(ValueError, match="Expected masker_final_epochs between 0 and masker_epochs"):
-        dataclasses.replace(recipe, masker_final_epochs=recipe.masker_epochs + 1)
-    assert dataclasses.replace(recipe, masker_final_epochs=recipe.masker_epochs).masker_final_epochs == recipe.masker_epochs
+    recipes.train_masker_stage(recipe, str(tmp_path / "stage"), data_root=str(data_root))
+    assert completed_epochs(str(tmp_path / "stage" / recipes.MASKER_DIR)) == 1

@@ -67,9 +67,15 @@ def test_train_masker_and_the_cli_make_the_same_run_folder(tmp_path, image_folde
     out = loaded.explain(np.zeros((2, 32, 32, 3), np.float32), np.array([0, 3]))
     assert out["mask"].shape == (2, 32, 32, 1) and out["exists"].shape == (2,)
 
-    # the same spec again continues the run: "epochs" means that many more
-    result = train_masker(spec, log=lines.append)
+    # the same spec again continues the run: "epochs" means that many more, with objective
+    # options for the epochs to come
+    import dataclasses
+
+    area = loaded.config.area_weight
+    result = train_masker(dataclasses.replace(spec, objective_options={"area_weight": area + 1.0}), log=lines.append)
     assert result.continued and any(line.startswith("Continuing the model") for line in lines)
+    assert result.model.config.area_weight == area + 1.0
+    assert keras.saving.load_model(os.path.join(spec.output, "model.keras")).config.area_weight == area + 1.0
     with open(os.path.join(spec.output, "training_log.csv")) as f:
         assert [row.split(",")[0] for row in f.read().split()[1:]] == ["0", "1"]
 
@@ -82,6 +88,26 @@ def test_train_masker_errors_are_one_line_errors_by_type(tmp_path, image_folder)
         train_masker(TrainSpec(dataset="folder", data_dir=image_folder, classifier=str(tmp_path / "none.keras"),
                                output=str(tmp_path / "b")), log=lambda line: None)
     assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
+def test_masker_options_set_the_design_and_unknown_ones_are_refused_before_the_data(tmp_path, image_folder,
+                                                                                   classifier_file):
+    from keras_saliency.training import build_masker
+    from keras_saliency.training.run import masker_design
+
+    spec = TrainSpec(classifier=classifier_file, tap_layers=",".join(TINY_TAPS), preset="gated-fpn",
+                     masker_options={"mask_stride": 2, "decoder_filters": [16], "head": "abs_ratio"})
+    assert masker_design(spec) == {"mask_stride": 2, "decoder_filters": (16,), "head": "abs_ratio"}
+    model = build_masker(spec, keras.saving.load_model(classifier_file), log=lambda line: None)
+    assert (model.masker.mask_stride, tuple(model.masker.decoder_filters), model.masker.head) == (2, (16,), "abs_ratio")
+    model.fit(np.zeros((4, 32, 32, 3), np.float32), np.array([0, 1, 2, 3]), epochs=1, verbose=0)
+    bad = TrainSpec(dataset="folder", data_dir=str(tmp_path / "no-such-folder"), masker_options={"mask_strde": 2})
+    with pytest.raises(ValueError, match="Expected `masker_options` keys in .* Received: mask_strde"):
+        train_masker(bad, log=lambda line: None)  # refused first, before the missing folder
+    cli = CliRunner().invoke(main, ["train", "--dataset", "folder", "--data-dir", image_folder,
+                                    "--masker-option", "mask_strde=2", "--output", str(tmp_path / "c")])
+    assert cli.exit_code == 2 and "Expected --masker-option keys in" in cli.output, cli.output
+    assert not os.path.exists(tmp_path / "c")
 
 
 def test_resume_plan_is_the_one_epoch_rule(tmp_path):

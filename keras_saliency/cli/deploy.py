@@ -76,13 +76,13 @@ Shipped models: {MODEL_NAMES}""",
 )
 @click.option(
     "--int8-float",
-    type=click.Choice(["parity", "speed"]),
-    default="parity",
+    type=click.Choice(["auto", "speed", "parity"]),
+    default="auto",
     show_default=True,
     help=(
-        "int8 TFLite of a gated masker, the layers kept in float: parity (the gate, the decoder and the encoder up to "
-        "its first feature map) or speed (the gate and the mask head only: on the ImageNet masker 2.3x faster, its "
-        "masks less like the float ones, so the verification fails and needs --allow-failed-verification)."
+        "int8 TFLite of a gated masker, the layers kept in float: speed (the gate and the mask head), parity (the "
+        "gate, the decoder and the encoder up to its first feature map; slower), or auto: speed when its masks pass "
+        "the verification, else parity."
     ),
 )
 @click.option(

@@ -19,6 +19,7 @@ from keras_saliency.deployment.serving import (
 from keras_saliency.errors import EngineNotBuilt
 
 FORMATS = ("saved_model", "tflite", "onnx")
+INT8_FLOAT_CHOICES = ("auto",) + converters.INT8_FLOAT  # "auto": speed, else parity (the verification decides)
 
 
 @dataclasses.dataclass
@@ -31,8 +32,9 @@ class ExportRequest:
         input_dtype: the `image` input's dtype, "float32" or "uint8" (default "float32").
         trt: also build a TensorRT engine from the ONNX model (default False).
         max_batch_size: the engine's largest batch (default 32).
-        int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers
-            kept in float (`converters.int8_float_layers`).
+        int8_float: int8 TFLite of a gated masker, the layers kept in float
+            (`converters.int8_float_layers`): "speed", "parity", or "auto" (default): "speed"
+            when its file passes the verification goals, else "parity" (a second conversion).
         classify: one graph that classifies and explains (outputs `logits` and `explained_class` too;
             a class id of -1 explains the top-1 class; the trunk runs once): True, False, or None
             (default) for "when it can", a masker whose class gate reproduces its classifier's
@@ -50,7 +52,7 @@ class ExportRequest:
     input_dtype: str = "float32"
     trt: bool = False
     max_batch_size: int = 32
-    int8_float: str = "parity"
+    int8_float: str = "auto"
     classify: typing.Optional[bool] = None
 
     def __post_init__(self):
@@ -59,9 +61,9 @@ class ExportRequest:
         if self.quantize not in converters.QUANTIZATIONS:
             raise ValueError(f"Expected `quantize` in {converters.QUANTIZATIONS}. Received: `quantize={self.quantize}`")
         check_input_dtype(self.input_dtype)
-        if self.int8_float not in converters.INT8_FLOAT:
-            raise ValueError(f"Expected `int8_float` in {converters.INT8_FLOAT}. Received: `int8_float={self.int8_float}`")
-        if self.int8_float != "parity" and (self.format, self.quantize) != ("tflite", "int8"):
+        if self.int8_float not in INT8_FLOAT_CHOICES:
+            raise ValueError(f"Expected `int8_float` in {INT8_FLOAT_CHOICES}. Received: `int8_float={self.int8_float}`")
+        if self.int8_float not in ("auto", "parity") and (self.format, self.quantize) != ("tflite", "int8"):
             raise ValueError("Expected `int8_float=speed` only with `format=tflite` and `quantize=int8`. "
                              f"Received: `format={self.format}`, `quantize={self.quantize}`")
         if self.trt and self.format != "onnx":
@@ -308,13 +310,22 @@ def _export_into(masker, output, request, reference, calibration_images, calibra
         converters.export_saved_model(masker, output, request.input_dtype, part=part)
         report["files"].append(verify(output, "float32"))
     elif request.format == "tflite":
-        float_layers = None
-        if classify and request.quantize == "int8":  # the logits stay float: the top-1 class is kept
-            float_layers = converters.int8_float_layers(masker, preset=request.int8_float) + ["class_logits"]
-        converters.export_tflite(masker, output, request.quantize, calibration_images, calibration_class_ids,
-                                 request.input_dtype, float_layers=float_layers, part=part,
-                                 int8_float=request.int8_float)
-        report["files"].append(verify(output, request.quantize))
+        presets = ("parity",)
+        if request.quantize == "int8":
+            presets = ("speed", "parity") if request.int8_float == "auto" else (request.int8_float,)
+        for preset in presets:  # "auto": the faster layer choice, unless its file misses the goals
+            float_layers = None
+            if classify and request.quantize == "int8":  # the logits stay float: the top-1 class is kept
+                float_layers = converters.int8_float_layers(masker, preset=preset) + ["class_logits"]
+            converters.export_tflite(masker, output, request.quantize, calibration_images, calibration_class_ids,
+                                     request.input_dtype, float_layers=float_layers, part=part, int8_float=preset)
+            checked = verify(output, request.quantize)
+            if checked["passed"] or preset == presets[-1]:
+                break
+            report.setdefault("int8_tried", []).append({**checked, "int8_float": preset})
+        if request.quantize == "int8":
+            report["int8_float"] = preset
+        report["files"].append(checked)
     else:
         base = output[: -len(".onnx")]
         converters.export_onnx(masker, output, request.input_dtype, part=part)

@@ -150,7 +150,7 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 def export_file(model, export_format="onnx", quantize="float32", trt=False, calibration_data=None,
                 calibration_images=200, verification_images=100, input_dtype="float32", max_batch_size=32,
                 seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None,
-                int8_float="parity", classify=None):
+                int8_float="auto", classify=None):
     """Exports a masker and verifies the export against the Keras model (max / mean difference,
     rank correlation, top-20% IoU), saved as `OUTPUT.report.json`.
 
@@ -169,8 +169,9 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         allow_failed_verification: return normally when the export misses its parity goals.
         output: a folder (saved_model), a .tflite / .onnx file or an .engine / .plan file.
         log: a function called with each line of the report, or None.
-        int8_float: int8 TFLite of a gated masker: "parity" (default) or "speed", the layers kept in
-            float (`converters.int8_float_layers`).
+        int8_float: int8 TFLite of a gated masker, the layers kept in float: "auto" (default:
+            "speed" when its file passes the verification goals, else "parity"), "speed" or
+            "parity" (`converters.int8_float_layers`).
         classify: one graph that classifies and explains (outputs `logits` and `explained_class`;
             a class id of -1 explains the top-1 class): True, False, or None (default) for "when
             it can" (`export.classifies`).
@@ -223,6 +224,12 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         raise ImportError(line if "[export]" in line else f"{line}: {EXPORT_EXTRA}") from None
     if trt and not missing:
         report = _rename_engine(report, target[: -len(".onnx")] + ".engine", engine_output)
+    for tried in report.get("int8_tried", []):
+        log(f"int8 with the '{tried['int8_float']}' float layers missed the goals (top-20% IoU "
+            f"{tried['top20_iou']:.3f}, rank correlation {tried['rank_correlation']:.3f}): exported with "
+            f"'{report['int8_float']}' instead (slower; `int8_float=speed` keeps the faster file)")
+    if "int8_float" in report:
+        log(f"int8 float layers: '{report['int8_float']}' (`converters.int8_float_layers`)")
     log(report_table(report))
     written = ", ".join(os.path.basename(f["path"].rstrip("/")) for f in report["files"])
     log(f"Wrote {written} in {parent} and {os.path.basename(target.rstrip('/'))}.report.json "

@@ -106,7 +106,7 @@ def test_uint8_input_and_int8_needs_calibration(cifar, tmp_path):
         converters.export_tflite(model.masker, str(tmp_path / "x.tflite"), "int8")
     with pytest.raises(ValueError, match="quantize"):
         ExportRequest("saved_model", "int8")
-    with pytest.raises(ValueError, match=r"Expected `int8_float` in \('parity', 'speed'\)"):
+    with pytest.raises(ValueError, match=r"Expected `int8_float` in \('auto', 'parity', 'speed'\)"):
         ExportRequest("tflite", "int8", int8_float="fast")
     with pytest.raises(ValueError, match="Expected `int8_float=speed` only with `format=tflite` and `quantize=int8`"):
         ExportRequest("onnx", "int8", int8_float="speed")

@@ -163,3 +163,33 @@ def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
     assert int8.shape == reference.shape
     correlations = [spearmanr(a.ravel(), b.ravel())[0] for a, b in zip(int8, reference)]
     assert np.mean(correlations) > 0.9
+
+
+@pytest.mark.parametrize("goals_met", [True, False])
+def test_int8_auto_keeps_the_fast_float_layers_only_when_their_file_passes(tmp_path, monkeypatch, goals_met):
+    """`int8_float="auto"` (the default) exports with the "speed" float layers and verifies the file;
+    when it misses the goals it converts again with "parity". The goals are set here so that every
+    file passes (or fails) whatever this tiny random model's figures are."""
+    from keras_saliency.deployment import verification
+    from keras_saliency.deployment.export import ExportRequest, export_masker
+
+    floor = -1.0 if goals_met else 1.01
+    monkeypatch.setattr(verification, "MIN_IOU", floor)
+    monkeypatch.setattr(verification, "MIN_RANK_CORRELATION", floor)
+    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                          class_gate="classifier_image", class_layer="class_conv")
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    assert ExportRequest("tflite", "int8").int8_float == "auto"
+    report = export_masker(model, str(tmp_path / "gated.int8.tflite"), ExportRequest("tflite", "int8", classify=False),
+                           calibration_images=images[:16], calibration_class_ids=labels[:16],
+                           verification_images=images[16:], verification_class_ids=labels[16:])
+    assert len(report["files"]) == 1 and report["files"][0]["passed"] == goals_met
+    if goals_met:
+        assert report["int8_float"] == "speed" and "int8_tried" not in report
+    else:
+        assert report["int8_float"] == "parity"
+        assert [tried["int8_float"] for tried in report["int8_tried"]] == ["speed"]
+        assert not report["int8_tried"][0]["passed"]

@@ -130,7 +130,7 @@ def test_the_default_masker_of_each_family_exports_to_int8(family, tmp_path):
     images = rng.uniform(0, 255, (4, size, size, 3)).astype("float32")
     ids = np.array([1, 3, 4, 0])
     path = str(tmp_path / "masker.tflite")
-    report = export_masker(model, path, ExportRequest(format="tflite", quantize="int8"),
+    report = export_masker(model, path, ExportRequest(format="tflite", quantize="int8", int8_float="parity"),
                            calibration_images=images, calibration_class_ids=ids,
                            verification_images=images, verification_class_ids=ids)
     assert [f["quantize"] for f in report["files"]] == ["int8"]

@@ -250,3 +250,33 @@ def test_every_flag_of_the_table_is_a_flag_of_a_command():
              if isinstance(parameter, click.Option) for option in parameter.opts}
     assert sorted(set(PARAMETER_FLAGS.values()) - flags) == []
     assert as_flags("give `overwrite=True`, `class_name=cat` or `tensorrt`") == "give --overwrite, --class cat or `tensorrt`"
+
+
+def private_names_used(source):
+    """`(module, name)` for each `from keras_saliency... import name` in `source` whose module
+    does not declare `name` in its `__all__` (a sub-module imported by name counts as declared)."""
+    import importlib
+    import types
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "keras_saliency":
+            module = importlib.import_module(node.module)
+            declared = set(getattr(module, "__all__", ()))
+            for alias in node.names:
+                if alias.name not in declared and not isinstance(getattr(module, alias.name, None), types.ModuleType):
+                    found.append((node.module, alias.name))
+    return found
+
+
+def test_tools_use_only_the_declared_api():
+    """The recipes in tools/ are what a user can write: they import only names that the package's
+    modules declare in `__all__`."""
+    tools = pathlib.Path(__file__).resolve().parents[1] / "tools"
+    used = {path.name: private_names_used(path.read_text()) for path in sorted(tools.glob("*.py"))}
+    assert used and not any(used.values()), used
+
+
+def test_the_declared_api_check_reports_a_private_name():
+    source = "from keras_saliency.training import train_masker\nfrom keras_saliency.training.run import _train\n"
+    assert private_names_used(source) == [("keras_saliency.training.run", "_train")]

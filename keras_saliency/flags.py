@@ -29,6 +29,7 @@ PARAMETER_FLAGS = {
     "format": "--format",
     "input_dtype": "--input-dtype",
     "int8_float": "--int8-float",
+    "int8_float_through": "--int8-float-through",
     "manual_dir": "--data-dir",
     "masker_options": "--masker-option",
     "max_batch_size": "--max-batch-size",

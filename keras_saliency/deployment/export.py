@@ -35,6 +35,8 @@ class ExportRequest:
         int8_float: int8 TFLite of a gated masker, the layers kept in float
             (`converters.int8_float_layers`): "speed", "parity", or "auto" (default): "speed"
             when its file passes the verification goals, else "parity" (a second conversion).
+        int8_float_through: None (default), or a layer of the masker's encoder: int8 TFLite also
+            keeps it and the encoder's layers before it in float (`converters.int8_float_layers`).
         classify: one graph that classifies and explains (outputs `logits` and `explained_class` too;
             a class id of -1 explains the top-1 class; the trunk runs once): True, False, or None
             (default) for "when it can", a masker whose class gate reproduces its classifier's
@@ -54,6 +56,7 @@ class ExportRequest:
     max_batch_size: int = 32
     int8_float: str = "auto"
     classify: typing.Optional[bool] = None
+    int8_float_through: typing.Optional[str] = None
 
     def __post_init__(self):
         if self.format not in FORMATS:
@@ -65,6 +68,9 @@ class ExportRequest:
             raise ValueError(f"Expected `int8_float` in {INT8_FLOAT_CHOICES}. Received: `int8_float={self.int8_float}`")
         if self.int8_float not in ("auto", "parity") and (self.format, self.quantize) != ("tflite", "int8"):
             raise ValueError("Expected `int8_float=speed` only with `format=tflite` and `quantize=int8`. "
+                             f"Received: `format={self.format}`, `quantize={self.quantize}`")
+        if self.int8_float_through and (self.format, self.quantize) != ("tflite", "int8"):
+            raise ValueError("Expected `int8_float_through` only with `format=tflite` and `quantize=int8`. "
                              f"Received: `format={self.format}`, `quantize={self.quantize}`")
         if self.trt and self.format != "onnx":
             raise ValueError("Expected `format=onnx` with `trt=True` (engines are built from ONNX). "
@@ -315,8 +321,10 @@ def _export_into(masker, output, request, reference, calibration_images, calibra
             presets = ("speed", "parity") if request.int8_float == "auto" else (request.int8_float,)
         for preset in presets:  # "auto": the faster layer choice, unless its file misses the goals
             float_layers = None
-            if classify and request.quantize == "int8":  # the logits stay float: the top-1 class is kept
-                float_layers = converters.int8_float_layers(masker, preset=preset) + ["class_logits"]
+            if request.quantize == "int8":
+                float_layers = converters.int8_float_layers(masker, preset=preset, through=request.int8_float_through)
+                if classify:  # the logits stay float: the top-1 class is kept
+                    float_layers += ["class_logits"]
             converters.export_tflite(masker, output, request.quantize, calibration_images, calibration_class_ids,
                                      request.input_dtype, float_layers=float_layers, part=part, int8_float=preset)
             checked = verify(output, request.quantize)

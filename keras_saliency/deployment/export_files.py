@@ -150,7 +150,7 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 def export_file(model, export_format="onnx", quantize="float32", trt=False, calibration_data=None,
                 calibration_images=200, verification_images=100, input_dtype="float32", max_batch_size=32,
                 seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None,
-                int8_float="auto", classify=None):
+                int8_float="auto", classify=None, int8_float_through=None):
     """Exports a masker and verifies the export against the Keras model (max / mean difference,
     rank correlation, top-20% IoU), saved as `OUTPUT.report.json`.
 
@@ -175,6 +175,8 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         classify: one graph that classifies and explains (outputs `logits` and `explained_class`;
             a class id of -1 explains the top-1 class): True, False, or None (default) for "when
             it can" (`export.classifies`).
+        int8_float_through: None (default), or a layer of the masker's encoder kept in float in
+            an int8 TFLite, with the encoder's layers before it.
 
     Returns:
         the report (a dict; `report["passed"]`: the parity goals were met).
@@ -196,7 +198,8 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     log = log or (lambda line: None)
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
                                                       calibration_data)
-    request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float, classify)
+    request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float, classify,
+                            int8_float_through)
     saliency_model, class_names, info = load_saliency_model(model)
     calibration, verification, source = _images(
         saliency_model, quantize, calibration_data, calibration_images, verification_images, seed)
@@ -229,7 +232,8 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
             f"{tried['top20_iou']:.3f}, rank correlation {tried['rank_correlation']:.3f}): exported with "
             f"'{report['int8_float']}' instead (slower; `int8_float=speed` keeps the faster file)")
     if "int8_float" in report:
-        log(f"int8 float layers: '{report['int8_float']}' (`converters.int8_float_layers`)")
+        through = f" and the encoder through {int8_float_through}" if int8_float_through else ""
+        log(f"int8 float layers: '{report['int8_float']}'{through} (`converters.int8_float_layers`)")
     log(report_table(report))
     written = ", ".join(os.path.basename(f["path"].rstrip("/")) for f in report["files"])
     log(f"Wrote {written} in {parent} and {os.path.basename(target.rstrip('/'))}.report.json "

@@ -193,3 +193,30 @@ def test_int8_auto_keeps_the_fast_float_layers_only_when_their_file_passes(tmp_p
         assert report["int8_float"] == "parity"
         assert [tried["int8_float"] for tried in report["int8_tried"]] == ["speed"]
         assert not report["int8_tried"][0]["passed"]
+
+
+def test_int8_float_through_keeps_the_encoder_up_to_a_named_layer_in_float(tmp_path):
+    from keras_saliency.deployment.converters import int8_float_layers
+    from keras_saliency.deployment.export import ExportRequest, export_masker
+
+    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                          class_gate="classifier_image", class_layer="class_conv")
+    speed = int8_float_layers(model.masker, preset="speed")
+    through = int8_float_layers(model.masker, preset="speed", through="conv_0")
+    assert through[:len(speed)] == speed and through[len(speed)] == "preprocessing" and through[-1] == "conv_0"
+    assert "conv_1" not in through and "conv_1" in int8_float_layers(model.masker, preset="speed", through="conv_1")
+    with pytest.raises(ValueError, match=r"Expected the name of a layer of the masker's encoder. "
+                                         r"Received: `int8_float_through=conv_9`"):
+        int8_float_layers(model.masker, preset="speed", through="conv_9")
+    with pytest.raises(ValueError, match="Expected `int8_float_through` only with `format=tflite`"):
+        ExportRequest("onnx", "int8", int8_float_through="conv_0")
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    request = ExportRequest("tflite", "int8", int8_float="speed", classify=False, int8_float_through="conv_0")
+    report = export_masker(model, str(tmp_path / "through.int8.tflite"), request,
+                           calibration_images=images[:16], calibration_class_ids=labels[:16],
+                           verification_images=images[16:], verification_class_ids=labels[16:])
+    assert report["request"]["int8_float_through"] == "conv_0" and report["int8_float"] == "speed"
+    assert report["files"][0]["rank_correlation"] > 0.5

@@ -179,10 +179,10 @@ def encoder_through_first_output(encoder, last=None):
         for layer in model.layers:
             if isinstance(layer, keras.layers.InputLayer):
                 continue
-            if isinstance(layer, keras.Model) and (layer is first if last is None else True):
-                if walk(layer) or last is None:
+            if isinstance(layer, keras.Model) and (last is not None or layer is first):
+                if walk(layer) or last is None:  # the first output's model, or the one holding `last`
                     return True
-                continue
+                continue  # a nested model before `last`: all of it precedes `last`
             names.append(layer.name)
             if (layer is first) if last is None else (layer.name == last):
                 return True

@@ -11,7 +11,15 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
 
 
+BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def pytest_collection_modifyitems(config, items):
+    if BACKEND != "tensorflow":  # only the tests written for every backend
+        other = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={BACKEND}): not marked backends")
+        for item in items:
+            if "backends" not in item.keywords:
+                item.add_marker(other)
     if config.getoption("--run-slow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --run-slow")

@@ -2,7 +2,7 @@
 and per-image normalisation of the maps to [0, 1]."""
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 
 class ClassifierFunction:
@@ -50,8 +50,7 @@ class ClassifierFunction:
 
     def probabilities(self, images, class_ids):
         """Softmax probability of `class_ids` (one per image)."""
-        logits = self(images)
-        return tf.gather(tf.nn.softmax(logits), tf.cast(class_ids, tf.int32), batch_dims=1)
+        return select(ops.softmax(self(images), axis=-1), class_ids)
 
 
 def as_logits(outputs, kind):
@@ -67,8 +66,25 @@ def as_logits(outputs, kind):
     logits = as_logits(keras.applications.ResNet50()(images), "probabilities")
     ```
     """
-    outputs = tf.cast(outputs, tf.float32)
-    return tf.math.log(tf.clip_by_value(outputs, 1e-12, 1.0)) if kind == "probabilities" else outputs
+    outputs = ops.cast(outputs, "float32")
+    return ops.log(ops.clip(outputs, 1e-12, 1.0)) if kind == "probabilities" else outputs
+
+
+def select(scores, class_ids):
+    """Each row's score of its class: `scores[i, class_ids[i]]`.
+
+    Args:
+        scores: (N, classes) tensor.
+        class_ids: (N,) integer class ids.
+
+    Example:
+
+    ```python
+    chosen = select(logits, class_ids)  # (N,)
+    ```
+    """
+    ids = ops.reshape(ops.cast(class_ids, "int32"), (-1, 1))
+    return ops.take_along_axis(scores, ids, axis=-1)[:, 0]
 
 
 def as_classifier_function(model, preprocessing="none"):
@@ -98,12 +114,12 @@ def normalize_maps(maps):
     Example:
 
     ```python
-    maps = normalize_maps(tf.random.normal((4, 32, 32)))  # (4, 32, 32) in [0, 1]
+    maps = normalize_maps(np.random.normal(size=(4, 32, 32)))  # (4, 32, 32) in [0, 1]
     ```
     """
-    maps = tf.maximum(tf.cast(maps, tf.float32), 0.0)
-    peak = tf.reduce_max(maps, axis=[1, 2], keepdims=True)
-    return tf.math.divide_no_nan(maps, peak)
+    maps = ops.maximum(ops.cast(maps, "float32"), 0.0)
+    peak = ops.max(maps, axis=(1, 2), keepdims=True)
+    return ops.where(peak > 0, maps / ops.where(peak > 0, peak, 1.0), 0.0)
 
 
 class SaliencyMethod:
@@ -121,7 +137,7 @@ class SaliencyMethod:
     ```python
     class Blank(SaliencyMethod):
         def explain_batch(self, images, class_ids):
-            return tf.zeros(tf.shape(images)[:3])
+            return ops.zeros(ops.shape(images)[:3])
     ```
     """
 
@@ -147,10 +163,10 @@ class SaliencyMethod:
             )
         out = []
         for start in range(0, len(images), self.batch_size):
-            batch = tf.constant(images[start : start + self.batch_size])
-            ids = tf.constant(class_ids[start : start + self.batch_size])
+            batch = ops.convert_to_tensor(images[start : start + self.batch_size])
+            ids = ops.convert_to_tensor(class_ids[start : start + self.batch_size])
             maps = self.explain_batch(batch, ids)
-            out.append((normalize_maps(maps) if self.normalize else tf.cast(maps, tf.float32)).numpy())
+            out.append(ops.convert_to_numpy(normalize_maps(maps) if self.normalize else ops.cast(maps, "float32")))
             if progress is not None:
                 progress(len(batch))
         return np.concatenate(out, axis=0)

@@ -1,6 +1,7 @@
 """Baselines that ignore the image: a centred box and the full image."""
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
 from keras_saliency.methods.base import SaliencyMethod
 
@@ -33,8 +34,8 @@ class CentreBox(SaliencyMethod):
         size = int(images.shape[1])
         side = max(1, int(round(size * self.area_fraction**0.5)))
         start = (size - side) // 2
-        box = tf.pad(tf.ones([side, side]), [[start, size - side - start]] * 2)
-        return tf.tile(box[None], [tf.shape(images)[0], 1, 1])
+        box = np.pad(np.ones([side, side], np.float32), [[start, size - side - start]] * 2)
+        return ops.tile(ops.convert_to_tensor(box)[None], [ops.shape(images)[0], 1, 1])
 
 
 class FullImage(SaliencyMethod):
@@ -58,4 +59,4 @@ class FullImage(SaliencyMethod):
         super().__init__(model, batch_size, **kwargs)
 
     def explain_batch(self, images, class_ids):
-        return tf.ones(tf.shape(images)[:3])
+        return ops.ones(ops.shape(images)[:3])

@@ -2,9 +2,10 @@
 spatial mean of the class logit's gradient, ReLU, bilinearly upsampled to the image."""
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from keras_saliency.methods.base import SaliencyMethod, as_logits
+from keras_saliency.methods.autodiff import compiled, value_and_gradient
+from keras_saliency.methods.base import SaliencyMethod, as_logits, select
 
 
 def last_spatial_layer(classifier):
@@ -80,34 +81,51 @@ class GradCAM(SaliencyMethod):
             self.layer_name = layer_name or last_spatial_layer(classifier)
             self._flip = False
             self._parts = [_features_and_outputs(classifier, self.layer_name)]
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self._fn = compiled(self._explain)
 
     def _explain(self, images, class_ids):
         inputs = self.classifier.preprocess(images)
-        size = tf.shape(images)[1:3]
+        size = tuple(images.shape[1:3])
         if len(self._parts) == 1 and not self._flip:
-            return tf.image.resize(self._cam(*self._parts[0], inputs, class_ids), size, method="bilinear")[..., 0]
+            return ops.image.resize(self._cam(*self._parts[0], inputs, class_ids), size, interpolation="bilinear")[..., 0]
         cams = []
         for flipped in (False, True) if self._flip else (False,):
-            view = tf.reverse(inputs, axis=[2]) if flipped else inputs
+            view = ops.flip(inputs, axis=2) if flipped else inputs
             for features_and_outputs, kind in self._parts:
-                one = tf.image.resize(self._cam(features_and_outputs, kind, view, class_ids), size, method="bilinear")
-                one = tf.reverse(one, axis=[2]) if flipped else one
-                cams.append(tf.math.divide_no_nan(one, tf.reduce_max(one, axis=[1, 2, 3], keepdims=True)))
-        return (tf.add_n(cams) / len(cams))[..., 0]
+                one = ops.image.resize(self._cam(features_and_outputs, kind, view, class_ids), size, interpolation="bilinear")
+                one = ops.flip(one, axis=2) if flipped else one
+                peak = ops.max(one, axis=(1, 2, 3), keepdims=True)
+                cams.append(ops.where(peak > 0, one / ops.where(peak > 0, peak, 1.0), 0.0))
+        return (sum(cams) / len(cams))[..., 0]
 
     def _cam(self, features_and_outputs, kind, inputs, class_ids):
         """ReLU(sum of the feature maps weighted by the mean gradient of the class logit)."""
-        with tf.GradientTape() as tape:
-            features, outputs = features_and_outputs(inputs, training=False)
-            logits = self.classifier.postprocess(outputs) if kind is None else as_logits(outputs, kind)
-            selected = tf.gather(logits, class_ids, batch_dims=1)
-        grads = tape.gradient(selected, features)
-        weights = tf.reduce_mean(grads, axis=[1, 2], keepdims=True)
-        return tf.nn.relu(tf.reduce_sum(weights * tf.cast(features, tf.float32), axis=-1, keepdims=True))
+        features, grads = _features_and_gradients(
+            features_and_outputs,
+            lambda outputs: select(self.classifier.postprocess(outputs) if kind is None else as_logits(outputs, kind), class_ids),
+            inputs,
+        )
+        weights = ops.mean(grads, axis=(1, 2), keepdims=True)
+        return ops.relu(ops.sum(weights * ops.cast(features, "float32"), axis=-1, keepdims=True))
 
     def explain_batch(self, images, class_ids):
         return self._fn(images, class_ids)
+
+
+def _features_and_gradients(features_and_outputs, score, inputs):
+    """`(the layer's feature maps, d score / d features)`. On TensorFlow a tape watches the
+    feature maps inside the classifier's graph; on the other backends the graph is split at the
+    layer (`(head, tail)`: the feature maps, and the output as a function of them)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            features, outputs = features_and_outputs(inputs, training=False)
+            selected = score(outputs)
+        return features, tape.gradient(selected, features)
+    head, tail = features_and_outputs
+    features = head(inputs, training=False)
+    return features, value_and_gradient(lambda f: score(tail(f, training=False)), features)[1]
 
 
 def _features_and_outputs(classifier, layer_name):
@@ -123,4 +141,13 @@ def _features_and_outputs(classifier, layer_name):
     except ValueError as error:
         raise ValueError(f"Expected a layer of {classifier.name} for Grad-CAM. Received: {layer_name!r}") from error
     kind = None if source is classifier else classifier_output_kind(source)
-    return keras.Model(source.inputs, [layer.output, source.outputs[0]]), kind
+    if keras.backend.backend() == "tensorflow":
+        return keras.Model(source.inputs, [layer.output, source.outputs[0]]), kind
+    try:  # JAX and PyTorch differentiate functions: the output as a function of the feature maps
+        tail = keras.Model(layer.output, source.outputs[0])
+    except ValueError as error:
+        raise ValueError(
+            f"Expected a layer whose feature maps alone lead to {source.name}'s output (Grad-CAM on "
+            f"{keras.backend.backend()} splits the graph there). Received: {layer_name!r} ({error})"
+        ) from None
+    return (keras.Model(source.inputs, layer.output), tail), kind

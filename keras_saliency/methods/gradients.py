@@ -2,9 +2,11 @@
 and Integrated Gradients (Sundararajan et al. 2017). Maps are the maximum over colour channels
 of the absolute attribution."""
 
-import tensorflow as tf
+import numpy as np
+from keras import ops
 
-from keras_saliency.methods.base import SaliencyMethod
+from keras_saliency.methods.autodiff import compiled, value_and_gradient
+from keras_saliency.methods.base import SaliencyMethod, select
 
 
 def class_logit_gradients(classifier, images, class_ids):
@@ -21,11 +23,7 @@ def class_logit_gradients(classifier, images, class_ids):
     grads = class_logit_gradients(ClassifierFunction(model), images, class_ids)
     ```
     """
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        logits = classifier(images)
-        selected = tf.gather(logits, class_ids, batch_dims=1)
-    return tape.gradient(selected, images)
+    return value_and_gradient(lambda x: select(classifier(x), class_ids), images)[1]
 
 
 class VanillaGradient(SaliencyMethod):
@@ -47,11 +45,11 @@ class VanillaGradient(SaliencyMethod):
 
     def __init__(self, model, batch_size=64, **kwargs):
         super().__init__(model, batch_size, **kwargs)
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self._fn = compiled(self._explain)
 
     def _explain(self, images, class_ids):
         grads = class_logit_gradients(self.classifier, images, class_ids)
-        return tf.reduce_max(tf.abs(grads), axis=-1)
+        return ops.max(ops.abs(grads), axis=-1)
 
     def explain_batch(self, images, class_ids):
         return self._fn(images, class_ids)
@@ -80,19 +78,19 @@ class SmoothGrad(SaliencyMethod):
     def __init__(self, model, samples=25, noise_level=0.15, batch_size=16, seed=0, **kwargs):
         super().__init__(model, batch_size, **kwargs)
         self.samples, self.noise_level = int(samples), float(noise_level)
-        self._generator = tf.random.Generator.from_seed(seed)
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self._rng = np.random.default_rng(seed)  # the noise, drawn on the host: any backend
+        self._fn = compiled(self._explain)
 
-    def _explain(self, images, class_ids):
-        total = tf.zeros(tf.shape(images)[:3])
-        for _ in range(self.samples):
-            noisy = images + self._generator.normal(tf.shape(images), stddev=self.noise_level * 255.0)
-            grads = class_logit_gradients(self.classifier, noisy, class_ids)
-            total += tf.reduce_max(tf.abs(grads), axis=-1)
-        return total / self.samples
+    def _explain(self, images, class_ids, noise):
+        grads = class_logit_gradients(self.classifier, images + noise, class_ids)
+        return ops.max(ops.abs(grads), axis=-1)
 
     def explain_batch(self, images, class_ids):
-        return self._fn(images, class_ids)
+        total = 0.0
+        for _ in range(self.samples):
+            noise = self._rng.normal(0.0, self.noise_level * 255.0, tuple(images.shape)).astype(np.float32)
+            total = total + self._fn(images, class_ids, ops.convert_to_tensor(noise))
+        return total / self.samples
 
 
 class IntegratedGradients(SaliencyMethod):
@@ -120,24 +118,24 @@ class IntegratedGradients(SaliencyMethod):
         if baseline not in ("black", "blur"):
             raise ValueError(f"Expected baseline 'black' or 'blur'. Received: {baseline!r}")
         self.steps, self.baseline = int(steps), baseline
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self._fn = compiled(self._explain)
 
     def _baseline(self, images):
         if self.baseline == "black":
-            return tf.zeros_like(images)
+            return ops.zeros_like(images)
         from keras_saliency.models.alternatives import blurred
 
         return blurred(images)
 
     def _explain(self, images, class_ids):
         baseline = self._baseline(images)
-        total = tf.zeros_like(images)
+        total = ops.zeros_like(images)
         for i in range(self.steps):
             alpha = (i + 0.5) / self.steps
             point = baseline + alpha * (images - baseline)
             total += class_logit_gradients(self.classifier, point, class_ids)
         attribution = (images - baseline) * total / self.steps
-        return tf.reduce_max(tf.abs(attribution), axis=-1)
+        return ops.max(ops.abs(attribution), axis=-1)
 
     def explain_batch(self, images, class_ids):
         return self._fn(images, class_ids)

@@ -430,6 +430,9 @@ class LayerwiseRelevance:
     """
 
     def __init__(self, classifier, composite=None, preprocess=None):
+        from keras_saliency.methods.autodiff import require_tensorflow
+
+        require_tensorflow("LRP")
         self.classifier = classifier
         self.composite = composite or epsilon_gamma_box()
         self.preprocess = preprocess

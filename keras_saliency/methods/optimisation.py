@@ -3,12 +3,13 @@ image the mask is optimised directly (Adam on mask logits, `steps` iterations) t
 same objective the masker is trained with (real class only: area, smoothness, preserver and
 destroyer terms of `SaliencyConfig`), with the blurred image as the alternative."""
 
-import tensorflow as tf
+from keras import ops
 
 from keras_saliency.models import objective
 from keras_saliency.models.alternatives import apply_mask, blurred
 from keras_saliency.models.config import as_config
 from keras_saliency.models.masker import upsample_masks
+from keras_saliency.methods.autodiff import compiled, value_and_gradient
 from keras_saliency.methods.base import SaliencyMethod
 
 
@@ -48,35 +49,34 @@ class MaskOptimisation(SaliencyMethod):
             masker = getattr(model, "masker", None)
             resolution = size // masker.mask_stride if masker is not None else max(4, size // 4)
         self.resolution = int(resolution)
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self._step = compiled(self._adam_step)
 
-    def _explain(self, images, class_ids):
-        size = images.shape[1:3]
-        alternatives = blurred(images)
-        batch = tf.shape(images)[0]
-        real = tf.ones([batch])  # always the true class: no fake labels, no exists head
-        logits = tf.zeros([batch, self.resolution, self.resolution, 1])
-        m = tf.zeros_like(logits)
-        v = tf.zeros_like(logits)
+    def _loss(self, logits, images, alternatives, class_ids):
+        """The sum of the per-image objectives of the masks `sigmoid(logits)`."""
+        size = tuple(images.shape[1:3])
+        batch = ops.shape(images)[0]
+        masks = ops.sigmoid(logits)
+        preserved, destroyed = apply_mask(images, upsample_masks(masks, size), alternatives)
+        both = self.classifier(ops.concatenate([preserved, destroyed], axis=0))
+        real = ops.ones_like(class_ids, dtype="float32")  # always the true class: no fake labels, no exists head
+        terms = objective.saliency_objective(masks, both[:batch], both[batch:], class_ids, real, config=self.config)
+        return terms["loss"] * ops.cast(batch, "float32")
+
+    def _adam_step(self, logits, m, v, t, images, alternatives, class_ids):
+        """One Adam step on the mask logits (`t`: the step number, from 1)."""
         beta1, beta2 = 0.9, 0.999
-        for step in tf.range(1, self.steps + 1):
-            with tf.GradientTape() as tape:
-                tape.watch(logits)
-                masks = tf.sigmoid(logits)
-                preserved, destroyed = apply_mask(images, upsample_masks(masks, size), alternatives)
-                both = self.classifier(tf.concat([preserved, destroyed], axis=0))
-                terms = objective.saliency_objective(
-                    masks, both[:batch], both[batch:], class_ids, real, config=self.config
-                )
-                loss = terms["loss"] * tf.cast(batch, tf.float32)  # the sum of per-image losses
-            grad = tape.gradient(loss, logits)
-            m = beta1 * m + (1 - beta1) * grad
-            v = beta2 * v + (1 - beta2) * tf.square(grad)
-            t = tf.cast(step, tf.float32)
-            m_hat = m / (1 - beta1**t)
-            v_hat = v / (1 - beta2**t)
-            logits = logits - self.learning_rate * m_hat / (tf.sqrt(v_hat) + 1e-8)
-        return upsample_masks(tf.sigmoid(logits), size)[..., 0]
+        _, grad = value_and_gradient(lambda x: self._loss(x, images, alternatives, class_ids), logits)
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * ops.square(grad)
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        return logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + 1e-8), m, v
 
     def explain_batch(self, images, class_ids):
-        return self._fn(images, class_ids)
+        alternatives = blurred(images)
+        logits = ops.zeros((images.shape[0], self.resolution, self.resolution, 1))
+        m, v = ops.zeros_like(logits), ops.zeros_like(logits)
+        for step in range(1, self.steps + 1):
+            t = ops.convert_to_tensor(float(step))
+            logits, m, v = self._step(logits, m, v, t, images, alternatives, class_ids)
+        return upsample_masks(ops.sigmoid(logits), tuple(images.shape[1:3]))[..., 0]

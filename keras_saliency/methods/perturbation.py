@@ -2,9 +2,10 @@
 2018). Both only evaluate the classifier on perturbed copies of the image."""
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_saliency.models import alternatives
+from keras_saliency.methods.autodiff import compiled
 from keras_saliency.methods.base import SaliencyMethod
 
 
@@ -40,21 +41,21 @@ class Occlusion(SaliencyMethod):
         windows = np.zeros((len(starts) ** 2, size, size, 1), np.float32)
         for k, (y, x) in enumerate((y, x) for y in starts for x in starts):
             windows[k, y : y + self.patch, x : x + self.patch] = 1.0
-        self.windows = tf.constant(windows)
-        self.coverage = tf.constant(np.maximum(windows.sum(0), 1.0)[..., 0])
-        self._fn = tf.function(self._explain, reduce_retracing=True)
+        self.windows = windows
+        self.coverage = np.maximum(windows.sum(0), 1.0)[..., 0]
+        self._fn = compiled(self._explain)
 
     def _explain(self, images, class_ids):
         blurred = alternatives.blurred(images)
         base = self.classifier.probabilities(images, class_ids)
         n_windows = self.windows.shape[0]
-        total = tf.zeros(tf.shape(images)[:3])
+        total = ops.zeros(ops.shape(images)[:3])
         for k in range(n_windows):
-            window = self.windows[k]
+            window = ops.convert_to_tensor(self.windows[k])
             occluded = images * (1.0 - window) + blurred * window
             drop = base - self.classifier.probabilities(occluded, class_ids)
             total += drop[:, None, None] * window[None, :, :, 0]
-        return total / self.coverage
+        return total / ops.convert_to_tensor(self.coverage)
 
     def explain_batch(self, images, class_ids):
         return self._fn(images, class_ids)
@@ -92,22 +93,26 @@ class RISE(SaliencyMethod):
         cell = int(np.ceil(size / grid))
         up = (grid + 1) * cell
         grids = (rng.random((num_masks, grid, grid, 1)) < keep).astype(np.float32)
-        upsampled = tf.image.resize(grids, (up, up), method="bilinear").numpy()
+        upsampled = ops.convert_to_numpy(ops.image.resize(grids, (up, up), interpolation="bilinear"))
         shifts = rng.integers(0, cell, size=(num_masks, 2))
         masks = np.stack([upsampled[i, y : y + size, x : x + size] for i, (y, x) in enumerate(shifts)])
-        self.masks = tf.constant(masks)
+        self.masks = masks
         self.keep, self.chunk = float(keep), int(chunk)
-        self._fn = tf.function(self._explain_one, reduce_retracing=True)
+        self._fn = compiled(self._explain_chunk)
+
+    def _explain_chunk(self, image, class_id, masks):
+        """The sum over `masks` of each mask weighted by the class probability of the masked image."""
+        ids = ops.zeros_like(masks[:, 0, 0, 0], dtype="int32") + ops.cast(class_id, "int32")
+        probs = self.classifier.probabilities(image[None] * masks, ids)
+        return ops.sum(probs[:, None, None] * masks[..., 0], axis=0)
 
     def _explain_one(self, image, class_id):
-        total = tf.zeros(self.masks.shape[1:3])
         num = self.masks.shape[0]
-        for start in range(0, num, self.chunk):
-            masks = self.masks[start : start + self.chunk]
-            ids = tf.fill([tf.shape(masks)[0]], class_id)
-            probs = self.classifier.probabilities(image[None] * masks, ids)
-            total += tf.reduce_sum(probs[:, None, None] * masks[..., 0], axis=0)
+        total = sum(
+            self._fn(image, class_id, ops.convert_to_tensor(self.masks[start : start + self.chunk]))
+            for start in range(0, num, self.chunk)
+        )
         return total / (num * self.keep)
 
     def explain_batch(self, images, class_ids):
-        return tf.stack([self._fn(images[i], class_ids[i]) for i in range(int(images.shape[0]))])
+        return ops.stack([self._explain_one(images[i], class_ids[i]) for i in range(int(images.shape[0]))])

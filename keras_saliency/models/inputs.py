@@ -236,10 +236,12 @@ def _check_class_ids(class_ids, image_size, num_classes, num_images=None):
 
 def validate(images, class_ids, image_size, num_classes):
     """`(images float32 (N, S, S, 3), class_ids int32 (N,) or None, valid)` from a model call's
-    inputs, or an error before any computation: `ValueError` when eager, in-graph assertions
-    (they raise `tf.errors.InvalidArgumentError` with the same message) when traced. Under
-    XLA, where assertions are no-ops, `valid` is a boolean tensor (else None): the outputs
-    of invalid inputs are then NaN, never plausible masks.
+    inputs, or an error before any computation: `ValueError` when the values are at hand (eager
+    TensorFlow, NumPy, PyTorch, concrete JAX arrays). Traced by TensorFlow, the checks are
+    in-graph assertions (they raise `tf.errors.InvalidArgumentError` with the same message);
+    where assertions cannot stop a computation (XLA, a traced JAX function) `valid` is a boolean
+    scalar, and the caller makes the outputs of invalid inputs NaN, never plausible masks.
+    `valid` is None when the values were checked on the host.
 
     Args:
         images: the images (an array or a tensor, eager or traced).
@@ -253,6 +255,56 @@ def validate(images, class_ids, image_size, num_classes):
     images, class_ids, valid = validate(images, class_ids, 224, 1000)
     ```
     """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return _validate_tensorflow(images, class_ids, image_size, num_classes)
+    return _validate_other(images, class_ids, image_size, num_classes)
+
+
+def _is_traced(value):
+    """Whether `value` is a JAX tracer (its values unknown until the traced function runs)."""
+    import keras
+
+    if keras.backend.backend() != "jax" or value is None:
+        return False
+    import jax
+
+    return isinstance(value, jax.core.Tracer)
+
+
+def _validate_other(images, class_ids, size, num_classes):
+    """`validate` on JAX and PyTorch: host checks for values at hand, else static checks and a
+    `valid` flag (finite pixels in range, class ids in range)."""
+    from keras import ops
+
+    if not (_is_traced(images) or _is_traced(class_ids)):
+        images = ops.convert_to_numpy(images) if not isinstance(images, np.ndarray) else images
+        if class_ids is not None and not isinstance(class_ids, np.ndarray):
+            class_ids = ops.convert_to_numpy(class_ids)
+        images, class_ids = check_inputs(images, class_ids, size, num_classes)
+        images = ops.convert_to_tensor(images.astype(np.float32, copy=False))
+        return images, None if class_ids is None else ops.convert_to_tensor(class_ids), None
+
+    def dtype(value):
+        return getattr(getattr(value, "dtype", None), "name", str(getattr(value, "dtype", "")))
+
+    _check_static(
+        tuple(images.shape), dtype(images),
+        None if class_ids is None else tuple(class_ids.shape),
+        None if class_ids is None else dtype(class_ids), size,
+    )
+    images = ops.cast(images, "float32")
+    valid = ops.all(ops.isfinite(images)) & (ops.min(images) >= -0.5) & (ops.max(images) <= 255.5)
+    if class_ids is not None:
+        class_ids = ops.reshape(class_ids, (-1,))
+        in_range = (class_ids >= 0) & (class_ids < num_classes)
+        valid = valid & ops.all(in_range)
+        class_ids = ops.cast(ops.where(in_range, class_ids, 0), "int32")
+    return images, class_ids, valid
+
+
+def _validate_tensorflow(images, class_ids, image_size, num_classes):
     import tensorflow as tf
 
     size = image_size
@@ -291,19 +343,21 @@ def validate(images, class_ids, image_size, num_classes):
 
 def _graph_checks(images, class_ids, size, num_classes):
     import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
 
-    xla = control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
     conditions = []
 
     def check(condition, template, values):
         """An assertion of `condition`; `values()` gives what the message shows."""
         conditions.append(condition)
-        if xla:  # neither Assert (a no-op) nor StringFormat (not an XLA op) works there
-            return tf.no_op()
-        return tf.debugging.Assert(
-            condition, [tf.strings.format(template, values(), summarize=_MAX_SHOWN)]
-        )
+        # The message as Assert's data, text and tensors in turn (no StringFormat: XLA, which
+        # drops the assertion, cannot compile it)
+        data = []
+        for text, value in zip(template.split("{}"), [*values(), None]):
+            if text:
+                data.append(text)
+            if value is not None:
+                data.append(value)
+        return tf.debugging.Assert(condition, data, summarize=_MAX_SHOWN)
 
     image_shape = tf.shape(images)
     expected_images = (
@@ -373,8 +427,10 @@ def _graph_checks(images, class_ids, size, num_classes):
         images = tf.ensure_shape(tf.identity(images), (None, size, size, 3))
         if class_ids is not None:
             class_ids = tf.reshape(tf.identity(class_ids), [-1])
-            if xla:  # gathered within range; the outputs are NaN anyway
-                class_ids = tf.where(in_range, class_ids, tf.zeros_like(class_ids))
+            # gathered within range under XLA (which drops the assertion; the outputs are NaN)
+            class_ids = tf.where(in_range, class_ids, tf.zeros_like(class_ids))
             class_ids = tf.cast(class_ids, "int32")
-    valid = tf.reduce_all(tf.stack(conditions)) if xla else None
+    # XLA drops assertions: the caller turns the outputs of invalid inputs into NaN with
+    # `valid` (no cost that matters: one reduction of a few booleans per batch)
+    valid = tf.reduce_all(tf.stack(conditions))
     return tf.cast(images, "float32"), class_ids, valid

@@ -27,6 +27,14 @@ CLASSIFIER_OUTPUTS = ("logits", "probabilities")
 TERMS = ("loss", "area", "fake_area", "smoothness", "preserver", "destroyer", "graded", "exists")
 
 
+def _is_tf_dataset(value):
+    """Whether `value` is a `tf.data.Dataset` (TensorFlow imported only when it is loaded)."""
+    import sys
+
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and isinstance(value, tf.data.Dataset)
+
+
 def default_mask_stride(image_size):
     """1/4 of the input (the paper's) for images of 96 px and more, 1/2 for small images.
 
@@ -518,11 +526,14 @@ class SaliencyModel(keras.Model):
         ```
         """
         if self._functions.masker is None or self._functions.masker_source is not self.masker:
-            import tensorflow as tf
-
             from keras_saliency.models.folding import folded_inference_model
 
-            with tf.init_scope():  # built eagerly, also when first asked for inside a traced function
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
+
+                with tf.init_scope():  # built eagerly, also when first asked for inside a traced function
+                    self._functions.masker = folded_inference_model(self.masker)
+            else:  # no weights of its own: built alike inside a traced JAX function
                 self._functions.masker = folded_inference_model(self.masker)
             if self._functions.masker_source is not None:
                 self._functions.explain.clear()  # traced over the previous masker
@@ -551,8 +562,6 @@ class SaliencyModel(keras.Model):
         out["mask"].shape, out["exists"].shape  # (N, S, S, 1), (N,)
         ```
         """
-        import tensorflow as tf
-
         images, class_ids = self.check_inputs(images, class_ids)
         batch_size = int(batch_size or 32)
         if batch_size < 1:
@@ -560,25 +569,53 @@ class SaliencyModel(keras.Model):
         with_ids = class_ids is not None
         function = self._functions.explain.get(with_ids)
         if function is None:
+            function = self._functions.explain[with_ids] = self._explain_function(with_ids)
+        masks, exists = [], []
+        for start in range(0, len(images), batch_size):
+            batch = [ops.convert_to_tensor(np.asarray(images[start : start + batch_size], np.float32))]
+            if with_ids:
+                batch.append(ops.convert_to_tensor(class_ids[start : start + batch_size]))
+            outputs = function(*batch)
+            masks.append(ops.convert_to_numpy(outputs["mask"]))
+            exists.append(ops.convert_to_numpy(outputs["exists"]).reshape(-1))
+        return {"mask": np.concatenate(masks), "exists": np.concatenate(exists)}
+
+    def _explain_function(self, with_ids):
+        """`explain`'s compiled step on this backend: a `tf.function` (TensorFlow), a `jax.jit`
+        function of the model's variables (JAX), the eager call without gradients (PyTorch)."""
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
             size = self.image_size
             image_spec = tf.TensorSpec([None, size, size, 3], tf.float32)
             if with_ids:
-                function = tf.function(
+                return tf.function(
                     lambda x, ids: self._masks_and_exists((x, ids)),
                     input_signature=[image_spec, tf.TensorSpec([None], tf.int32)],
                 )
-            else:
-                function = tf.function(lambda x: self._masks_and_exists(x), input_signature=[image_spec])
-            self._functions.explain[with_ids] = function
-        masks, exists = [], []
-        for start in range(0, len(images), batch_size):
-            batch = [tf.constant(np.asarray(images[start : start + batch_size], np.float32))]
-            if with_ids:
-                batch.append(tf.constant(class_ids[start : start + batch_size]))
-            outputs = function(*batch)
-            masks.append(np.asarray(outputs["mask"]))
-            exists.append(np.asarray(outputs["exists"]).reshape(-1))
-        return {"mask": np.concatenate(masks), "exists": np.concatenate(exists)}
+            return tf.function(lambda x: self._masks_and_exists(x), input_signature=[image_spec])
+        if backend == "jax":
+            import jax
+
+            self.inference_masker()  # built before tracing
+            variables = self.variables
+
+            def run(values, *batch):
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return self._masks_and_exists(tuple(batch) if with_ids else batch[0])
+
+            compiled = jax.jit(run)
+            return lambda *batch: compiled([v.value for v in variables], *batch)
+        if backend == "torch":
+            import torch
+
+            def run(*batch):
+                with torch.no_grad():
+                    return self._masks_and_exists(tuple(batch) if with_ids else batch[0])
+
+            return run
+        return lambda *batch: self._masks_and_exists(tuple(batch) if with_ids else batch[0])
 
     def make_predict_function(self, force=False):
         # `predict` is never XLA-compiled (even with jit_compile "auto" on a GPU): its input
@@ -598,9 +635,7 @@ class SaliencyModel(keras.Model):
         to False for them: Keras would only warn that it cannot shuffle them)."""
         import inspect
 
-        import tensorflow as tf
-
-        streamed = isinstance(x, (tf.data.Dataset, keras.utils.PyDataset)) or inspect.isgenerator(x)
+        streamed = isinstance(x, keras.utils.PyDataset) or inspect.isgenerator(x) or _is_tf_dataset(x)
         if "shuffle" not in kwargs and streamed:
             kwargs["shuffle"] = False
         return super().fit(x, y, *args, **kwargs)
@@ -721,12 +756,28 @@ class SaliencyModel(keras.Model):
             return data[0], data[1]
         return data, None
 
-    def train_step(self, data):
-        import tensorflow as tf
-
+    def train_step(self, *args):
+        # One step of the masking objective (`_objective`) on each backend, the classifier
+        # frozen: TensorFlow and PyTorch take `(data)`, JAX `(state, data)` and returns the state.
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return self._jax_train_step(*args)
+        (data,) = args
         images, labels = self._images_and_labels(data)
         images = ops.cast(images, "float32")
         variables = self.trainable_variables
+        if backend == "torch":
+            self.zero_grad()
+            terms = self._objective(images, labels, training=True)
+            self.optimizer.scale_loss(terms["loss"]).backward()
+            gradients = [v.value.grad for v in variables]
+            import torch
+
+            with torch.no_grad():
+                self.optimizer.apply(gradients, variables)
+            return self._update_trackers(terms)
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             terms = self._objective(images, labels, training=True)
             scaled = self.optimizer.scale_loss(terms["loss"])
@@ -734,10 +785,52 @@ class SaliencyModel(keras.Model):
         self.optimizer.apply(gradients, variables)
         return self._update_trackers(terms)
 
-    def test_step(self, data):
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_test_step(*args)
+        (data,) = args
         images, labels = self._images_and_labels(data)
         terms = self._objective(ops.cast(images, "float32"), labels, training=False)
         return self._update_trackers(terms)
+
+    def _stateless_objective(self, trainable, non_trainable, data, training):
+        """`(terms, non-trainable values after the step)`: `_objective` as a pure function of
+        the variables' values (JAX), the seed generator's state among them."""
+        images, labels = self._images_and_labels(data)
+        mapping = list(zip(self.trainable_variables, trainable))
+        mapping += list(zip(self.non_trainable_variables, non_trainable))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            terms = self._objective(ops.cast(images, "float32"), labels, training=training)
+        return terms, [scope.get_current_value(v) for v in self.non_trainable_variables]
+
+    def _stateless_trackers(self, metrics_values, terms):
+        mapping = list(zip(self.metrics_variables, metrics_values))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._update_trackers(terms)
+        return logs, [scope.get_current_value(v) for v in self.metrics_variables]
+
+    def _jax_train_step(self, state, data):
+        import jax
+
+        trainable, non_trainable, optimizer_values, metrics_values = state
+
+        def loss(trainable):
+            terms, updated = self._stateless_objective(trainable, non_trainable, data, training=True)
+            mapping = list(zip(self.optimizer.variables, optimizer_values))
+            with keras.StatelessScope(state_mapping=mapping):
+                scaled = self.optimizer.scale_loss(terms["loss"])
+            return scaled, (terms, updated)
+
+        (_, (terms, non_trainable)), gradients = jax.value_and_grad(loss, has_aux=True)(trainable)
+        trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, gradients, trainable)
+        logs, metrics_values = self._stateless_trackers(metrics_values, terms)
+        return logs, (trainable, non_trainable, optimizer_values, metrics_values)
+
+    def _jax_test_step(self, state, data):
+        trainable, non_trainable, metrics_values = state
+        terms, non_trainable = self._stateless_objective(trainable, non_trainable, data, training=False)
+        logs, metrics_values = self._stateless_trackers(metrics_values, terms)
+        return logs, (trainable, non_trainable, metrics_values)
 
     def get_config(self):
         return {

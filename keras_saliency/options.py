@@ -89,6 +89,48 @@ TF_LOG_LINE = re.compile(
 )
 
 
+def keras_backend():
+    """The Keras backend this process runs ("tensorflow", "jax", "torch"), without importing
+    Keras when it is not loaded yet: `KERAS_BACKEND`, else the `backend` of Keras' own
+    `keras.json` (in `KERAS_HOME` or `~/.keras`), else "tensorflow".
+
+    Example:
+
+    >>> keras_backend() in ("tensorflow", "jax", "torch", "numpy", "openvino")
+    True
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def require_tensorflow_backend(what):
+    """Refuses, in one line, work that only TensorFlow does (`what`), on another Keras backend.
+
+    Args:
+        what: the work and why, for the message (e.g. "export (TensorFlow's converters)").
+
+    Example:
+
+    ```python
+    require_tensorflow_backend("export (SavedModel, LiteRT and ONNX come from TensorFlow's converters)")
+    ```
+    """
+    backend = keras_backend()
+    if backend != "tensorflow":
+        raise ValueError(
+            f"Expected the TensorFlow backend for {what}. Received: KERAS_BACKEND={backend}; a .keras "
+            "file saved on any backend loads there: run it again with KERAS_BACKEND=tensorflow"
+        )
+
+
 def import_tensorflow_quietly(write=None, user_level=None):
     """Imports Keras and TensorFlow with TensorFlow's C++ start-up lines dropped from the
     process's stderr (its CPU, oneDNN and CUDA notes); any other line (a real error) is written

@@ -1,5 +1,7 @@
 """Masks/s of maskers, Grad-CAM, the bare classifier and the masker's encoder, measured in ONE
 process in alternating rounds (median of the rounds), so the ratios hold on a noisy machine.
+Any Keras backend (KERAS_BACKEND=jax ...): the unfolded masker, the encoder and exported runtimes
+are timed on TensorFlow only.
 
     python scripts/masker_speed.py --masker shipped=imagenet-darknet-tiny --masker fpn=runs/x/model.keras \
         [--runtime int8=masker.int8.tflite] [--batch-size 32] [--images 256] [--rounds 3] [--output speed.json]
@@ -25,10 +27,11 @@ def main():
     parser.add_argument("--output")
     args = parser.parse_args()
 
+    import keras
     import numpy as np
-    import tensorflow as tf
 
     from keras_saliency.methods import build_method
+    from keras_saliency.models.compiled import compiled
     from keras_saliency.models.masker import upsample_masks
     from keras_saliency import pretrained
 
@@ -44,6 +47,10 @@ def main():
     candidates = {}
     for label, model in maskers.items():
         candidates[f"masker:{label}"] = build_method("masker", model, batch_size=args.batch_size)
+        if keras.backend.backend() != "tensorflow":
+            continue
+        import tensorflow as tf
+
         # The same masker without the inference graph (its encoder's batch norms not folded)
         unfolded = tf.function(lambda x, i, m=model: upsample_masks(
             m.masker({"image": x, "class_id": i}, training=False)["mask"], m.image_size))
@@ -52,19 +59,19 @@ def main():
         candidates[f"encoder:{label}"] = lambda x, i, f=encoder: f(tf.constant(x))
     from keras_saliency.deployment.runtimes import load_runtime
 
-    for label, path in (r.split("=", 1) for r in args.runtime):
+    for label, path in (r.split("=", 1) for r in args.runtime if keras.backend.backend() == "tensorflow"):
         runtime = load_runtime(path)
         # An exported encoder (`export_tflite(..., part="encoder")`) returns feature maps, not a mask.
         candidates[f"runtime:{label}"] = lambda x, i, r=runtime: next(iter(r(x, i).values()))
     candidates["gradcam"] = build_method("gradcam", first, batch_size=args.batch_size)
-    classifier = tf.function(lambda x: first.classifier(x, training=False))
-    candidates["classifier"] = lambda x, i: classifier(tf.constant(x))
+    classifier = compiled(lambda x: first.classifier(x, training=False))
+    candidates["classifier"] = lambda x, i: classifier(keras.ops.convert_to_tensor(x))
 
     def run(fn):
         for start in range(0, len(images), args.batch_size):
             out = fn(images[start : start + args.batch_size], ids[start : start + args.batch_size])
             out = out[0] if isinstance(out, (list, tuple)) else out
-            np.asarray(out)
+            keras.ops.convert_to_numpy(out)
 
     for fn in candidates.values():  # trace and warm up
         run(fn)
@@ -81,7 +88,7 @@ def main():
         print(f"{name:28s} {row['per_s']:8.1f}/s  {row['vs_gradcam']:.2f}x Grad-CAM")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"batch_size": args.batch_size, "images": args.images, "rounds": args.rounds,
+            json.dump({"backend": keras.backend.backend(), "batch_size": args.batch_size, "images": args.images, "rounds": args.rounds,
                        "maskers": dict(m.split("=", 1) for m in args.masker),
                        "runtimes": dict(r.split("=", 1) for r in args.runtime), "results": rows}, f, indent=2)
 

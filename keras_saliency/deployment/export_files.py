@@ -90,8 +90,9 @@ def check_export(model, export_format="onnx", quantize="float32", trt=False, out
     output, onnx_output, engine_output = check_export("cifar10", "onnx")
     ```
     """
-    from keras_saliency.options import missing_modules
+    from keras_saliency.options import missing_modules, require_tensorflow_backend
 
+    require_tensorflow_backend("export (SavedModel, LiteRT and ONNX come from TensorFlow's converters)")
     output, onnx_output, engine_output = export_paths(model, export_format, quantize, trt, output)
     _require_calibration(quantize, calibration_data)
     missing = missing_modules(EXPORT_MODULES[export_format])

@@ -23,6 +23,7 @@
 """
 
 import numpy as np
+import keras
 import tensorflow as tf
 
 from keras_saliency.models.alternatives import blurred
@@ -71,10 +72,10 @@ def class_probabilities(classifier, images, class_ids, batch_size=128):
     out = []
     for start in range(0, len(images), batch_size):
         out.append(
-            classifier.probabilities(
-                tf.constant(images[start : start + batch_size], tf.float32),
-                tf.constant(class_ids[start : start + batch_size], tf.int32),
-            ).numpy()
+            keras.ops.convert_to_numpy(classifier.probabilities(
+                keras.ops.convert_to_tensor(np.asarray(images[start : start + batch_size], np.float32)),
+                keras.ops.convert_to_tensor(np.asarray(class_ids[start : start + batch_size], np.int32)),
+            ))
         )
     return np.concatenate(out) if out else np.zeros((0,), np.float32)
 
@@ -137,7 +138,7 @@ def box_candidates(images, boxes, rescale=True):
         return crops.numpy()
     else:
         inside = box_union(boxes[:, None], size)[..., None]
-        return images * inside + blurred(images).numpy() * (1.0 - inside)
+        return images * inside + keras.ops.convert_to_numpy(blurred(images)) * (1.0 - inside)
 
 
 def saliency_metric(classifier, images, class_ids, boxes, rescale=True, batch_size=128):
@@ -241,7 +242,7 @@ def deletion_insertion(classifier, images, class_ids, maps, steps=16, batch_size
     class_ids = np.asarray(class_ids, np.int32)
     h, w = images.shape[1:3]
     canvas_delete = substrate_images(images, substrate)
-    canvas_insert = blurred(images).numpy()
+    canvas_insert = keras.ops.convert_to_numpy(blurred(images))
     rank = removal_ranks(maps)[..., None]
     deletion, insertion = [], []
     for k in range(steps + 1):

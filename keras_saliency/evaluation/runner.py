@@ -205,6 +205,8 @@ def evaluate_methods(
     results = evaluate_methods(model, data, ["masker", "gradient"], output="eval")
     ```
     """
+    import keras
+
     from keras_saliency.methods import ClassifierFunction, build_method
 
     if deletion_substrate not in metrics.DELETION_SUBSTRATES:  # before any map is made
@@ -217,7 +219,7 @@ def evaluate_methods(
     class_ids = data.class_ids
     if class_ids is None:  # explain the predicted class
         logits = np.concatenate(
-            [classifier(data.images[i : i + 256]).numpy() for i in range(0, len(data), 256)]
+            [keras.ops.convert_to_numpy(classifier(data.images[i : i + 256])) for i in range(0, len(data), 256)]
         )
         class_ids = logits.argmax(1).astype(np.int32)
     rng = np.random.default_rng(seed)

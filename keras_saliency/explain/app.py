@@ -130,7 +130,9 @@ class LiveExplainer:
 
     def __init__(self, model, class_names=None, runtime=None, top_k=5, display_side=512, opacity=0.5,
                  window=20):
-        import tensorflow as tf
+        import keras
+
+        from keras_saliency.models.compiled import compiled
 
         if class_names is not None and len(class_names) != model.num_classes:
             raise ValueError(f"Expected {model.num_classes} class names (one per class). "
@@ -144,7 +146,7 @@ class LiveExplainer:
         self.display_side = int(display_side)
         self.opacity = opacity
         self.recent = collections.deque(maxlen=int(window))
-        self._probabilities = tf.function(lambda images: tf.nn.softmax(model.classifier_logits(images)))
+        self._probabilities = compiled(lambda images: keras.ops.softmax(model.classifier_logits(images)))
         size = model.image_size
         self(np.zeros((size, size, 3), np.uint8))  # traces the models: masks/s counts from the first user image
         self.recent.clear()
@@ -171,6 +173,7 @@ class LiveExplainer:
     def __call__(self, image, class_id=PREDICTED):
         """Returns the `Explanation` of `image` (RGB, (H, W, 3), uint8 or [0, 255]) for `class_id`
         (`PREDICTED`, the default, or None: the classifier's best class)."""
+        import keras
         from PIL import Image
 
         image = self._check_image(image)
@@ -188,7 +191,7 @@ class LiveExplainer:
             class_id = int(np.asarray(out["explained_class"]).reshape(-1)[0])
             mask = np.clip(_resize(np.asarray(out["mask"][0, ..., 0], np.float32), (size, size), Image.BILINEAR), 0, 1)
         else:
-            probabilities = np.asarray(self._probabilities(small))[0]
+            probabilities = keras.ops.convert_to_numpy(self._probabilities(small))[0]
             if class_id is None or int(class_id) == PREDICTED:
                 class_id = int(np.argmax(probabilities))
             class_id = int(class_id)
@@ -204,7 +207,7 @@ class LiveExplainer:
             image = _resize(image, shown, Image.BILINEAR)
         mask = np.clip(_resize(mask, shown, Image.BILINEAR), 0.0, 1.0)
         # Removed pixels become the blurred image, as in `keras-saliency explain`'s pictures.
-        alternatives = np.asarray(blurred(image[None].astype(np.float32)))[0]
+        alternatives = keras.ops.convert_to_numpy(blurred(image[None].astype(np.float32)))[0]
         preserved, destroyed = preserved_and_destroyed(image, mask, alternatives=alternatives)
         return Explanation(
             image=image, mask=mask, overlay=overlay(image, mask, self.opacity),

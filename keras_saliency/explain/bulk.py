@@ -235,23 +235,26 @@ class _KerasExplainer:
     -> `(class_ids, probabilities of those classes, masks (N, S, S), exists (N,))`."""
 
     def __init__(self, model):
-        import tensorflow as tf
+        from keras import ops
+
+        from keras_saliency.models.compiled import compiled
 
         self.model = model
-        size = model.image_size
-        signature = [tf.TensorSpec([None, size, size, 3], tf.float32), tf.TensorSpec([None], tf.int32)]
 
-        @tf.function(input_signature=signature)
+        @compiled
         def classify(images, class_ids):  # class id -1: the predicted class
             logits = model.classifier_logits(images)
-            predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            class_ids = tf.where(class_ids < 0, predicted, class_ids)
-            return class_ids, tf.gather(tf.nn.softmax(logits), class_ids, batch_dims=1)
+            predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
+            class_ids = ops.where(class_ids < 0, predicted, class_ids)
+            chosen = ops.take_along_axis(ops.softmax(logits, axis=-1), class_ids[:, None], axis=-1)
+            return class_ids, chosen[:, 0]
 
         def explain(images, class_ids):
-            class_ids, probabilities = classify(images, class_ids)
-            outputs = model.explain(images, class_ids.numpy(), batch_size=len(images))
-            return class_ids, probabilities, outputs["mask"][..., 0], outputs["exists"]
+            class_ids, probabilities = classify(ops.convert_to_tensor(np.asarray(images, np.float32)),
+                                                ops.convert_to_tensor(class_ids))
+            class_ids = ops.convert_to_numpy(class_ids)
+            outputs = model.explain(images, class_ids, batch_size=len(images))
+            return class_ids, ops.convert_to_numpy(probabilities), outputs["mask"][..., 0], outputs["exists"]
 
         self.function = explain
 

@@ -68,7 +68,6 @@ def explain_files(
     ```
     """
     import keras
-    import tensorflow as tf
 
     from keras_saliency.models.alternatives import blurred
     from keras_saliency.reports.pictures import save_panels
@@ -91,8 +90,8 @@ def explain_files(
             images.append(image)
         if images:
             images = np.stack(images).astype(np.float32)
-            logits = model.classifier_logits(tf.constant(images)).numpy()
-            probabilities = tf.nn.softmax(logits).numpy()
+            logits = keras.ops.convert_to_numpy(model.classifier_logits(keras.ops.convert_to_tensor(images)))
+            probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(logits))
             if class_id is None:
                 ranked = np.argsort(-logits, axis=1)[:, : max(1, int(top_k))]
             else:
@@ -103,7 +102,7 @@ def explain_files(
                 masks.append(np.asarray(outputs["mask"]))
                 exists.append(np.asarray(outputs["exists"]).reshape(-1))
             masks, exists = np.stack(masks, 1), np.stack(exists, 1)  # (N, k, S, S, 1), (N, k)
-            alternatives = blurred(images).numpy()
+            alternatives = keras.ops.convert_to_numpy(blurred(images))
             for i, path in enumerate(batch_files):
                 stem = _output_stem(path, output, used)
                 names = [class_names[c] if class_names else str(int(c)) for c in ranked[i]]
@@ -113,7 +112,8 @@ def explain_files(
                             alternatives=np.repeat(alternatives[i : i + 1], k, 0))
                 if save_masks:
                     height, width = sizes[i]
-                    full = tf.image.resize(masks[i], (height, width), method="bilinear").numpy()[..., 0]
+                    full = keras.ops.convert_to_numpy(
+                        keras.ops.image.resize(masks[i], (height, width), interpolation="bilinear"))[..., 0]
                     full = np.clip(full, 0.0, 1.0).astype(np.float32)
                     np.save(f"{stem}_mask.npy", full[0] if k == 1 else full)
                 for rank, (name, c) in enumerate(zip(names, ranked[i])):

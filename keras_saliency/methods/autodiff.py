@@ -1,11 +1,12 @@
-"""The one place where the methods differ by Keras backend: gradients of a function of a tensor
-and the compiled form of a method's step. Everything else in `methods/` is `keras.ops`.
+"""Gradients on every Keras backend: the one place where the methods differ by backend (with
+`keras_saliency.models.compiled` for their compiled steps). Everything else in `methods/` is
+`keras.ops`.
 
-| backend | `value_and_gradient` | `compiled` |
-|---|---|---|
-| TensorFlow | `tf.GradientTape` | `tf.function(reduce_retracing=True)` |
-| JAX | `jax.vjp` | `jax.jit` |
-| PyTorch | `torch.autograd.grad` | the function itself (eager) |
+| backend | `value_and_gradient` |
+|---|---|
+| TensorFlow | `tf.GradientTape` |
+| JAX | `jax.vjp` |
+| PyTorch | `torch.autograd.grad` |
 """
 
 import keras
@@ -54,48 +55,3 @@ def value_and_gradient(function, x):
     raise NotImplementedError(
         f"Expected the Keras backend tensorflow, jax or torch for gradient methods. Received: {backend!r}"
     )
-
-
-def compiled(function):
-    """`function` compiled for the current backend (see the module's table); its arguments
-    are tensors.
-
-    Args:
-        function: tensors -> tensors.
-
-    Example:
-
-    ```python
-    step = compiled(lambda images, ids: classifier(images))
-    ```
-    """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(function, reduce_retracing=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(function)
-    return function
-
-
-def require_tensorflow(method):
-    """Refuses, in one line, a method that runs on TensorFlow alone (`method`: its name).
-
-    Args:
-        method: the method's name, for the message.
-
-    Example:
-
-    ```python
-    require_tensorflow("lrp_epsilon_gamma_box")
-    ```
-    """
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ValueError(
-            f"Expected the TensorFlow backend for {method} (its rules are written with "
-            f"tf.GradientTape). Received: KERAS_BACKEND={backend}; run it with KERAS_BACKEND=tensorflow"
-        )

@@ -4,7 +4,8 @@ spatial mean of the class logit's gradient, ReLU, bilinearly upsampled to the im
 import keras
 from keras import ops
 
-from keras_saliency.methods.autodiff import compiled, value_and_gradient
+from keras_saliency.methods.autodiff import value_and_gradient
+from keras_saliency.models.compiled import compiled
 from keras_saliency.methods.base import SaliencyMethod, as_logits, select
 
 

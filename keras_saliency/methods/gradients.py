@@ -5,7 +5,8 @@ of the absolute attribution."""
 import numpy as np
 from keras import ops
 
-from keras_saliency.methods.autodiff import compiled, value_and_gradient
+from keras_saliency.methods.autodiff import value_and_gradient
+from keras_saliency.models.compiled import compiled
 from keras_saliency.methods.base import SaliencyMethod, select
 
 

@@ -430,9 +430,9 @@ class LayerwiseRelevance:
     """
 
     def __init__(self, classifier, composite=None, preprocess=None):
-        from keras_saliency.methods.autodiff import require_tensorflow
+        from keras_saliency.options import require_tensorflow_backend
 
-        require_tensorflow("LRP")
+        require_tensorflow_backend("LRP (its rules are written with tf.GradientTape)")
         self.classifier = classifier
         self.composite = composite or epsilon_gamma_box()
         self.preprocess = preprocess

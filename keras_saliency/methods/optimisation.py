@@ -9,7 +9,8 @@ from keras_saliency.models import objective
 from keras_saliency.models.alternatives import apply_mask, blurred
 from keras_saliency.models.config import as_config
 from keras_saliency.models.masker import upsample_masks
-from keras_saliency.methods.autodiff import compiled, value_and_gradient
+from keras_saliency.methods.autodiff import value_and_gradient
+from keras_saliency.models.compiled import compiled
 from keras_saliency.methods.base import SaliencyMethod
 
 

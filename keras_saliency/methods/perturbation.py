@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_saliency.models import alternatives
-from keras_saliency.methods.autodiff import compiled
+from keras_saliency.models.compiled import compiled
 from keras_saliency.methods.base import SaliencyMethod
 
 

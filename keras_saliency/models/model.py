@@ -415,6 +415,11 @@ class SaliencyModel(keras.Model):
     def compile_from_config(self, config):
         # Keras skips this for models that override `compile`: the saved optimizer (and, once
         # built, its state) is restored as `Model.compile_from_config` does.
+        optimizer = config.get("optimizer")
+        if isinstance(optimizer, dict) and str(optimizer.get("module", "")).startswith("keras.src.backend."):
+            # Keras' PyTorch optimizers are saved under their backend's module, which would load
+            # PyTorch on any backend: the public class of the same name instead
+            config = dict(config, optimizer=dict(optimizer, module="keras.optimizers"))
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if getattr(self, "optimizer", None) is not None and self.built:
@@ -660,11 +665,14 @@ class SaliencyModel(keras.Model):
             x = images if class_ids is None else (images, class_ids)
         return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks)
 
-    def predict_step(self, data):
+    def predict_step(self, *args):
         # `predict((images, class_ids))` must not be read as (x, y); Keras' adapter wraps
-        # the inputs in a 1-tuple.
+        # the inputs in a 1-tuple. JAX passes `(state, data)` and gets the state back.
+        *state, data = args
         if isinstance(data, tuple) and len(data) == 1:
             data = data[0]
+        if state:
+            return super().predict_step(*state, (data,))
         return self(data, training=False)
 
     def _objective(self, images, labels, training):

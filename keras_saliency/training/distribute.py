@@ -23,8 +23,12 @@ def make_strategy(name="default", tpu=None):
     """
     import tensorflow as tf
 
+    from keras_saliency.options import require_tensorflow_backend
+
     if name not in STRATEGIES:
         raise ValueError(f"Expected a strategy in {STRATEGIES}. Received: {name!r}")
+    if name != "default":
+        require_tensorflow_backend(f"the tf.distribute strategy {name!r}")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi-worker":

@@ -401,13 +401,23 @@ def seconds_per_step(model, dataset, max_steps=5, budget=3.0):
     variables = {id(v): v for v in list(model.variables) + list(optimizer.variables)}
     saved = [(v, v.numpy()) for v in variables.values()]
     try:
-        model.make_train_function()
         iterator = iter(dataset)
+        if keras.backend.backend() == "tensorflow":
+            model.make_train_function()
+
+            def step():
+                keras.tree.flatten(model.train_function(iterator))[0].numpy()
+        else:  # JAX's train function is pure (state in, state out): a step as `fit` runs it
+
+            def step():
+                batch = keras.tree.map_structure(keras.ops.convert_to_numpy, next(iterator))
+                model.train_on_batch(*batch) if isinstance(batch, tuple) else model.train_on_batch(batch)
+
         for _ in range(2):  # traces, then warms up
-            keras.tree.flatten(model.train_function(iterator))[0].numpy()
+            step()
         steps, start = 0, time.perf_counter()
         while steps < max_steps and (steps == 0 or time.perf_counter() - start < budget):
-            keras.tree.flatten(model.train_function(iterator))[0].numpy()
+            step()
             steps += 1
         return (time.perf_counter() - start) / steps
     finally:

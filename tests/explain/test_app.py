@@ -14,6 +14,8 @@ from keras_saliency import cli
 from keras_saliency.explain.app import PREDICTED, LiveExplainer, _unique_labels
 from tests.explain import browser
 
+pytestmark = pytest.mark.backends  # the Keras model's video and web demo on every backend
+
 SAMPLE_PHOTO = os.path.join(os.path.dirname(os.path.dirname(cli.__file__)), "samples", "cat.jpg")
 
 

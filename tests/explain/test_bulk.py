@@ -76,6 +76,7 @@ def _predict(model_file, paths, class_ids=None):
     return masks, probabilities / probabilities.sum(-1, keepdims=True), np.asarray(class_ids)
 
 
+@pytest.mark.backends
 def test_explain_bulk_direct_runner(tmp_path, model_file, photo_folder):
     """Predicted classes, PNG and .npy masks: the masks are `model.predict`'s, the rows hold
     their statistics, the corrupt files are dead letters with their reasons."""
@@ -107,6 +108,7 @@ def test_explain_bulk_direct_runner(tmp_path, model_file, photo_folder):
     assert config["result"]["explained"] == GOOD_IMAGES and config["image_size"] == 32
 
 
+@pytest.mark.backends
 def test_explain_bulk_cli_class_and_parquet(tmp_path, model_file, photo_folder):
     """`explain-bulk --class NAME --rows parquet --format npy`, with a pass-through pipeline option."""
     import pyarrow.parquet
@@ -133,6 +135,7 @@ def test_explain_bulk_cli_class_and_parquet(tmp_path, model_file, photo_folder):
     assert config["class_name"] == "blue" and config["pipeline_options"]["runner"] == "DirectRunner"
 
 
+@pytest.mark.backends
 def test_explain_bulk_cli_refusals(tmp_path, model_file, monkeypatch):
     from keras_saliency import cli
 
@@ -155,6 +158,7 @@ def test_explain_bulk_cli_refusals(tmp_path, model_file, monkeypatch):
         'pip install ".[beam]")')
 
 
+@pytest.mark.backends
 def test_handler_arguments():
     with pytest.raises(ValueError, match=r"ending in \.tflite or \.onnx"):
         bulk.ExportedMaskerHandler("m.engine", 32, 0)

@@ -6,6 +6,8 @@ import pytest
 from keras_saliency import pretrained
 from keras_saliency.explain.video import explain_video
 
+pytestmark = pytest.mark.backends  # the Keras model's video and web demo on every backend
+
 cv2 = pytest.importorskip("cv2")
 
 

@@ -97,11 +97,17 @@ def test_a_traced_jax_call_of_invalid_inputs_gives_nan(trained, data):
     assert np.isnan(np.asarray(traced(values, images[:4], np.array([0, 1, 2, 9], "int32")))).all()
 
 
-@pytest.mark.skipif(BACKEND == "tensorflow", reason="the refusal is for the other backends")
-def test_lrp_says_it_needs_tensorflow(trained):
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="the refusals are for the other backends")
+def test_tensorflow_only_work_says_so_in_one_line(trained, tmp_path):
+    from keras_saliency.deployment.export_files import check_export
     from keras_saliency.methods import build_method
+    from keras_saliency.training.distribute import make_strategy
 
-    with pytest.raises(ValueError, match="Expected the TensorFlow backend for LRP.*KERAS_BACKEND=tensorflow"):
+    with pytest.raises(ValueError, match="Expected the TensorFlow backend for export"):
+        check_export(str(tmp_path / "masker.keras"), "onnx")
+    with pytest.raises(ValueError, match="Expected the TensorFlow backend for the tf.distribute strategy .mirrored."):
+        make_strategy("mirrored")
+    with pytest.raises(ValueError, match="Expected the TensorFlow backend for LRP.*Received: KERAS_BACKEND=.*run it again with KERAS_BACKEND=tensorflow"):
         build_method("lrp_epsilon_gamma_box", trained[0])
 
 
@@ -114,21 +120,29 @@ model = load_model_file(sys.argv[1])
 images = np.load(sys.argv[2])
 out = model.explain(images, np.load(sys.argv[3]))
 np.save(sys.argv[4], out["mask"])
-print(json.dumps({"backend": keras.backend.backend()}))
+print(json.dumps({"backend": keras.backend.backend(), "torch loaded": "torch" in sys.modules}))
 """
 
 
-def test_a_saved_masker_gives_the_same_masks_on_the_other_backend(trained, data, tmp_path):
-    """A `.keras` masker trained here loads on the other backend (TensorFlow <-> JAX) with the
-    same masks (max difference <= 1e-4)."""
-    pytest.importorskip("jax")
+def _installed(backend):
+    import importlib.util
+
+    return importlib.util.find_spec(backend) is not None
+
+
+OTHERS = [b for b in ("tensorflow", "jax", "torch") if b != BACKEND and _installed(b)]
+
+
+@pytest.mark.parametrize("other", OTHERS)
+def test_a_saved_masker_gives_the_same_masks_on_another_backend(trained, data, tmp_path, other):
+    """A `.keras` masker trained here (its optimizer state too) loads on every other installed
+    backend with the same masks (max difference <= 1e-4)."""
     model, _, _ = trained
     images, labels = data
     path = tmp_path / "masker.keras"
     model.save(path)
     np.save(tmp_path / "images.npy", images[:8])
     np.save(tmp_path / "labels.npy", labels[:8])
-    other = "jax" if BACKEND == "tensorflow" else "tensorflow"
     env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, "-c", _LOAD, str(path), str(tmp_path / "images.npy"), str(tmp_path / "labels.npy"),
@@ -136,7 +150,8 @@ def test_a_saved_masker_gives_the_same_masks_on_the_other_backend(trained, data,
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"backend": other}
+    # a file saved on PyTorch never loads PyTorch elsewhere (its optimizer is saved under torch's module)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"backend": other, "torch loaded": other == "torch"}
     here = model.explain(images[:8], labels[:8])["mask"]
     there = np.load(tmp_path / "masks.npy")
     assert np.abs(here - there).max() <= 1e-4

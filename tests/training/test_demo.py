@@ -9,6 +9,7 @@ from keras_saliency.training.demo import DemoConfig, run_demo
 
 
 @pytest.mark.slow
+@pytest.mark.backends  # the demo task on TensorFlow and JAX (CI runs both)
 def test_masker_finds_the_patch(tmp_path):
     results, _, (_, _, _, masks) = run_demo(str(tmp_path), DemoConfig(seed=0))
     print(results)

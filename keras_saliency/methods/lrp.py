@@ -35,9 +35,11 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from keras_saliency.methods.autodiff import vector_jacobian
 from keras_saliency.methods.base import SaliencyMethod
+from keras_saliency.models.compiled import compiled
 
 LINEAR_RULES = ("epsilon", "gamma", "zplus", "zbox", "flat")
 
@@ -151,18 +153,18 @@ def stabilize(z, epsilon):
     Example:
 
     ```python
-    stabilize(tf.constant([-1.0, 0.0, 2.0]), 0.5)  # [-1.5, 0.5, 2.5]
+    stabilize(keras.ops.convert_to_tensor([-1.0, 0.0, 2.0]), 0.5)  # [-1.5, 0.5, 2.5]
     ```
     """
-    return z + epsilon * tf.where(z >= 0, 1.0, -1.0)
+    return z + epsilon * ops.where(z >= 0, 1.0, -1.0)
 
 
 def _positive(t):
-    return tf.maximum(t, 0.0)
+    return ops.maximum(t, 0.0)
 
 
 def _negative(t):
-    return tf.minimum(t, 0.0)
+    return ops.minimum(t, 0.0)
 
 
 def linear_rule(rule, linear, x, kernel, bias, relevance, composite, bounds=None):
@@ -187,11 +189,11 @@ def linear_rule(rule, linear, x, kernel, bias, relevance, composite, bounds=None
     Example:
 
     ```python
-    r_x = linear_rule("epsilon", tf.matmul, x, kernel, bias, r_z, epsilon_gamma_box())
+    r_x = linear_rule("epsilon", keras.ops.matmul, x, kernel, bias, r_z, epsilon_gamma_box())
     ```
     """
-    zero = tf.zeros_like(bias)
-    ones = tf.ones_like(relevance)
+    zero = ops.zeros_like(bias)
+    ones = ops.ones_like(relevance)
     if rule == "epsilon":
         inputs, terms, masks, eps = [x], [(0, kernel, bias, 1.0, 0)], None, composite.epsilon
     elif rule == "zplus":
@@ -207,11 +209,11 @@ def linear_rule(rule, linear, x, kernel, bias, relevance, composite, bounds=None
             (0, down, bias + g * _negative(bias), 1.0, 1), (1, up, zero, 1.0, 1),
         ]
         z = linear(x, kernel) + bias
-        masks, eps = [tf.cast(z > 0, z.dtype), tf.cast(z < 0, z.dtype)], composite.stabilizer
+        masks, eps = [ops.cast(z > 0, z.dtype), ops.cast(z < 0, z.dtype)], composite.stabilizer
     elif rule == "zbox":
         if bounds is None:
             raise ValueError("Expected pixel bounds for the zbox rule. Received: none")
-        low, high = (tf.broadcast_to(tf.cast(b, x.dtype), tf.shape(x)) for b in bounds)
+        low, high = (ops.broadcast_to(ops.cast(b, x.dtype), ops.shape(x)) for b in bounds)
         inputs = [x, low, high]
         terms = [
             (0, kernel, bias, 1.0, 0),
@@ -220,21 +222,22 @@ def linear_rule(rule, linear, x, kernel, bias, relevance, composite, bounds=None
         ]
         masks, eps = None, composite.stabilizer
     elif rule == "flat":
-        inputs, terms = [tf.ones_like(x)], [(0, tf.ones_like(kernel), zero, 1.0, 0)]
+        inputs, terms = [ops.ones_like(x)], [(0, ops.ones_like(kernel), zero, 1.0, 0)]
         masks, eps = None, composite.stabilizer
     else:
         raise ValueError(f"Expected a rule in {LINEAR_RULES}. Received: {rule!r}")
     groups = 1 + max(t[4] for t in terms)
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = [sign * (linear(inputs[i], w) + b) for i, w, b, sign, _ in terms]
-        denominators = [sum(z for z, t in zip(outputs, terms) if t[4] == k) for k in range(groups)]
-        shares = [
-            tf.stop_gradient((ones if masks is None else masks[k]) * relevance / stabilize(d, eps))
-            for k, d in enumerate(denominators)
-        ]
-        target = sum(tf.reduce_sum(z * shares[t[4]]) for z, t in zip(outputs, terms))
-    gradients = tape.gradient(target, inputs, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def outputs(*inputs):
+        return [sign * (linear(inputs[i], w) + b) for i, w, b, sign, _ in terms]
+
+    denominators = [sum(z for z, t in zip(outputs(*inputs), terms) if t[4] == k) for k in range(groups)]
+    shares = [  # constants of the gradient below
+        (ones if masks is None else masks[k]) * relevance / stabilize(d, eps) for k, d in enumerate(denominators)
+    ]
+    gradients = vector_jacobian(
+        lambda *inputs: sum(ops.sum(z * shares[t[4]]) for z, t in zip(outputs(*inputs), terms)), inputs, 1.0
+    )
     return sum(value * gradient for value, gradient in zip(inputs, gradients))
 
 
@@ -265,7 +268,7 @@ class _Step:
         args, kwargs = self.fill(values)
         if getattr(self.layer, "_call_has_training_arg", False):
             kwargs = {**kwargs, "training": False}
-        return tf.cast(self.layer(*args, **kwargs), tf.float32)
+        return ops.cast(self.layer(*args, **kwargs), "float32")
 
 
 def _unsupported(layer, what=""):
@@ -384,17 +387,17 @@ def _fold_batch_norms(steps, output_key):
 def _linear_parameters(step):
     """`(linear function, kernel, bias)` of a linear step in float32, batch norm folded in."""
     layer = step.layer
-    kernel = tf.cast(layer.kernel, tf.float32)
-    bias = tf.cast(layer.bias, tf.float32) if layer.use_bias else tf.zeros(kernel.shape[-1:], tf.float32)
+    kernel = ops.cast(layer.kernel, "float32")
+    bias = ops.cast(layer.bias, "float32") if layer.use_bias else ops.zeros(kernel.shape[-1:], "float32")
     bn = step.batch_norm
     if bn is not None:
-        scale = tf.math.rsqrt(tf.cast(bn.moving_variance, tf.float32) + bn.epsilon)
+        scale = ops.rsqrt(ops.cast(bn.moving_variance, "float32") + bn.epsilon)
         if bn.scale:
-            scale *= tf.cast(bn.gamma, tf.float32)
+            scale = scale * ops.cast(bn.gamma, "float32")
         kernel = kernel * scale
-        bias = (bias - tf.cast(bn.moving_mean, tf.float32)) * scale
+        bias = (bias - ops.cast(bn.moving_mean, "float32")) * scale
         if bn.center:
-            bias += tf.cast(bn.beta, tf.float32)
+            bias = bias + ops.cast(bn.beta, "float32")
     if isinstance(layer, keras.layers.Conv2D):
 
         def linear(x, w):
@@ -430,9 +433,6 @@ class LayerwiseRelevance:
     """
 
     def __init__(self, classifier, composite=None, preprocess=None):
-        from keras_saliency.options import require_tensorflow_backend
-
-        require_tensorflow_backend("LRP (its rules are written with tf.GradientTape)")
         self.classifier = classifier
         self.composite = composite or epsilon_gamma_box()
         self.preprocess = preprocess
@@ -465,11 +465,11 @@ class LayerwiseRelevance:
             upstream[step.output] = seen or step.kind == "linear"
         if any(s.rule == "zbox" for s in self.steps):
             self._set_bounds()
-        self._fn = tf.function(self._relevance, reduce_retracing=True)
+        self._fn = compiled(self._relevance)
 
     def _pixels(self, images):
-        x = tf.cast(images, tf.float32)
-        return tf.cast(self.preprocess(x), tf.float32) if self.preprocess is not None else x
+        x = ops.cast(images, "float32")
+        return ops.cast(self.preprocess(x), "float32") if self.preprocess is not None else x
 
     def _forward(self, x):
         """Values of every tensor (and each linear step's pre-activation) for input `x`."""
@@ -483,7 +483,7 @@ class LayerwiseRelevance:
                 if step.batch_norm is not None or (softmax and step.output == self.output_key):
                     values[step.output] = z  # linear activation (folded), or the logits
                 else:
-                    values[step.output] = tf.cast(step.layer.activation(z), tf.float32)
+                    values[step.output] = ops.cast(step.layer.activation(z), "float32")
             else:
                 values[step.output] = step.call(inputs)
         return values
@@ -492,12 +492,12 @@ class LayerwiseRelevance:
         """z^B bounds of each first layer: the pixel range through everything before it."""
         size = self.classifier.input_shape[1:]
         low, high = self.composite.pixel_range
-        pixels = tf.stack([tf.fill(size, float(low)), tf.fill(size, float(high))])
+        pixels = ops.stack([ops.full(size, float(low)), ops.full(size, float(high))])
         values = self._forward(self._pixels(pixels))
         for step in self.steps:
             if step.rule == "zbox":
                 x = values[step.inputs[0]]
-                step.bounds = (tf.reduce_min(x, 0, keepdims=True), tf.reduce_max(x, 0, keepdims=True))
+                step.bounds = (ops.min(x, 0, keepdims=True), ops.max(x, 0, keepdims=True))
 
     def _backward(self, values, relevance):
         relevances = {self.output_key: relevance}
@@ -513,30 +513,28 @@ class LayerwiseRelevance:
             elif step.kind == "pass":
                 out = [r]
             else:
-                with tf.GradientTape() as tape:
-                    tape.watch(inputs)
-                    z = step.call(inputs)
+                z = step.call(inputs)
                 upstream = r / stabilize(z, stab) if step.kind == "norm" else r
-                grads = tape.gradient(z, inputs, output_gradients=upstream, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                grads = vector_jacobian(lambda *xs, step=step: step.call(list(xs)), inputs, upstream)
                 out = [x * g for x, g in zip(inputs, grads)] if step.kind == "norm" else grads
             for k, value in zip(step.inputs, out):
                 relevances[k] = relevances[k] + value if k in relevances else value
-        return relevances.get(self.input_key, tf.zeros_like(values[self.input_key]))
+        return relevances.get(self.input_key, ops.zeros_like(values[self.input_key]))
 
     def _relevance(self, images, class_ids):
         values = self._forward(self._pixels(images))
         logits = values[self.output_key]
-        if logits.shape.rank != 2:
+        if len(logits.shape) != 2:
             raise ValueError(f"Expected class logits of shape (N, classes). Received: shape {logits.shape}")
-        one_hot = tf.one_hot(tf.cast(class_ids, tf.int32), tf.shape(logits)[-1])
+        one_hot = ops.one_hot(ops.cast(class_ids, "int32"), logits.shape[-1])
         relevance = self._backward(values, one_hot * logits)
         if self.preprocess is not None and getattr(self.preprocess, "mode", None) == "caffe":
-            relevance = relevance[..., ::-1]  # the caffe preprocessing's RGB -> BGR flip
-        return relevance, tf.reduce_sum(one_hot * logits, axis=-1)
+            relevance = ops.flip(relevance, axis=-1)  # the caffe preprocessing's RGB -> BGR flip
+        return relevance, ops.sum(one_hot * logits, axis=-1)
 
     def __call__(self, images, class_ids):
         """`(relevance (N, H, W, C) of the classifier's input pixels, the explained logits (N,))`."""
-        return self._fn(tf.convert_to_tensor(images, tf.float32), tf.convert_to_tensor(class_ids, tf.int32))
+        return self._fn(ops.convert_to_tensor(np.asarray(images, np.float32)), ops.convert_to_tensor(np.asarray(class_ids, np.int32)))
 
 
 class LRP(SaliencyMethod):
@@ -567,18 +565,18 @@ class LRP(SaliencyMethod):
     def relevance(self, images, class_ids):
         """Signed relevance `(N, H, W, 3)` of the [0, 255] pixels, and the explained logits `(N,)`."""
         relevance, logits = self.lrp(images, class_ids)
-        return relevance.numpy(), logits.numpy()
+        return ops.convert_to_numpy(relevance), ops.convert_to_numpy(logits)
 
     def signed_maps(self, images, class_ids):
         """Relevance summed over the colour channels, signed, unnormalised: `(N, H, W)`."""
         out = []
         for start in range(0, len(images), self.batch_size):
             relevance, _ = self.lrp(images[start : start + self.batch_size], class_ids[start : start + self.batch_size])
-            out.append(tf.reduce_sum(relevance, axis=-1).numpy())
+            out.append(ops.convert_to_numpy(ops.sum(relevance, axis=-1)))
         return np.concatenate(out, axis=0)
 
     def explain_batch(self, images, class_ids):
-        return tf.reduce_sum(self.lrp(images, class_ids)[0], axis=-1)
+        return ops.sum(self.lrp(images, class_ids)[0], axis=-1)
 
 
 class LRPEpsilonGammaBox(LRP):

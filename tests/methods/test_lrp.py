@@ -7,6 +7,9 @@ import pytest
 from keras_saliency.methods import build_method
 from keras_saliency.methods.lrp import Composite, LayerwiseRelevance, epsilon_gamma_box, epsilon_plus_flat
 
+pytestmark = pytest.mark.backends  # LRP's known answers on every backend
+_np = keras.ops.convert_to_numpy
+
 # Relevance sums to the logit within this relative tolerance (float32, stabilisers 1e-6) for
 # bias-free layers under the conserving rules.
 CONSERVATION_RTOL = 1e-4
@@ -39,8 +42,8 @@ def _dense_net(softmax=False):
 def test_known_answer_dense(composite, expected):
     lrp = LayerwiseRelevance(_dense_net(), composite)
     relevance, logit = lrp(np.array([[1.0, 2.0]], np.float32), np.array([0]))
-    np.testing.assert_allclose(logit.numpy(), [2.0], rtol=1e-6)
-    np.testing.assert_allclose(relevance.numpy()[0], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_np(logit), [2.0], rtol=1e-6)
+    np.testing.assert_allclose(_np(relevance)[0], expected, rtol=1e-5, atol=1e-5)
 
 
 def test_gamma_rule_known_answer():
@@ -51,14 +54,14 @@ def test_gamma_rule_known_answer():
     relevance, _ = lrp(np.array([[1.0, 2.0]], np.float32), np.array([0]))
     r_h = np.array([10 / 3, -4 / 3])
     expected = np.array([2.5, 2.5]) / 5 * r_h[0] + np.array([-1.0, 2.5]) / 1.5 * r_h[1]
-    np.testing.assert_allclose(relevance.numpy()[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(_np(relevance)[0], expected, rtol=1e-5)
 
 
 def test_relevance_starts_at_the_logit_before_softmax():
     lrp = LayerwiseRelevance(_dense_net(softmax=True), Composite("epsilon", "epsilon", "epsilon"))
     relevance, logit = lrp(np.array([[1.0, 2.0]], np.float32), np.array([0]))
-    np.testing.assert_allclose(logit.numpy(), [2.0], rtol=1e-6)
-    np.testing.assert_allclose(relevance.numpy()[0], [4.0, -2.0], rtol=1e-5)
+    np.testing.assert_allclose(_np(logit), [2.0], rtol=1e-6)
+    np.testing.assert_allclose(_np(relevance)[0], [4.0, -2.0], rtol=1e-5)
 
 
 def _conv_net(activation="relu", batch_norm=False, bias=False, seed=0):
@@ -93,7 +96,7 @@ def _images(n=4, size=8, seed=1):
 
 def _positive_class(model, images):
     """The class with the largest logit (positive for these random nets)."""
-    return np.asarray(model(images)).argmax(1)
+    return _np(model(images)).argmax(1)
 
 
 @pytest.mark.parametrize(
@@ -110,15 +113,15 @@ def test_conservation_bias_free_conv_net(composite, activation):
     images = _images()
     ids = _positive_class(model, images)
     relevance, logits = LayerwiseRelevance(model, composite)(images, ids)
-    np.testing.assert_allclose(logits.numpy(), np.asarray(model(images)).max(1), rtol=1e-5)
-    np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
+    np.testing.assert_allclose(_np(logits), _np(model(images)).max(1), rtol=1e-5)
+    np.testing.assert_allclose(_np(relevance).sum(axis=(1, 2, 3)), _np(logits), rtol=CONSERVATION_RTOL)
 
 
 def test_box_bounds_follow_the_rescaling():
     lrp = LayerwiseRelevance(_conv_net(), epsilon_gamma_box())
     first = [s for s in lrp.steps if s.first]
     assert len(first) == 1 and first[0].rule == "zbox"
-    low, high = (b.numpy() for b in first[0].bounds)
+    low, high = (_np(b) for b in first[0].bounds)
     np.testing.assert_allclose(low, -1.0)
     np.testing.assert_allclose(high, 1.0)
     assert [s.rule for s in lrp.steps if s.kind == "linear"] == ["zbox", "gamma", "gamma", "epsilon"]
@@ -136,7 +139,7 @@ def test_batch_norm_folded_into_the_convolution():
     assert sum(s.batch_norm is not None for s in lrp.steps) == 2
     images = _images()
     _, logits = lrp(images, np.zeros(4, np.int32))
-    np.testing.assert_allclose(logits.numpy(), np.asarray(model(images))[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(logits), _np(model(images))[:, 0], rtol=1e-4, atol=1e-5)
 
 
 def test_residual_and_nested_graph():
@@ -155,8 +158,8 @@ def test_residual_and_nested_graph():
     images = _images()
     ids = _positive_class(model, images)
     relevance, logits = LayerwiseRelevance(model, epsilon_plus_flat())(images, ids)
-    np.testing.assert_allclose(logits.numpy(), np.asarray(model(images)).max(1), rtol=1e-5)
-    np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
+    np.testing.assert_allclose(_np(logits), _np(model(images)).max(1), rtol=1e-5)
+    np.testing.assert_allclose(_np(relevance).sum(axis=(1, 2, 3)), _np(logits), rtol=CONSERVATION_RTOL)
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
@@ -172,7 +175,7 @@ def test_conservation_through_resizing(interpolation):
     ids = _positive_class(model, images)
     relevance, logits = LayerwiseRelevance(model, Composite("epsilon", "epsilon", "epsilon"))(images, ids)
     assert relevance.shape == (4, 8, 8, 3)
-    np.testing.assert_allclose(relevance.numpy().sum(axis=(1, 2, 3)), logits.numpy(), rtol=CONSERVATION_RTOL)
+    np.testing.assert_allclose(_np(relevance).sum(axis=(1, 2, 3)), _np(logits), rtol=CONSERVATION_RTOL)
 
 
 def test_resizing_with_negative_weights_is_refused():
@@ -202,13 +205,13 @@ def test_method_maps_on_the_shipped_cifar10_classifier():
 
     model = pretrained.load("cifar10")
     images = _images(2, size=model.image_size)
-    ids = np.asarray(model.classifier_logits(images)).argmax(1)
+    ids = _np(model.classifier_logits(images)).argmax(1)
     method = build_method("lrp_epsilon_gamma_box", model)
     maps = method(images, ids)
     assert maps.shape == (2, 32, 32)
     assert np.isfinite(maps).all() and maps.min() >= 0 and np.isclose(maps.max(), 1.0)
     relevance, logits = method.relevance(images, ids)
-    np.testing.assert_allclose(logits, np.asarray(model.classifier_logits(images))[np.arange(2), ids], rtol=1e-4)
+    np.testing.assert_allclose(logits, _np(model.classifier_logits(images))[np.arange(2), ids], rtol=1e-4)
     assert relevance.shape == (2, 32, 32, 3)
 
 
@@ -220,7 +223,7 @@ def test_every_shipped_classifier(name, method_name):
 
     model = pretrained.load(name)
     images = _images(2, size=model.image_size)
-    ids = np.asarray(model.classifier_logits(images)).argmax(1)
+    ids = _np(model.classifier_logits(images)).argmax(1)
     maps = build_method(method_name, model)(images, ids)
     assert maps.shape == (2, model.image_size, model.image_size)
     assert np.isfinite(maps).all() and maps.max() > 0

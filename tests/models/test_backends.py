@@ -57,6 +57,17 @@ def test_explain_predict_and_evaluate(trained, data):
     assert np.isfinite(scores["loss"])
 
 
+def test_predict_on_a_dataset_runs_the_traced_step(trained, data):
+    import tensorflow as tf
+
+    model, _, _ = trained
+    images, labels = data
+    dataset = tf.data.Dataset.from_tensor_slices((images[:6], labels[:6])).batch(4)
+    masks = model.predict(dataset, verbose=0)
+    np.testing.assert_allclose(masks, model.explain(images[:6], labels[:6])["mask"], atol=1e-5)
+    np.testing.assert_allclose(model.predict_on_batch((images[:2], labels[:2])), masks[:2], atol=1e-5)
+
+
 def test_a_tf_data_pipeline_feeds_fit(data):
     import tensorflow as tf
 

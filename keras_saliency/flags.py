@@ -30,6 +30,7 @@ PARAMETER_FLAGS = {
     "input_dtype": "--input-dtype",
     "int8_float": "--int8-float",
     "int8_float_through": "--int8-float-through",
+    "int8_ranges": "--int8-ranges",
     "manual_dir": "--data-dir",
     "masker_options": "--masker-option",
     "max_batch_size": "--max-batch-size",

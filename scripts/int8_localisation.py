@@ -27,6 +27,12 @@ def main():
                         help="which layers stay float (keras_saliency.deployment.converters.int8_float_layers)")
     parser.add_argument("--also-float", action="append", default=[], metavar="LAYER",
                         help="a further layer (of the masker or its encoder) kept in float; repeatable")
+    parser.add_argument("--int8-float-through", default=None, metavar="LAYER",
+                        help="an encoder layer: it and the encoder's layers before it stay float")
+    parser.add_argument("--int8-ranges", default="mean", choices=["mean", "minmax"],
+                        help="activation ranges (keras_saliency.deployment.int8_ranges)")
+    parser.add_argument("--seed", type=int, default=0, help="which calibration photos are drawn")
+    parser.add_argument("--tflite", default=None, help="measure this .tflite instead of converting one")
     args = parser.parse_args()
 
     import keras
@@ -47,13 +53,15 @@ def main():
     folder = args.calibration_data or os.path.join(root, "imagenet-sample-1000")
     scan = scan_image_folder(folder, check=False, progress=False)
     pairs = list(zip(scan.files, scan.labels))
-    pick = np.random.default_rng(0).choice(len(pairs), args.calibration_images, replace=False)
+    pick = np.random.default_rng(args.seed).choice(len(pairs), args.calibration_images, replace=False)
     cal_images, cal_ids = load_folder_arrays([pairs[i] for i in sorted(pick)], model.image_size, progress=False)
     os.makedirs(args.output, exist_ok=True)
-    path = os.path.join(args.output, "masker.int8.tflite")
-    float_layers = converters.int8_float_layers(model.masker, preset=args.int8_float) + args.also_float
-    converters.export_tflite(model.masker, path, "int8", cal_images.astype(np.float32), cal_ids,
-                             float_layers=float_layers)
+    path = args.tflite or os.path.join(args.output, "masker.int8.tflite")
+    if not args.tflite:
+        float_layers = converters.int8_float_layers(model.masker, preset=args.int8_float,
+                                                    through=args.int8_float_through) + args.also_float
+        converters.export_tflite(model.masker, path, "int8", cal_images.astype(np.float32), cal_ids,
+                                 float_layers=float_layers, int8_ranges=args.int8_ranges)
     runtime = load_runtime(path)
     dev = os.path.join(root, "imagenet-val-dev")
     data = load_evaluation_images(os.path.join(dev, "images"), model.image_size,
@@ -73,7 +81,15 @@ def main():
         threshold, _ = choose_threshold(maps[cal], [data.boxes[i] for i in cal], rule="max",
                                         candidates=np.asarray(LOCALISATION_THRESHOLDS))
         hits = localization_hits(maps[test], [data.boxes[i] for i in test], threshold, rule="max")
-        results[name] = {"localisation_error": 1.0 - float(hits.mean()), "threshold": threshold}
+        # the error at every threshold of the grid, on each part (what the choice was made from)
+        curves = {part: [round(1.0 - float(localization_hits(maps[rows], [data.boxes[i] for i in rows], t,
+                                                              rule="max").mean()), 4)
+                         for t in LOCALISATION_THRESHOLDS]
+                  for part, rows in (("calibration", cal), ("test", test))}
+        results[name] = {"localisation_error": 1.0 - float(hits.mean()), "threshold": threshold,
+                         "calibration_error": min(curves["calibration"]),
+                         "error_by_threshold": {"thresholds": [float(t) for t in LOCALISATION_THRESHOLDS],
+                                                **curves}}
     results["parity"] = verification.parity(float_raw, int8_raw)
     results["files"] = {"tflite_bytes": os.path.getsize(path)}
     results["config"] = {**vars(args), "test_images": int(len(test)), "calibration_images_threshold": int(len(cal))}

@@ -88,7 +88,9 @@ def main():
         print(f"{name:28s} {row['per_s']:8.1f}/s  {row['vs_gradcam']:.2f}x Grad-CAM")
     if args.output:
         with open(args.output, "w") as f:
-            json.dump({"backend": keras.backend.backend(), "batch_size": args.batch_size, "images": args.images, "rounds": args.rounds,
+            from keras_saliency.deployment.benchmark import machine_description
+
+            json.dump({"machine": machine_description(), "backend": keras.backend.backend(), "batch_size": args.batch_size, "images": args.images, "rounds": args.rounds,
                        "maskers": dict(m.split("=", 1) for m in args.masker),
                        "runtimes": dict(r.split("=", 1) for r in args.runtime), "results": rows}, f, indent=2)
 

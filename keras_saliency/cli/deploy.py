@@ -81,8 +81,8 @@ Shipped models: {MODEL_NAMES}""",
     show_default=True,
     help=(
         "int8 TFLite of a gated masker, the layers kept in float: speed (the gate and the mask head), parity (the "
-        "gate, the decoder and the encoder up to its first feature map; slower), or auto: speed when its masks pass "
-        "the verification, else parity."
+        "gate, the decoder and the encoder up to its first feature map; slower), or auto: the fastest whose masks pass "
+        "the verification of speed, speed with the encoder's first 1, 2, 3 convolution blocks, and parity."
     ),
 )
 @click.option(
@@ -90,7 +90,19 @@ Shipped models: {MODEL_NAMES}""",
     metavar="LAYER",
     help=(
         "int8 TFLite: also keep this layer of the masker's encoder and the layers before it in float (e.g. "
-        "leaky_re_lu_3 for the Darknet masker: IoU 0.90 at 3.0x Grad-CAM, between speed and parity)."
+        "leaky_re_lu_3 for the Darknet masker: IoU 0.90 at 3.0x Grad-CAM, between speed and parity). With auto: "
+        "tries speed, then parity, both through this layer."
+    ),
+)
+@click.option(
+    "--int8-ranges",
+    type=click.Choice(["auto", "mean", "minmax"]),
+    default="auto",
+    show_default=True,
+    help=(
+        "int8 TFLite activation ranges: mean (each calibration image's extremes, averaged: outliers do not stretch "
+        "the int8 grid), minmax (TFLite's own: the extremes over all calibration images), or auto: whichever gives "
+        "masks closer to float on the verification images."
     ),
 )
 @click.option(

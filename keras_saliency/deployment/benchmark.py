@@ -241,6 +241,35 @@ def benchmark_table(rows):
     return tables.markdown_table(rows, COLUMNS)
 
 
+INT8_INSTRUCTIONS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def machine_description():
+    """The machine a speed was measured on: core count, platform, Python, the CPU's model name
+    and which of its instruction sets speed up int8 (`INT8_INSTRUCTIONS`; int8 LiteRT gains far
+    more over float where the CPU has VNNI), read from /proc/cpuinfo where there is one.
+
+    Example:
+
+    ```python
+    machine_description()  # {"cpus": 2, "cpu": "Intel(R) Xeon(R) ...", "int8_instructions": ["avx2", ...], ...}
+    ```
+    """
+    import platform
+
+    described = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return described
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return {**described, "cpu": fields.get("model name", platform.processor()),
+            "int8_instructions": [name for name in INT8_INSTRUCTIONS if name in flags]}
+
+
 def write_benchmark(output, rows, config):
     """Writes `benchmark.csv`, `benchmark.md` and `benchmark_config.json` to `output`.
 
@@ -295,8 +324,6 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
     rows = run_benchmark("imagenet-darknet-tiny", backends="keras,tflite_int8", batch_sizes="32")
     ```
     """
-    import platform
-
     from keras_saliency.deployment.export import predicted_classes, sample_images
     from keras_saliency.pretrained import load_saliency_model
 
@@ -331,6 +358,6 @@ def run_benchmark(model=None, encoder="mobilenet_v2", image_size=224, decoder_fi
               "backends": names, "seconds": seconds, "calibration_data": calibration_data,
               "masker_parameters": saliency_model.masker.count_params(),
               "encoder_parameters": saliency_model.masker.encoder.count_params(),
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+              "machine": machine_description()}
     write_benchmark(output, rows, config)
     return rows

@@ -151,7 +151,7 @@ def _images(model, quantize, calibration_data, calibration_images, verification_
 def export_file(model, export_format="onnx", quantize="float32", trt=False, calibration_data=None,
                 calibration_images=200, verification_images=100, input_dtype="float32", max_batch_size=32,
                 seed=0, overwrite=False, allow_failed_verification=False, output=None, log=None,
-                int8_float="auto", classify=None, int8_float_through=None):
+                int8_float="auto", classify=None, int8_float_through=None, int8_ranges="auto"):
     """Exports a masker and verifies the export against the Keras model (max / mean difference,
     rank correlation, top-20% IoU), saved as `OUTPUT.report.json`.
 
@@ -171,13 +171,15 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         output: a folder (saved_model), a .tflite / .onnx file or an .engine / .plan file.
         log: a function called with each line of the report, or None.
         int8_float: int8 TFLite of a gated masker, the layers kept in float: "auto" (default:
-            "speed" when its file passes the verification goals, else "parity"), "speed" or
-            "parity" (`converters.int8_float_layers`).
+            the fastest choice whose file passes the verification goals, `export.int8_choices`),
+            "speed" or "parity" (`converters.int8_float_layers`).
         classify: one graph that classifies and explains (outputs `logits` and `explained_class`;
             a class id of -1 explains the top-1 class): True, False, or None (default) for "when
             it can" (`export.classifies`).
         int8_float_through: None (default), or a layer of the masker's encoder kept in float in
             an int8 TFLite, with the encoder's layers before it.
+        int8_ranges: int8 TFLite activation ranges, "auto" (default), "mean" or "minmax"
+            (`export.ExportRequest`).
 
     Returns:
         the report (a dict; `report["passed"]`: the parity goals were met).
@@ -200,7 +202,7 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
     output, onnx_output, engine_output = check_export(model, export_format, quantize, trt, output, overwrite,
                                                       calibration_data)
     request = ExportRequest(export_format, quantize, input_dtype, trt, max_batch_size, int8_float, classify,
-                            int8_float_through)
+                            int8_float_through, int8_ranges)
     saliency_model, class_names, info = load_saliency_model(model)
     calibration, verification, source = _images(
         saliency_model, quantize, calibration_data, calibration_images, verification_images, seed)
@@ -228,13 +230,17 @@ def export_file(model, export_format="onnx", quantize="float32", trt=False, cali
         raise ImportError(line if "[export]" in line else f"{line}: {EXPORT_EXTRA}") from None
     if trt and not missing:
         report = _rename_engine(report, target[: -len(".onnx")] + ".engine", engine_output)
+    def float_layers(preset, through):
+        return f"'{preset}'" + (f" and the encoder through {through}" if through else "")
+
     for tried in report.get("int8_tried", []):
-        log(f"int8 with the '{tried['int8_float']}' float layers missed the goals (top-20% IoU "
-            f"{tried['top20_iou']:.3f}, rank correlation {tried['rank_correlation']:.3f}): exported with "
-            f"'{report['int8_float']}' instead (slower; `int8_float=speed` keeps the faster file)")
+        log(f"int8 with the {float_layers(tried['int8_float'], tried.get('int8_float_through'))} float layers "
+            f"and '{tried.get('int8_ranges')}' ranges: "
+            f"top-20% IoU {tried['top20_iou']:.3f} (standard error {tried.get('top20_iou_standard_error', 0):.3f}), "
+            f"rank correlation {tried['rank_correlation']:.3f}: not kept")
     if "int8_float" in report:
-        through = f" and the encoder through {int8_float_through}" if int8_float_through else ""
-        log(f"int8 float layers: '{report['int8_float']}'{through} (`converters.int8_float_layers`)")
+        log(f"int8 float layers: {float_layers(report['int8_float'], report.get('int8_float_through'))}, "
+            f"activation ranges '{report.get('int8_ranges')}' (`converters.int8_float_layers`, `int8_ranges`)")
     log(report_table(report))
     written = ", ".join(os.path.basename(f["path"].rstrip("/")) for f in report["files"])
     log(f"Wrote {written} in {parent} and {os.path.basename(target.rstrip('/'))}.report.json "

@@ -58,6 +58,23 @@ def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
     top_region_iou(reference["mask"], outputs["mask"])  # e.g. 0.95
     ```
     """
+    return float(np.mean(top_region_ious(reference, candidate, fraction)))
+
+
+def top_region_ious(reference, candidate, fraction=TOP_FRACTION):
+    """Per image, the IoU of the `fraction` highest-valued pixels of each mask: `(N,)`.
+
+    Args:
+        reference: `(N, ...)` masks of the Keras masker.
+        candidate: `(N, ...)` masks of the export.
+        fraction: the share of pixels in each top region (default 0.2).
+
+    Example:
+
+    ```python
+    top_region_ious(reference["mask"], outputs["mask"]).min()  # the least similar image
+    ```
+    """
     values = []
     for a, b in zip(reference.reshape(len(reference), -1), candidate.reshape(len(candidate), -1)):
         k = max(1, int(round(fraction * a.size)))
@@ -66,7 +83,7 @@ def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
         top_a[np.argsort(-a, kind="stable")[:k]] = True
         top_b[np.argsort(-b, kind="stable")[:k]] = True
         values.append((top_a & top_b).sum() / (top_a | top_b).sum())
-    return float(np.mean(values))
+    return np.asarray(values, np.float64)
 
 
 def parity(reference, candidate):
@@ -86,6 +103,7 @@ def parity(reference, candidate):
     if ref.shape != out.shape:
         raise ValueError(f"Expected masks of shape {ref.shape}. Received: {out.shape}")
     diff = np.abs(ref - out)
+    ious = top_region_ious(ref, out)
     classes = {}
     if "explained_class" in reference and "explained_class" in candidate:  # a classifying export
         classes["top1_agreement"] = float(np.mean(np.asarray(reference["explained_class"]).reshape(-1)
@@ -98,7 +116,9 @@ def parity(reference, candidate):
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "rank_correlation": rank_correlation(ref, out),
-        "top20_iou": top_region_iou(ref, out),
+        "top20_iou": float(ious.mean()),
+        # the mean's standard error: how far the IoU may move on other images of the kind
+        "top20_iou_standard_error": float(ious.std(ddof=1) / np.sqrt(len(ious))) if len(ious) > 1 else 0.0,
         "exists_max_abs_diff": float(
             np.abs(np.asarray(reference["exists"], np.float64) - np.asarray(candidate["exists"], np.float64)).max()
         ),

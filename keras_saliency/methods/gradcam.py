@@ -6,7 +6,7 @@ from keras import ops
 
 from keras_saliency.methods.autodiff import value_and_gradient
 from keras_saliency.models.compiled import compiled
-from keras_saliency.methods.base import SaliencyMethod, as_logits, select
+from keras_saliency.methods.base import SaliencyMethod, as_logits, normalize_maps, select
 
 
 def last_spatial_layer(classifier):
@@ -95,9 +95,8 @@ class GradCAM(SaliencyMethod):
             for features_and_outputs, kind in self._parts:
                 one = ops.image.resize(self._cam(features_and_outputs, kind, view, class_ids), size, interpolation="bilinear")
                 one = ops.flip(one, axis=2) if flipped else one
-                peak = ops.max(one, axis=(1, 2, 3), keepdims=True)
-                cams.append(ops.where(peak > 0, one / ops.where(peak > 0, peak, 1.0), 0.0))
-        return (sum(cams) / len(cams))[..., 0]
+                cams.append(normalize_maps(one[..., 0]))
+        return sum(cams) / len(cams)
 
     def _cam(self, features_and_outputs, kind, inputs, class_ids):
         """ReLU(sum of the feature maps weighted by the mean gradient of the class logit)."""

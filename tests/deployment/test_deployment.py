@@ -54,6 +54,27 @@ def test_metrics_known_answers():
     assert not any(verification.parity_goals({**figures, "top20_iou": 0.5, "rank_correlation": 0.5}, "int8").values())
 
 
+def test_top_region_iou_per_image_and_its_standard_error():
+    # 10 pixels, top 20% = 2 pixels: image 0 the same top pair (IoU 1); image 1 one pixel shared (1/3)
+    reference = np.array([np.arange(10.0), np.arange(10.0)])
+    candidate = reference.copy()
+    candidate[1, 0] = 100.0  # its top pair {9, 8} becomes {0, 9}
+    ious = verification.top_region_ious(reference, candidate)
+    assert ious == pytest.approx([1.0, 1.0 / 3.0])
+    figures = verification.parity({"mask": reference, "exists": np.zeros(2)}, {"mask": candidate, "exists": np.zeros(2)})
+    assert figures["top20_iou"] == pytest.approx(2.0 / 3.0)
+    assert figures["top20_iou_standard_error"] == pytest.approx(np.std([1.0, 1.0 / 3.0], ddof=1) / np.sqrt(2))
+
+
+def test_an_int8_file_is_kept_only_when_it_passes_by_a_standard_error_while_choices_are_left():
+    from keras_saliency.deployment.export import int8_kept
+
+    narrow = {"passed": True, "top20_iou": 0.905, "top20_iou_standard_error": 0.006}
+    assert not int8_kept(narrow, choosing=True) and int8_kept(narrow, choosing=False)
+    assert int8_kept({**narrow, "top20_iou": 0.907}, choosing=True)
+    assert not int8_kept({**narrow, "passed": False, "top20_iou": 0.95}, choosing=False)
+
+
 @pytest.mark.parametrize("kind", ["saved_model", "onnx", "tflite_float32", "tflite_float16", "tflite_dynamic", "tflite_int8"])
 def test_exports_match_keras(cifar, exported, kind):
     model, images, ids = cifar
@@ -299,6 +320,10 @@ def test_benchmark_rows_and_files(tmp_path):
         assert float(row["masker_vs_encoder"]) == pytest.approx(float(row["masks_per_s"]) / float(row["encoder_per_s"]))
     config = json.loads((tmp_path / "benchmark_config.json").read_text())
     assert config["backends"] == ["keras", "tflite_float32"] and config["machine"]["cpus"] >= 1
+    from keras_saliency.deployment.benchmark import INT8_INSTRUCTIONS
+
+    if os.path.exists("/proc/cpuinfo"):  # the CPU named, and which int8 instructions it has
+        assert config["machine"]["cpu"] and set(config["machine"]["int8_instructions"]) <= set(INT8_INSTRUCTIONS)
 
 
 def test_float_tensor_names_tell_auto_named_layers_apart():

@@ -1,5 +1,7 @@
 """The class-evidence gate: the classifier's own per-location log-odds of a class gating the mask."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -187,12 +189,56 @@ def test_int8_auto_keeps_the_fast_float_layers_only_when_their_file_passes(tmp_p
                            calibration_images=images[:16], calibration_class_ids=labels[:16],
                            verification_images=images[16:], verification_class_ids=labels[16:])
     assert len(report["files"]) == 1 and report["files"][0]["passed"] == goals_met
+    # the first choice is converted with both kinds of activation range; the other kind is reported as tried
+    assert report["int8_ranges"] in ("mean", "minmax")
+    assert sorted(os.listdir(tmp_path)) == ["gated.int8.tflite", "gated.int8.tflite.report.json"]
     if goals_met:
-        assert report["int8_float"] == "speed" and "int8_tried" not in report
-    else:
-        assert report["int8_float"] == "parity"
-        assert [tried["int8_float"] for tried in report["int8_tried"]] == ["speed"]
-        assert not report["int8_tried"][0]["passed"]
+        assert (report["int8_float"], report["int8_float_through"]) == ("speed", None)
+        assert [(tried["int8_float"], tried["int8_ranges"]) for tried in report["int8_tried"]] == [
+            ("speed", {"mean": "minmax", "minmax": "mean"}[report["int8_ranges"]])]
+    else:  # every choice tried, fastest first: speed, speed through conv_0 (the first block), parity
+        assert (report["int8_float"], report["int8_float_through"]) == ("parity", None)
+        assert [(tried["int8_float"], tried["int8_float_through"]) for tried in report["int8_tried"]] == [
+            ("speed", None), ("speed", None), ("speed", "conv_0")]
+        assert not any(tried["passed"] for tried in report["int8_tried"])
+        assert {tried["int8_ranges"] for tried in report["int8_tried"][2:]} == {report["int8_ranges"]}
+
+
+def test_int8_auto_stops_at_the_first_encoder_step_whose_file_passes(tmp_path, monkeypatch):
+    """The "speed" file's figures are made to miss the IoU goal, the next file's to pass it: the
+    export stops at the second choice (the encoder in float through its first block)."""
+    from keras_saliency.deployment import converters, verification
+    from keras_saliency.deployment.export import ExportRequest, export_masker, int8_choices
+
+    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                          class_gate="classifier_image", class_layer="class_conv")
+    assert converters.encoder_float_steps(model.masker.encoder) == ["conv_0"]
+    assert int8_choices(model.masker, ExportRequest("tflite", "int8")) == [
+        ("speed", None), ("speed", "conv_0"), ("parity", None)]
+    assert int8_choices(model.masker, ExportRequest("tflite", "int8", int8_float_through="conv_0")) == [
+        ("speed", "conv_0"), ("parity", "conv_0")]
+    assert int8_choices(model.masker, ExportRequest("tflite", "int8", int8_float="speed")) == [("speed", None)]
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    calls = []
+    real_parity = verification.parity
+
+    def parity(reference, outputs):  # the "speed" file alone misses the goals
+        figures = real_parity(reference, outputs)
+        calls.append(figures)
+        return {**figures, "top20_iou": 0.5} if len(calls) == 1 else {**figures, "top20_iou": 1.0}
+
+    monkeypatch.setattr(verification, "MIN_RANK_CORRELATION", -1.0)
+    monkeypatch.setattr(verification, "parity", parity)
+    report = export_masker(model, str(tmp_path / "steps.int8.tflite"),
+                           ExportRequest("tflite", "int8", classify=False, int8_ranges="mean"),
+                           calibration_images=images[:16], calibration_class_ids=labels[:16],
+                           verification_images=images[16:], verification_class_ids=labels[16:])
+    assert (report["int8_float"], report["int8_float_through"]) == ("speed", "conv_0") and report["passed"]
+    assert [(tried["int8_float"], tried["int8_float_through"]) for tried in report["int8_tried"]] == [("speed", None)]
+    assert len(calls) == 2
 
 
 def test_int8_float_through_keeps_the_encoder_up_to_a_named_layer_in_float(tmp_path):
@@ -220,3 +266,31 @@ def test_int8_float_through_keeps_the_encoder_up_to_a_named_layer_in_float(tmp_p
                            verification_images=images[16:], verification_class_ids=labels[16:])
     assert report["request"]["int8_float_through"] == "conv_0" and report["int8_float"] == "speed"
     assert report["files"][0]["rank_correlation"] > 0.5
+
+
+def test_int8_auto_ranges_keep_the_kind_with_the_higher_iou_for_every_later_choice(tmp_path, monkeypatch):
+    from keras_saliency.deployment import verification
+    from keras_saliency.deployment.export import ExportRequest, export_masker
+
+    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                          class_gate="classifier_image", class_layer="class_conv")
+    rng = np.random.default_rng(5)
+    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 5, 24).astype("int32")
+    real_parity = verification.parity
+    ious = iter([0.6, 0.7, 1.0])  # speed with mean ranges, speed with minmax, then through conv_0
+
+    def parity(reference, outputs):
+        return {**real_parity(reference, outputs), "top20_iou": next(ious)}
+
+    monkeypatch.setattr(verification, "MIN_RANK_CORRELATION", -1.0)
+    monkeypatch.setattr(verification, "parity", parity)
+    report = export_masker(model, str(tmp_path / "ranges.int8.tflite"), ExportRequest("tflite", "int8", classify=False),
+                           calibration_images=images[:16], calibration_class_ids=labels[:16],
+                           verification_images=images[16:], verification_class_ids=labels[16:])
+    assert (report["int8_float"], report["int8_float_through"], report["int8_ranges"]) == ("speed", "conv_0", "minmax")
+    assert [(t["int8_float_through"], t["int8_ranges"], t["top20_iou"]) for t in report["int8_tried"]] == [
+        (None, "mean", 0.6), (None, "minmax", 0.7)]
+    assert report["files"][0]["top20_iou"] == 1.0 and report["files"][0]["path"].endswith("ranges.int8.tflite")
+    assert sorted(os.listdir(tmp_path)) == ["ranges.int8.tflite", "ranges.int8.tflite.report.json"]

@@ -305,16 +305,22 @@ def _tflite_int8(masker, output, request, calibration_images, calibration_class_
             if other[2] != output and other[2] != path:
                 os.remove(other[2])
             if len(candidates) > 1 and other[2] != path:
-                tried.append({**other[0], "int8_float": preset, "int8_float_through": through, "int8_ranges": other[1]})
+                tried.append(_tried(other[0], preset, through, other[1]))
         if path != output:
             os.replace(path, output)
             checked = {**checked, "path": os.fspath(output)}
         if int8_kept(checked, number < len(choices) - 1):
             break
         if number < len(choices) - 1:
-            tried.append({**checked, "int8_float": preset, "int8_float_through": through, "int8_ranges": ranges})
+            tried.append(_tried(checked, preset, through, ranges))
     entries = {"int8_float": preset, "int8_float_through": through, "int8_ranges": ranges, "checked": checked}
     return {**entries, "int8_tried": tried} if tried else entries
+
+
+def _tried(checked, preset, through, ranges):
+    """A report's entry for an int8 file tried and not kept (its figures; the file is gone)."""
+    figures = {key: value for key, value in checked.items() if key != "path"}
+    return {**figures, "int8_float": preset, "int8_float_through": through, "int8_ranges": ranges}
 
 
 def _verify(path, masker_reference, images, class_ids, quantize, **runtime_options):

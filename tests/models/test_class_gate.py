@@ -294,3 +294,4 @@ def test_int8_auto_ranges_keep_the_kind_with_the_higher_iou_for_every_later_choi
         (None, "mean", 0.6), (None, "minmax", 0.7)]
     assert report["files"][0]["top20_iou"] == 1.0 and report["files"][0]["path"].endswith("ranges.int8.tflite")
     assert sorted(os.listdir(tmp_path)) == ["ranges.int8.tflite", "ranges.int8.tflite.report.json"]
+    assert not any("path" in tried for tried in report["int8_tried"])  # those files are gone

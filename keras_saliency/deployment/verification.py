@@ -45,12 +45,7 @@ def rank_correlation(reference, candidate):
 
 
 def top_region_iou(reference, candidate, fraction=TOP_FRACTION):
-    """Mean over images of the IoU of the `fraction` highest-valued pixels of each mask.
-
-    Args:
-        reference: `(N, ...)` masks of the Keras masker.
-        candidate: `(N, ...)` masks of the export.
-        fraction: the share of pixels in each top region (default 0.2).
+    """The mean over images of `top_region_ious` (the same arguments).
 
     Example:
 

@@ -74,19 +74,14 @@ def test_ranges_are_never_widened_and_a_range_holding_zero_still_does(tmp_path):
 
 def test_int8_export_with_each_kind_of_range(tmp_path):
     from keras_saliency.deployment.export import ExportRequest, export_masker
-    from tests.models.test_class_gate import _cam_classifier
-    from keras_saliency.models.model import SaliencyModel
+    from tests.models.test_class_gate import _export_data, _gated_model
 
     with pytest.raises(ValueError, match=r"Expected `int8_ranges` in \('auto', 'mean', 'minmax'\). Received: `int8_ranges=max`"):
         ExportRequest("tflite", "int8", int8_ranges="max")
     with pytest.raises(ValueError, match="Expected `int8_ranges=minmax` only with `format=tflite` and `quantize=int8`"):
         ExportRequest("onnx", "int8", int8_ranges="minmax")
-    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
-                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
-                                          class_gate="classifier_image", class_layer="class_conv")
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    model = _gated_model()
+    images, labels = _export_data()
     files = {}
     for ranges in ("mean", "minmax"):
         path = tmp_path / f"{ranges}.int8.tflite"

@@ -23,6 +23,19 @@ def _cam_classifier(num_classes=5, image_size=32):
     return keras.Model(inputs, outputs)
 
 
+def _gated_model():
+    """A tiny masker gated by `_cam_classifier`'s own class evidence."""
+    return SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
+                                         decoder_filters=(8,), mask_stride=1, head="sigmoid",
+                                         class_gate="classifier_image", class_layer="class_conv")
+
+
+def _export_data():
+    """24 random 32x32 images and classes: the first 16 calibrate an export, the last 8 verify it."""
+    rng = np.random.default_rng(5)
+    return rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32"), rng.integers(0, 5, 24).astype("int32")
+
+
 def _log_odds(scores, c):
     others = np.delete(scores, c, axis=-1)
     top = others.max(axis=-1, keepdims=True)
@@ -155,9 +168,7 @@ def test_gated_masker_exports_to_int8_litert_with_the_gate_in_float(tmp_path):
     assert set(int8_float_layers(model.masker, preset="speed")) == {"class_gate", "gate_up", "gated_mask", "mask_head"}
     with pytest.raises(ValueError, match="Expected preset in"):
         int8_float_layers(model.masker, preset="fast")
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    images, labels = _export_data()
     path = str(tmp_path / "gated.int8.tflite")
     export_tflite(model.masker, path, "int8", images[:16], labels[:16])
     int8 = np.asarray(load_runtime(path)(images[16:], labels[16:])["mask"])
@@ -178,12 +189,8 @@ def test_int8_auto_keeps_the_fast_float_layers_only_when_their_file_passes(tmp_p
     floor = -1.0 if goals_met else 1.01
     monkeypatch.setattr(verification, "MIN_IOU", floor)
     monkeypatch.setattr(verification, "MIN_RANK_CORRELATION", floor)
-    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
-                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
-                                          class_gate="classifier_image", class_layer="class_conv")
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    model = _gated_model()
+    images, labels = _export_data()
     assert ExportRequest("tflite", "int8").int8_float == "auto"
     report = export_masker(model, str(tmp_path / "gated.int8.tflite"), ExportRequest("tflite", "int8", classify=False),
                            calibration_images=images[:16], calibration_class_ids=labels[:16],
@@ -210,18 +217,14 @@ def test_int8_auto_stops_at_the_first_encoder_step_whose_file_passes(tmp_path, m
     from keras_saliency.deployment import converters, verification
     from keras_saliency.deployment.export import ExportRequest, export_masker, int8_choices
 
-    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
-                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
-                                          class_gate="classifier_image", class_layer="class_conv")
+    model = _gated_model()
     assert converters.encoder_float_steps(model.masker.encoder) == ["conv_0"]
     assert int8_choices(model.masker, ExportRequest("tflite", "int8")) == [
         ("speed", None), ("speed", "conv_0"), ("parity", None)]
     assert int8_choices(model.masker, ExportRequest("tflite", "int8", int8_float_through="conv_0")) == [
         ("speed", "conv_0"), ("parity", "conv_0")]
     assert int8_choices(model.masker, ExportRequest("tflite", "int8", int8_float="speed")) == [("speed", None)]
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    images, labels = _export_data()
     calls = []
     real_parity = verification.parity
 
@@ -245,9 +248,7 @@ def test_int8_float_through_keeps_the_encoder_up_to_a_named_layer_in_float(tmp_p
     from keras_saliency.deployment.converters import int8_float_layers
     from keras_saliency.deployment.export import ExportRequest, export_masker
 
-    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
-                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
-                                          class_gate="classifier_image", class_layer="class_conv")
+    model = _gated_model()
     speed = int8_float_layers(model.masker, preset="speed")
     through = int8_float_layers(model.masker, preset="speed", through="conv_0")
     assert through[:len(speed)] == speed and through[len(speed)] == "preprocessing" and through[-1] == "conv_0"
@@ -257,9 +258,7 @@ def test_int8_float_through_keeps_the_encoder_up_to_a_named_layer_in_float(tmp_p
         int8_float_layers(model.masker, preset="speed", through="conv_9")
     with pytest.raises(ValueError, match="Expected `int8_float_through` only with `format=tflite`"):
         ExportRequest("onnx", "int8", int8_float_through="conv_0")
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    images, labels = _export_data()
     request = ExportRequest("tflite", "int8", int8_float="speed", classify=False, int8_float_through="conv_0")
     report = export_masker(model, str(tmp_path / "through.int8.tflite"), request,
                            calibration_images=images[:16], calibration_class_ids=labels[:16],
@@ -272,12 +271,8 @@ def test_int8_auto_ranges_keep_the_kind_with_the_higher_iou_for_every_later_choi
     from keras_saliency.deployment import verification
     from keras_saliency.deployment.export import ExportRequest, export_masker
 
-    model = SaliencyModel.from_classifier(_cam_classifier(), tap_layers=["conv_0", "conv_1"], decoder="fpn",
-                                          decoder_filters=(8,), mask_stride=1, head="sigmoid",
-                                          class_gate="classifier_image", class_layer="class_conv")
-    rng = np.random.default_rng(5)
-    images = rng.uniform(0, 255, (24, 32, 32, 3)).astype("float32")
-    labels = rng.integers(0, 5, 24).astype("int32")
+    model = _gated_model()
+    images, labels = _export_data()
     real_parity = verification.parity
     ious = iter([0.6, 0.7, 1.0])  # speed with mean ranges, speed with minmax, then through conv_0
 

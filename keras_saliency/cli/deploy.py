@@ -101,8 +101,8 @@ Shipped models: {MODEL_NAMES}""",
     show_default=True,
     help=(
         "int8 TFLite activation ranges: mean (each calibration image's extremes, averaged: outliers do not stretch "
-        "the int8 grid), minmax (TFLite's own: the extremes over all calibration images), or auto: whichever gives "
-        "masks closer to float on the verification images."
+        "the int8 grid), minmax (TFLite's own: the extremes over all calibration images), or auto: whichever brings "
+        "the verification's figures nearer their goals."
     ),
 )
 @click.option(

@@ -143,3 +143,29 @@ def parity_goals(figures, quantize):
         f"rank_correlation >= {MIN_RANK_CORRELATION}": figures["rank_correlation"] >= MIN_RANK_CORRELATION,
         **classes,
     }
+
+
+def worst_margin(figures, quantize):
+    """The smallest margin by which `figures` pass the goals of `parity_goals` (each figure minus
+    its floor, or the tolerance minus the difference; negative: that goal is missed by as much).
+    Two exports of the same model compare by it: the higher, the nearer every goal.
+
+    Args:
+        figures: the dict of `parity`.
+        quantize: the export's quantization.
+
+    Example:
+
+    >>> round(worst_margin({"top20_iou": 0.92, "rank_correlation": 0.99}, "int8"), 4)
+    0.02
+    """
+    margins = []
+    if "top1_agreement" in figures:
+        floor = MIN_TOP1_AGREEMENT if quantize in ("float32", "float16") else MIN_TOP1_AGREEMENT_QUANTIZED
+        margins.append(figures["top1_agreement"] - floor)
+    if quantize == "float32":
+        margins.append(FLOAT_TOLERANCE - figures["max_abs_diff"])
+    else:
+        margins += [figures["top20_iou"] - MIN_IOU, figures["rank_correlation"] - MIN_RANK_CORRELATION]
+    return float(min(margins))
+

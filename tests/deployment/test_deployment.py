@@ -66,6 +66,19 @@ def test_top_region_iou_per_image_and_its_standard_error():
     assert figures["top20_iou_standard_error"] == pytest.approx(np.std([1.0, 1.0 / 3.0], ddof=1) / np.sqrt(2))
 
 
+def test_worst_margin_compares_two_exports_by_the_goal_they_are_furthest_from():
+    assert verification.worst_margin({"top20_iou": 0.92, "rank_correlation": 0.99}, "int8") == pytest.approx(0.02)
+    assert verification.worst_margin({"top20_iou": 0.95, "rank_correlation": 0.93}, "int8") == pytest.approx(-0.02)
+    assert verification.worst_margin({"max_abs_diff": 4e-5}, "float32") == pytest.approx(6e-5)
+    # one graph that classifies: a better IoU does not make up for a worse top-1 agreement
+    minmax = {"top20_iou": 0.795, "rank_correlation": 0.976, "top1_agreement": 0.80}
+    mean = {"top20_iou": 0.805, "rank_correlation": 0.960, "top1_agreement": 0.69}
+    assert verification.worst_margin(minmax, "int8") == pytest.approx(0.80 - 0.97)
+    assert verification.worst_margin(minmax, "int8") > verification.worst_margin(mean, "int8")
+    float16 = {"top20_iou": 0.95, "rank_correlation": 0.99, "top1_agreement": 0.985}  # its floor: 0.99
+    assert verification.worst_margin(float16, "float16") == pytest.approx(-0.005)
+
+
 def test_an_int8_file_is_kept_only_when_it_passes_by_a_standard_error_while_choices_are_left():
     from keras_saliency.deployment.export import int8_kept
 
